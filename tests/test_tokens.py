@@ -1,0 +1,170 @@
+"""Client tokens: in the keyring when there is one, else in a 0600 file, and said so plainly."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import keyring.backends.fail
+import keyring.errors
+import pytest
+from keyring.backend import KeyringBackend
+
+from approver.errors import ConfigError
+from approver.tokens import TokenStore
+
+
+class MemoryKeyring(KeyringBackend):
+    """A real keyring backend that keeps passwords in a dict."""
+
+    priority = -1  # never chosen by keyring's own auto-detection
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.passwords.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
+class LockedKeyring(KeyringBackend):
+    """A keyring backend that behaves like a locked Secret Service collection."""
+
+    priority = -1
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise keyring.errors.KeyringLocked("collection is locked")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.KeyringLocked("collection is locked")
+
+
+def _no_keyring() -> KeyringBackend:
+    """The backend keyring picks when no real one is available."""
+    return keyring.backends.fail.Keyring()  # type: ignore[no-untyped-call]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_tokens_go_to_the_keyring_and_the_file_lists_only_names(tmp_path: Path) -> None:
+    backend = MemoryKeyring()
+    store = TokenStore(tmp_path / "tokens.json", backend)
+    token = store.get_or_create("claude")
+    assert backend.passwords == {("approver", "client-token:claude"): token}
+    text = (tmp_path / "tokens.json").read_text()
+    assert token not in text
+    assert json.loads(text)["clients"] == {"claude": {"storage": "keyring"}}
+    assert store.storage_note == "Client tokens are stored in the system keyring (test tokens MemoryKeyring)."
+
+
+def test_get_or_create_returns_the_same_token_each_time_and_new_ones_per_client(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "tokens.json", MemoryKeyring())
+    first = store.get_or_create("claude")
+    assert store.get_or_create("claude") == first
+    assert store.get_or_create("cursor") != first
+    assert len(first) >= 43
+    assert store.clients() == ["claude", "cursor"]
+
+
+def test_a_new_store_finds_the_tokens_again(tmp_path: Path) -> None:
+    backend = MemoryKeyring()
+    token = TokenStore(tmp_path / "tokens.json", backend).get_or_create("claude")
+    again = TokenStore(tmp_path / "tokens.json", backend)
+    assert again.get("claude") == token
+    assert again.get("cursor") is None
+
+
+def test_authenticate_names_the_client_of_a_known_token_only(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "tokens.json", MemoryKeyring())
+    claude = store.get_or_create("claude")
+    cursor = store.get_or_create("cursor")
+    assert store.authenticate(claude) == "claude"
+    assert store.authenticate(cursor) == "cursor"
+    assert store.authenticate(claude[:-1]) is None
+    assert store.authenticate("") is None
+    assert store.authenticate("ünïcode") is None
+
+
+def test_a_client_added_by_another_process_can_authenticate_without_a_restart(tmp_path: Path) -> None:
+    backend = MemoryKeyring()
+    gateway = TokenStore(tmp_path / "tokens.json", backend)
+    token = TokenStore(tmp_path / "tokens.json", backend).get_or_create("cli-added")
+    assert gateway.authenticate(token) == "cli-added"
+
+
+def test_without_a_keyring_tokens_are_stored_in_a_file_only_the_owner_can_read(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    store = TokenStore(path, _no_keyring())
+    token = store.get_or_create("claude")
+    assert _mode(path) == 0o600
+    assert json.loads(path.read_text())["clients"]["claude"] == {"storage": "file", "token": token}
+    assert store.storage_note == (
+        f"No system keyring is available; client tokens are stored in {path} (readable only by you)."
+    )
+    assert TokenStore(path, _no_keyring()).authenticate(token) == "claude"
+
+
+def test_a_keyring_that_refuses_to_store_falls_back_to_the_file(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "tokens.json", LockedKeyring())
+    token = store.get_or_create("claude")
+    assert json.loads((tmp_path / "tokens.json").read_text())["clients"]["claude"]["token"] == token
+    assert store.storage_note.startswith("No system keyring is available")
+
+
+def test_a_token_file_made_readable_by_others_is_tightened_on_load(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    TokenStore(path, _no_keyring()).get_or_create("claude")
+    path.chmod(0o644)
+    TokenStore(path, _no_keyring())
+    assert _mode(path) == 0o600
+
+
+def test_tokens_in_a_keyring_that_is_gone_cannot_authenticate_and_are_not_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    token = TokenStore(path, MemoryKeyring()).get_or_create("claude")
+    store = TokenStore(path, _no_keyring())
+    assert store.authenticate(token) is None
+    assert "no keyring backend is available" in store.problems["claude"]
+    with pytest.raises(ConfigError, match="no keyring backend"):
+        store.get_or_create("claude")
+
+
+@pytest.mark.parametrize("name", ["", "has space", "a/b", "x" * 65])
+def test_invalid_client_names_are_rejected_with_the_rule(tmp_path: Path, name: str) -> None:
+    store = TokenStore(tmp_path / "tokens.json", MemoryKeyring())
+    with pytest.raises(ValueError, match="use 1-64 letters, digits"):
+        store.get_or_create(name)
+    assert not (tmp_path / "tokens.json").exists()
+
+
+def test_revoking_a_client_removes_its_token_everywhere(tmp_path: Path) -> None:
+    backend = MemoryKeyring()
+    store = TokenStore(tmp_path / "tokens.json", backend)
+    token = store.get_or_create("claude")
+    assert store.revoke("claude")
+    assert not store.revoke("claude")
+    assert backend.passwords == {}
+    assert store.authenticate(token) is None
+    assert store.clients() == []
+
+
+def test_a_corrupt_token_file_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    path.write_text('{"clients": {"claude": {"token": 5}}}')
+    with pytest.raises(ConfigError) as info:
+        TokenStore(path, MemoryKeyring())
+    assert info.value.file == str(path)
+    assert info.value.pointer == "/clients/claude"
