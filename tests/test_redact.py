@@ -1,0 +1,137 @@
+"""Redaction of keyring values, token shapes and secret-named fields."""
+
+from __future__ import annotations
+
+import pytest
+
+from approver.redact import Redactor, secret_key_kind
+
+GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7v1sYH2x\nq8Jm0kz9yS2Z\n-----END RSA PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize(
+    ("token", "kind"),
+    [
+        (GITHUB_TOKEN, "github"),
+        ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "github"),
+        ("gho_" + "x" * 36, "github"),
+        ("sk-proj-" + "Ab3_dE-fGh1" * 4, "openai"),
+        ("sk-ant-api03-" + "Zy9xW8vU7t" * 5, "anthropic"),
+        ("xoxb-123456789012-abcdefABCDEF", "slack"),
+        ("AKIAIOSFODNN7EXAMPLE", "aws_access_key_id"),
+        ("sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "stripe"),
+        ("rk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "stripe"),
+        ("sk_test_" + "4eC39HqLyjWDarjtT1zdp7dc", "stripe"),
+        ("AIza" + "SyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", "google"),
+        (JWT, "jwt"),
+        (PEM, "private_key"),
+        ("Bearer abc.def-ghi_jkl~mno+pqr/stu==", "bearer"),
+    ],
+)
+def test_each_token_shape_is_replaced_with_its_kind(token: str, kind: str) -> None:
+    redacted = Redactor().redact_text(f"before {token} after")
+
+    assert redacted == f"before [REDACTED:{kind}] after"
+
+
+def test_a_token_shape_inside_a_longer_word_is_left_alone() -> None:
+    text = "see risk-assessment-for-the-quarterly-plan and whisk-0123456789abcdefghijklmn"
+
+    assert Redactor().redact_text(text) == text
+
+
+def test_known_secret_values_are_replaced_wherever_they_occur() -> None:
+    redactor = Redactor(["hunter2-password"])
+
+    redacted = redactor.redact_text("url=https://u:hunter2-password@host/?p=hunter2-password")
+
+    assert redacted == "url=https://u:[REDACTED:secret]@host/?p=[REDACTED:secret]"
+
+
+def test_known_secrets_shorter_than_four_characters_are_ignored() -> None:
+    redactor = Redactor(["abc", ""])
+
+    assert redactor.redact_text("abcabc") == "abcabc"
+
+
+def test_add_secrets_redacts_values_learned_later() -> None:
+    redactor = Redactor()
+    redactor.add_secrets(["s3cr3t-value"])
+
+    assert redactor.redact_text("x s3cr3t-value y") == "x [REDACTED:secret] y"
+
+
+def test_a_secret_that_contains_another_is_replaced_whole() -> None:
+    redactor = Redactor(["abcd", "abcdefgh"])
+
+    assert redactor.redact_text("abcdefgh") == "[REDACTED:secret]"
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        ("password", "password"),
+        ("passwd", "passwd"),
+        ("password_confirmation", "password"),
+        ("githubToken", "token"),
+        ("ACCESS_TOKEN", "token"),
+        ("refresh_token", "token"),
+        ("api-key", "api_key"),
+        ("X-Api-Key", "api_key"),
+        ("apikey", "apikey"),
+        ("Authorization", "authorization"),
+        ("client_secret", "secret"),
+        ("privateKey", "private_key"),
+        ("Set-Cookie", "cookie"),
+    ],
+)
+def test_keys_named_like_secrets_are_recognised(key: str, kind: str) -> None:
+    assert secret_key_kind(key) == kind
+
+
+@pytest.mark.parametrize("key", ["max_tokens", "token_count", "tokens", "tokenizer", "secretary", "path", ""])
+def test_keys_that_merely_contain_a_secret_word_are_not_secret(key: str) -> None:
+    assert secret_key_kind(key) is None
+
+
+def test_redact_json_replaces_secret_fields_and_walks_nested_values() -> None:
+    value = {
+        "query": "SELECT 1",
+        "max_tokens": 100,
+        "headers": {"Authorization": "Basic dXNlcjpwYXNz", "Accept": "text/plain"},
+        "items": [{"githubToken": 12345}, "Bearer abcdefghijklmnop", None, 1.5, True],
+        "password": None,
+    }
+
+    redacted = Redactor().redact_json(value)
+
+    assert redacted == {
+        "query": "SELECT 1",
+        "max_tokens": 100,
+        "headers": {"Authorization": "[REDACTED:authorization]", "Accept": "text/plain"},
+        "items": [{"githubToken": "[REDACTED:token]"}, "[REDACTED:bearer]", None, 1.5, True],
+        "password": None,
+    }
+    assert value["headers"] == {"Authorization": "Basic dXNlcjpwYXNz", "Accept": "text/plain"}
+
+
+def test_redact_json_replaces_known_secrets_in_keys_and_values() -> None:
+    redactor = Redactor(["topsecretvalue"])
+
+    redacted = redactor.redact_json({"note": "is topsecretvalue", "topsecretvalue": 1})
+
+    assert redacted == {"note": "is [REDACTED:secret]", "[REDACTED:secret]": 1}
+
+
+def test_secrets_in_the_middle_of_a_1_mb_string_are_redacted() -> None:
+    half = "lorem ipsum dolor sit amet, " * 18_000
+    text = f"{half} key={GITHUB_TOKEN} pw=correct-horse-battery {half}"
+
+    redacted = Redactor(["correct-horse-battery"]).redact_text(text)
+
+    assert len(text) > 1_000_000
+    assert GITHUB_TOKEN not in redacted
+    assert "correct-horse-battery" not in redacted
+    assert redacted == f"{half} key=[REDACTED:github] pw=[REDACTED:secret] {half}"
