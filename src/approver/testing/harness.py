@@ -1,0 +1,120 @@
+"""Start a real gateway on 127.0.0.1 with real upstream subprocesses, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import mcp.types as types
+import keyring.errors
+from keyring.backend import KeyringBackend
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from approver.config import SecretResolver
+from approver.paths import Paths
+from approver.service import Service
+from approver.tokens import TokenStore
+
+
+class MemoryKeyring(KeyringBackend):
+    """A real keyring backend that keeps passwords in a dict (no desktop keyring in CI)."""
+
+    priority = -1  # never chosen by keyring's own auto-detection
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.passwords.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
+def upstream_entry(name: str = "test", *extra_args: str) -> dict[str, Any]:
+    """A servers.json entry that runs the package's own test server over stdio."""
+    return {"command": sys.executable, "args": ["-m", "approver.testing.server", "--name", name, *extra_args]}
+
+
+def write_config(root: Path, servers: Mapping[str, Any], policy: Mapping[str, Any] | None = None) -> Paths:
+    """Write servers.json (and policy.json when given) under ``root``; return the Paths."""
+    paths = Paths(config_dir=root / "config", data_dir=root / "data")
+    paths.ensure()
+    paths.servers_file.write_text(json.dumps({"mcpServers": dict(servers)}), "utf-8")
+    if policy is not None:
+        paths.policy_file.write_text(json.dumps(policy), "utf-8")
+    return paths
+
+
+@asynccontextmanager
+async def running_service(
+    paths: Paths, *, keyring_backend: MemoryKeyring | None = None, approval_timeout: float = 30.0
+) -> AsyncIterator[Service]:
+    """A started :class:`Service` on a free port whose upstreams have all connected or failed."""
+    backend = keyring_backend or MemoryKeyring()
+    service = Service(
+        paths,
+        port=0,
+        approval_timeout=approval_timeout,
+        resolver=SecretResolver(keyring_get=backend.get_password),
+        token_store=TokenStore(paths.tokens_file, backend=backend),
+    )
+    await service.start()
+    try:
+        await service.wait_upstreams()
+        yield service
+    finally:
+        await service.stop()
+
+
+@asynccontextmanager
+async def legacy_client(url: str, token: str | None, **session_kwargs: Any) -> AsyncIterator[ClientSession]:
+    """An initialized 2025-11-25 era ClientSession over Streamable HTTP with a bearer token."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    async with (
+        httpx2.AsyncClient(headers=headers) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write, **session_kwargs) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+async def answer_sampling(
+    context: Any, params: types.CreateMessageRequestParams
+) -> types.CreateMessageResult:
+    """A fake LLM: answers "answer to <prompt>"."""
+    prompt = params.messages[0].content
+    text = prompt.text if isinstance(prompt, types.TextContent) else "?"
+    return types.CreateMessageResult(
+        role="assistant", content=types.TextContent(text=f"answer to {text}"), model="fake-llm"
+    )
+
+
+async def answer_elicitation(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    """A fake user who accepts and gives the name Ada."""
+    return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+
+async def answer_roots(context: Any) -> types.ListRootsResult:
+    """Two fake workspace roots."""
+    return types.ListRootsResult(roots=[types.Root(uri="file:///work/a"), types.Root(uri="file:///work/b")])
+
+
+ASKING_CALLBACKS: dict[str, Any] = {
+    "sampling_callback": answer_sampling,
+    "elicitation_callback": answer_elicitation,
+    "list_roots_callback": answer_roots,
+}
+"""Client callbacks that answer an upstream's sampling, elicitation and roots requests."""
