@@ -1,0 +1,121 @@
+"""``approver connect``: a stdio bridge to the running gateway, for stdio-only MCP clients.
+
+Claude Desktop and other clients that only launch commands run ``approver connect``; it relays
+JSON-RPC between its stdin/stdout and the gateway's HTTP endpoint, authenticated with the client's
+own token. It never talks to an upstream itself: when no gateway is running, every request is
+answered with an error that says how to start one.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx2
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.stdio import stdio_server
+from mcp.shared.inbound import NAME_BEARING_METHODS, encode_header_value
+from mcp.shared.message import ClientMessageMetadata, SessionMessage
+from mcp_types import PROTOCOL_VERSION_META_KEY, ErrorData, JSONRPCError, JSONRPCRequest, JSONRPCResponse
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+logger = logging.getLogger(__name__)
+
+GATEWAY_UNAVAILABLE = -32002
+NOT_RUNNING = (
+    "approver is not running, so this client cannot reach its tools. Start it with `approver` "
+    "(desktop app) or `approver serve` (headless), then reconnect this client."
+)
+
+
+def _headers_for(message: Any, negotiated: str | None) -> dict[str, str] | None:
+    """The routing headers the gateway expects with a message (2026-era requests carry them)."""
+    if isinstance(message, JSONRPCRequest):
+        params = message.params or {}
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        version = meta.get(PROTOCOL_VERSION_META_KEY) if isinstance(meta, dict) else None
+        if isinstance(version, str) and version in MODERN_PROTOCOL_VERSIONS:
+            headers = {"mcp-protocol-version": version, "mcp-method": message.method}
+            key = NAME_BEARING_METHODS.get(message.method)
+            if key is not None and isinstance(params.get(key), str):
+                headers["mcp-name"] = encode_header_value(params[key])
+            return headers
+    if negotiated is not None:
+        return {"mcp-protocol-version": negotiated}
+    return None
+
+
+async def run_bridge(
+    find_gateway: Callable[[], str | None],
+    token: str,
+    stdin: Any = None,
+    stdout: Any = None,
+) -> None:
+    """Relay stdin/stdout to the gateway at the URL ``find_gateway()`` returns (None: not running)."""
+    async with stdio_server(stdin, stdout) as (client_read, client_write):
+        url = find_gateway()
+        if url is None:
+            await _answer_unavailable(client_read, client_write, find_gateway)
+            return
+        http = httpx2.AsyncClient(
+            headers={"authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30.0, read=None)
+        )
+        async with http, streamable_http_client(url, http_client=http) as (gateway_read, gateway_write):
+            negotiated: str | None = None
+            initialize_ids: set[Any] = set()
+
+            async def upstream_pump() -> None:
+                async with gateway_write:
+                    async for item in client_read:
+                        if isinstance(item, Exception):
+                            logger.warning("unreadable input from the client: %s", item)
+                            continue
+                        message = item.message
+                        if isinstance(message, JSONRPCRequest) and message.method == "initialize":
+                            initialize_ids.add(message.id)
+                        headers = _headers_for(message, negotiated)
+                        metadata = ClientMessageMetadata(headers=headers) if headers else None
+                        await gateway_write.send(SessionMessage(message, metadata=metadata))
+                group.cancel_scope.cancel()
+
+            async def downstream_pump() -> None:
+                nonlocal negotiated
+                async with client_write:
+                    async for item in gateway_read:
+                        if isinstance(item, Exception):
+                            # The transport reports a lost gateway as an exception, not a message.
+                            logger.warning("gateway connection problem: %s", item)
+                            continue
+                        message = item.message
+                        if isinstance(message, JSONRPCResponse) and message.id in initialize_ids:
+                            initialize_ids.discard(message.id)
+                            version = message.result.get("protocolVersion")
+                            negotiated = version if isinstance(version, str) else negotiated
+                        await client_write.send(SessionMessage(message))
+                group.cancel_scope.cancel()
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(upstream_pump)
+                group.start_soon(downstream_pump)
+
+
+async def _answer_unavailable(
+    client_read: Any, client_write: Any, find_gateway: Callable[[], str | None]
+) -> None:
+    """Answer every request with a clear error until stdin closes."""
+    async with client_write:
+        async for item in client_read:
+            if isinstance(item, Exception):
+                continue
+            message = item.message
+            if isinstance(message, JSONRPCRequest):
+                error = JSONRPCError(
+                    jsonrpc="2.0",
+                    id=message.id,
+                    error=ErrorData(code=GATEWAY_UNAVAILABLE, message=NOT_RUNNING),
+                )
+                await client_write.send(SessionMessage(error))
+    print(NOT_RUNNING, file=sys.stderr)

@@ -1,0 +1,184 @@
+"""The approval broker: holds calls that wait for a human and settles each exactly once.
+
+A pending call is an :class:`ApprovalRequest` (frozen, safe to hand to any UI) plus an
+``asyncio.Future`` that only the broker resolves. The gateway awaits :meth:`Broker.submit`;
+a UI observes arrivals and endings and answers through :meth:`Broker.approve` and
+:meth:`Broker.deny`. Nothing reachable by an agent calls those two methods: they are not exposed
+over HTTP, the bridge or any command.
+
+With no approver attached (``approver serve`` without the desktop app), every request is denied
+at once with a reason that says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from approver.calls import Risk, ToolRef
+
+logger = logging.getLogger(__name__)
+
+
+class Verdict(enum.StrEnum):
+    """How a pending request ended."""
+
+    APPROVED = "approved"
+    DENIED = "denied"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+class Scope(enum.StrEnum):
+    """How far an approval reaches."""
+
+    ONCE = "once"
+    SESSION = "session"
+    """This tool, for the rest of this client's session."""
+    ALWAYS = "always"
+    """This tool from now on: the UI also writes a policy rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """Everything a person needs to decide on one call. Immutable once created."""
+
+    id: str
+    client: str
+    session: str
+    """The client's session key (an MCP session id, or the client name when sessionless)."""
+    tool: ToolRef
+    risk: Risk
+    description: str
+    arguments: bytes
+    """Canonical JSON of the exact arguments that will be forwarded if approved."""
+    received: float
+    """Wall-clock time (``time.time()``) the call arrived."""
+    deadline: float
+    """Wall-clock time at which the request times out and is denied."""
+    rule: str
+    """The policy rule that asked for approval."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The outcome of one request."""
+
+    verdict: Verdict
+    decided_by: str
+    """``user``, ``timeout``, ``cancelled``, ``no-approver``, ``shutdown``."""
+    message: str = ""
+    """For a denial: text the agent receives."""
+    scope: Scope = Scope.ONCE
+
+
+Observer = Callable[[ApprovalRequest, Resolution | None], None]
+"""Called with ``(request, None)`` when a request arrives and ``(request, resolution)`` when it ends."""
+
+
+class Broker:
+    """Holds pending approvals; the only place a pending call can be settled."""
+
+    def __init__(self, timeout: float = 120.0, clock: Callable[[], float] = time.time) -> None:
+        self.timeout = timeout
+        self._clock = clock
+        self._pending: dict[str, tuple[ApprovalRequest, asyncio.Future[Resolution]]] = {}
+        self._observers: list[Observer] = []
+        self._approvers = 0
+        self._ids = itertools.count(1)
+
+    def new_id(self) -> str:
+        """A fresh request id, unique within this process."""
+        return f"{int(self._clock() * 1000):x}-{next(self._ids)}"
+
+    @property
+    def has_approver(self) -> bool:
+        """Whether some UI is attached that can answer requests."""
+        return self._approvers > 0
+
+    def attach_approver(self) -> Callable[[], None]:
+        """Declare that a UI can answer requests; returns the function that detaches it."""
+        self._approvers += 1
+        detached = False
+
+        def detach() -> None:
+            nonlocal detached
+            if not detached:
+                detached = True
+                self._approvers -= 1
+
+        return detach
+
+    def subscribe(self, observer: Observer) -> Callable[[], None]:
+        """Register an observer of arrivals and endings; returns the unsubscribe function."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer) if observer in self._observers else None
+
+    def pending(self) -> list[ApprovalRequest]:
+        """Requests still waiting, oldest first."""
+        return [request for request, _ in self._pending.values()]
+
+    async def submit(self, request: ApprovalRequest) -> Resolution:
+        """Wait for a decision on ``request``. Cancelling the awaiting task withdraws it."""
+        if not self.has_approver:
+            return Resolution(
+                Verdict.DENIED,
+                "no-approver",
+                "this call needs a person's approval, and no approval window is running "
+                "(approver serve runs without one); start the desktop app with `approver` to approve calls",
+            )
+        future: asyncio.Future[Resolution] = asyncio.get_running_loop().create_future()
+        self._pending[request.id] = (request, future)
+        self._notify(request, None)
+        try:
+            timeout = max(0.0, request.deadline - self._clock())
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), timeout)
+            except TimeoutError:
+                self._settle(request.id, Resolution(Verdict.TIMED_OUT, "timeout", "approval timed out"))
+                return future.result()
+        except asyncio.CancelledError:
+            self._settle(request.id, Resolution(Verdict.CANCELLED, "cancelled", "the client went away"))
+            raise
+        finally:
+            self._pending.pop(request.id, None)
+
+    def approve(self, request_id: str, scope: Scope = Scope.ONCE) -> bool:
+        """Approve a pending request; False when it already ended."""
+        return self._settle(request_id, Resolution(Verdict.APPROVED, "user", scope=scope))
+
+    def deny(self, request_id: str, message: str = "") -> bool:
+        """Deny a pending request, optionally with a message for the agent; False when it already ended."""
+        return self._settle(request_id, Resolution(Verdict.DENIED, "user", message or "denied by the user"))
+
+    def deny_all(self, decided_by: str, message: str) -> int:
+        """Deny every pending request (pause, quit, shutdown); returns how many."""
+        return sum(
+            self._settle(request_id, Resolution(Verdict.DENIED, decided_by, message))
+            for request_id in list(self._pending)
+        )
+
+    def _settle(self, request_id: str, resolution: Resolution) -> bool:
+        entry = self._pending.get(request_id)
+        if entry is None:
+            return False
+        request, future = entry
+        if future.done():
+            return False
+        future.set_result(resolution)
+        self._notify(request, resolution)
+        return True
+
+    def _notify(self, request: ApprovalRequest, resolution: Resolution | None) -> None:
+        for observer in list(self._observers):
+            try:
+                observer(request, resolution)
+            except Exception:
+                # An observer is a UI; its bug must not decide a call. The call itself is
+                # decided by the future, so a failing observer loses nothing.
+                logger.exception("approval observer failed")

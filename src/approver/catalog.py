@@ -1,0 +1,186 @@
+"""The union of every upstream's tools, prompts and resources, under collision-free names.
+
+Tools and prompts are exposed as ``<prefix>__<name>`` (see :mod:`approver.naming`); resources
+keep their own URIs. Each tool carries its risk (classifier plus the policy's overrides). The
+catalog is rebuilt one upstream at a time when that upstream's lists change; a server whose names
+would collide with another's is left out and its error is shown, never silently merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import mcp.types as types
+
+from approver.calls import Risk, ToolRef
+from approver.errors import ConfigError
+from approver.naming import NameTable, UriTable, default_prefix
+from approver.policy_file import PolicyFile
+from approver.risk import classify
+from approver.upstream import Upstream
+
+_Lists = tuple[list[types.Tool], list[types.Resource], list[types.ResourceTemplate], list[types.Prompt]]
+_EMPTY: _Lists = ([], [], [], [])
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEntry:
+    """One upstream tool as clients see it, with its risk."""
+
+    ref: ToolRef
+    exposed: types.Tool
+    """The upstream's definition under the exposed name (everything else unchanged)."""
+    risk: Risk
+
+
+class Catalog:
+    """Names, routes and risk for everything the upstreams offer."""
+
+    def __init__(self, upstreams: Mapping[str, Upstream], policy: PolicyFile) -> None:
+        self._upstreams = dict(upstreams)
+        self._policy = policy
+        self._tool_names = NameTable("tool")
+        self._prompt_names = NameTable("prompt")
+        self._uris = UriTable()
+        self._tools: dict[str, dict[str, ToolEntry]] = {}
+        self._prompts: dict[str, list[types.Prompt]] = {}
+        self._snapshot: dict[str, _Lists] = {}
+        self.errors: dict[str, str] = {}
+        """Per server: why its catalog is left out (a name collision), if it is."""
+
+    def prefix(self, server: str) -> str:
+        """The prefix a server's tools and prompts get."""
+        configured = self._upstreams[server].config.prefix
+        return default_prefix(server) if configured is None else configured
+
+    # -- rebuilding ---------------------------------------------------------------------------
+
+    def refresh(self, upstream: Upstream) -> set[str]:
+        """Re-read one upstream's lists; returns which of tools/resources/prompts changed."""
+        name = upstream.name
+        catalog = upstream.catalog
+        live = upstream.session is not None
+        tools = list(catalog.tools) if live else []
+        resources = list(catalog.resources) if live else []
+        templates = list(catalog.templates) if live else []
+        prompts = list(catalog.prompts) if live else []
+        before = self._snapshot.get(name, _EMPTY)
+        after: _Lists = (tools, resources, templates, prompts)
+        changed: set[str] = set()
+        if before[0] != tools:
+            changed.add("tools")
+        if before[1] != resources or before[2] != templates:
+            changed.add("resources")
+        if before[3] != prompts:
+            changed.add("prompts")
+        self._snapshot[name] = after
+        try:
+            self._rebuild(name, tools, resources, templates, prompts)
+            self.errors.pop(name, None)
+        except ConfigError as exc:
+            self.errors[name] = str(exc)
+            self._remove(name)
+        return changed
+
+    def reclassify(self) -> None:
+        """Recompute every tool's risk, e.g. after the policy's risk_overrides changed."""
+        for name, (tools, resources, templates, prompts) in list(self._snapshot.items()):
+            if name not in self.errors:
+                self._rebuild(name, tools, resources, templates, prompts)
+
+    def _rebuild(
+        self,
+        server: str,
+        tools: list[types.Tool],
+        resources: list[types.Resource],
+        templates: list[types.ResourceTemplate],
+        prompts: list[types.Prompt],
+    ) -> None:
+        prefix = self.prefix(server)
+        # Each table is unchanged by a failed add_server; the caller removes the server on error.
+        self._tool_names.add_server(server, prefix, [tool.name for tool in tools])
+        self._prompt_names.add_server(server, prefix, [prompt.name for prompt in prompts])
+        self._uris.add_server(server, [str(r.uri) for r in resources], [t.uri_template for t in templates])
+        entries: dict[str, ToolEntry] = {}
+        for tool in tools:
+            exposed = self._tool_names.exposed(server, tool.name)
+            assert exposed is not None
+            ref = ToolRef(server=server, tool=tool.name, name=exposed)
+            entries[exposed] = ToolEntry(
+                ref, tool.model_copy(update={"name": exposed}), self._risk(ref, tool)
+            )
+        self._tools[server] = entries
+        self._prompts[server] = [
+            prompt.model_copy(update={"name": self._prompt_names.exposed(server, prompt.name)})
+            for prompt in prompts
+        ]
+
+    def _risk(self, ref: ToolRef, tool: types.Tool) -> Risk:
+        annotations = (
+            tool.annotations.model_dump(by_alias=True, exclude_none=True) if tool.annotations else None
+        )
+        risk = classify(tool.name, tool.description, tool.input_schema, annotations)
+        return self._policy.policy.apply_overrides(ref, risk)
+
+    def _remove(self, server: str) -> None:
+        self._tool_names.remove_server(server)
+        self._prompt_names.remove_server(server)
+        self._uris.remove_server(server)
+        self._tools.pop(server, None)
+        self._prompts.pop(server, None)
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def upstream(self, server: str) -> Upstream:
+        """The upstream named ``server``."""
+        return self._upstreams[server]
+
+    def upstreams(self) -> list[Upstream]:
+        """Every configured upstream, in configuration order."""
+        return list(self._upstreams.values())
+
+    def tools(self) -> list[ToolEntry]:
+        """Every exposed tool, server by server."""
+        return [entry for server in self._upstreams for entry in self._tools.get(server, {}).values()]
+
+    def tool(self, exposed: str) -> ToolEntry | None:
+        """The tool exposed as ``exposed``, if any."""
+        route = self._tool_names.resolve(exposed)
+        if route is None:
+            return None
+        return self._tools.get(route[0], {}).get(exposed)
+
+    def prompts(self) -> list[types.Prompt]:
+        """Every exposed prompt."""
+        return [prompt for server in self._upstreams for prompt in self._prompts.get(server, [])]
+
+    def prompt(self, exposed: str) -> tuple[Upstream, str] | None:
+        """(upstream, original prompt name) for an exposed prompt name."""
+        route = self._prompt_names.resolve(exposed)
+        if route is None:
+            return None
+        return self._upstreams[route[0]], route[1]
+
+    def resources(self) -> list[types.Resource]:
+        """Every upstream's resources, under their own URIs."""
+        return [r for server in self._live() for r in self._snapshot[server][1]]
+
+    def templates(self) -> list[types.ResourceTemplate]:
+        """Every upstream's resource templates."""
+        return [t for server in self._live() for t in self._snapshot[server][2]]
+
+    def _live(self) -> list[str]:
+        return [s for s in self._upstreams if s in self._snapshot and s not in self.errors]
+
+    def resource_owner(self, uri: str) -> Upstream | None:
+        """The upstream that serves ``uri``: the one listing it, else the first whose template matches."""
+        candidates = self._uris.candidates(uri)
+        return self._upstreams[candidates[0]] if candidates else None
+
+    def template_owner(self, template: str) -> Upstream | None:
+        """The upstream that lists the URI template ``template`` (for completion)."""
+        for server in self._upstreams:
+            if template in self._uris.templates(server):
+                return self._upstreams[server]
+        return self.resource_owner(template)

@@ -1,0 +1,344 @@
+"""The ``approver`` command line: serve, connect, url/token, tools, policy check, audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from approver import __version__
+from approver.errors import ApproverError, ConfigError
+from approver.front import DEFAULT_PORT, NonLoopbackError
+from approver.paths import Paths
+
+logger = logging.getLogger("approver")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="approver",
+        description="A local human-in-the-loop firewall for AI agents: an MCP gateway with policies, "
+        "approvals and a tamper-evident audit log.",
+    )
+    parser.add_argument("--version", action="version", version=f"approver {__version__}")
+    parser.add_argument(
+        "--config-dir", help="directory of servers.json and policy.json (env APPROVER_CONFIG_DIR)"
+    )
+    parser.add_argument(
+        "--data-dir", help="directory of the audit log, logs and tokens (env APPROVER_DATA_DIR)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway headless (calls needing approval are denied)")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to bind (only loopback is allowed)"
+    )
+
+    for name, text in (
+        ("url", "print the MCP URL (with an embedded token) for a named client"),
+        ("token", "print the bearer token of a named client, creating it if needed"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument(
+            "--client", default="default", help="client name recorded with its calls (default: default)"
+        )
+        if name == "url":
+            sub.add_argument(
+                "--plain",
+                action="store_true",
+                help="print the URL without a token (use with a bearer header)",
+            )
+
+    connect = commands.add_parser(
+        "connect", help="stdio bridge to the running gateway, for stdio-only clients"
+    )
+    connect.add_argument(
+        "--client", default="stdio", help="client name recorded with its calls (default: stdio)"
+    )
+
+    tools = commands.add_parser("tools", help="list every upstream tool with its risk and policy action")
+    tools.add_argument("--json", action="store_true", help="print JSON")
+    tools.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for upstreams (default 30)"
+    )
+
+    policy = commands.add_parser("policy", help="policy file commands")
+    policy_commands = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
+    check = policy_commands.add_parser("check", help="validate a policy file")
+    check.add_argument("file", nargs="?", help="policy file (default: the configured policy.json)")
+
+    audit = commands.add_parser("audit", help="audit log commands")
+    audit_commands = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
+    audit_commands.add_parser("verify", help="check the hash chain; exit 1 naming the first bad row")
+    export = audit_commands.add_parser("export", help="export rows as CSV or JSON lines")
+    export.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
+    export.add_argument("--since", help="e.g. 30m, 2h, 7d or an ISO date")
+    export.add_argument("--output", "-o", help="file to write (default: stdout)")
+    tail = audit_commands.add_parser("tail", help="print the latest rows; --follow keeps printing new ones")
+    tail.add_argument("-n", type=int, default=20, help="how many rows (default 20)")
+    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new rows")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``approver`` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="approver: %(message)s",
+        stream=sys.stderr,
+    )
+    paths = Paths.resolve(args.config_dir, args.data_dir)
+    command = args.command or "serve"
+    if args.command is None:
+        args.port, args.host = DEFAULT_PORT, "127.0.0.1"
+        print("approver: no desktop UI in this build yet; running the gateway headless.", file=sys.stderr)
+    try:
+        handler = {
+            "serve": _serve,
+            "url": _url,
+            "token": _token,
+            "connect": _connect,
+            "tools": _tools,
+            "policy": _policy,
+            "audit": _audit,
+        }[command]
+        return handler(args, paths)
+    except (ApproverError, NonLoopbackError, ValueError) as exc:
+        print(f"approver: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace, paths: Paths) -> int:
+    from approver.service import Service
+
+    async def run() -> int:
+        service = Service(paths, port=args.port, host=args.host)
+        for line in service.describe_startup():
+            print(f"approver: {line}", file=sys.stderr)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await service.start()
+        print(f"approver: gateway listening on {service.url}", file=sys.stderr)
+        print(
+            "approver: running headless: calls that need approval are denied (start `approver` for the desktop app)",
+            file=sys.stderr,
+        )
+        await stop.wait()
+        print("approver: shutting down", file=sys.stderr)
+        await service.stop()
+        return 0
+
+    return asyncio.run(run())
+
+
+# -- url / token / connect ---------------------------------------------------------------------
+
+
+def _token_store(paths: Paths) -> Any:
+    from approver.tokens import TokenStore
+
+    paths.ensure()
+    return TokenStore(paths.tokens_file)
+
+
+def _running_port(paths: Paths) -> tuple[int, bool]:
+    from approver.service import read_runtime
+
+    info = read_runtime(paths)
+    return (info.port, True) if info is not None else (DEFAULT_PORT, False)
+
+
+def _url(args: argparse.Namespace, paths: Paths) -> int:
+    from approver.service import HOST, client_url
+
+    store = _token_store(paths)
+    token = store.get_or_create(args.client)
+    port, running = _running_port(paths)
+    print(f"http://{HOST}:{port}/mcp" if args.plain else client_url(port, token))
+    if not running:
+        print(
+            "approver: the gateway is not running; this is its default port. Start it with `approver serve`.",
+            file=sys.stderr,
+        )
+    print(f"approver: {store.storage_note}", file=sys.stderr)
+    return 0
+
+
+def _token(args: argparse.Namespace, paths: Paths) -> int:
+    store = _token_store(paths)
+    print(store.get_or_create(args.client))
+    print(f"approver: {store.storage_note}", file=sys.stderr)
+    return 0
+
+
+def _connect(args: argparse.Namespace, paths: Paths) -> int:
+    from approver.bridge import run_bridge
+    from approver.service import read_runtime
+
+    token = _token_store(paths).get_or_create(args.client)
+
+    def find() -> str | None:
+        info = read_runtime(paths)
+        return info.url if info is not None else None
+
+    asyncio.run(run_bridge(find, token))
+    return 0
+
+
+# -- tools -------------------------------------------------------------------------------------
+
+
+def _tools(args: argparse.Namespace, paths: Paths) -> int:
+    from approver.calls import CallContext
+    from approver.catalog import Catalog
+    from approver.config import SecretResolver, load_servers
+    from approver.policy_file import PolicyFile
+    from approver.upstream import Upstream
+
+    servers = load_servers(paths.servers_file, SecretResolver())
+    policy = PolicyFile(paths.policy_file)
+    policy.load()
+    if policy.error:
+        print(f"approver: {policy.error} (showing the safe default policy)", file=sys.stderr)
+
+    async def collect() -> list[dict[str, Any]]:
+        upstreams = {c.name: Upstream(c, paths.logs_dir) for c in servers.enabled}
+        catalog = Catalog(upstreams, policy)
+        tasks = [asyncio.create_task(u.run()) for u in upstreams.values()]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(u.wait_settled() for u in upstreams.values())), args.timeout
+            )
+        for upstream in upstreams.values():
+            catalog.refresh(upstream)
+            if upstream.error:
+                print(
+                    f"approver: server {upstream.name}: {upstream.state.value}: {upstream.error}",
+                    file=sys.stderr,
+                )
+            if upstream.name in catalog.errors:
+                print(f"approver: server {upstream.name}: {catalog.errors[upstream.name]}", file=sys.stderr)
+        rows = []
+        for entry in catalog.tools():
+            decision = policy.policy.decide_without_arguments(
+                CallContext(client="", tool=entry.ref, risk=entry.risk)
+            )
+            rows.append(
+                {
+                    "name": entry.ref.name,
+                    "server": entry.ref.server,
+                    "tool": entry.ref.tool,
+                    "risk_class": entry.risk.risk_class.value,
+                    "risk_level": entry.risk.level.value,
+                    "reasons": list(entry.risk.reasons),
+                    "conflict": entry.risk.conflict,
+                    "action": decision.action.value,
+                    "rule": decision.rule,
+                    "description": entry.exposed.description or "",
+                }
+            )
+        for upstream in upstreams.values():
+            upstream.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return rows
+
+    rows = asyncio.run(collect())
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no tools (no upstream servers configured or none answered)", file=sys.stderr)
+        return 0
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        risk = f"{row['risk_class']}/{row['risk_level']}"
+        print(f"{row['name']:<{width}}  {risk:<20}  {row['action']:<17}  {'; '.join(row['reasons'])}")
+    return 0
+
+
+# -- policy ------------------------------------------------------------------------------------
+
+
+def _policy(args: argparse.Namespace, paths: Paths) -> int:
+    from approver.policy import Policy
+
+    file = Path(args.file) if args.file else paths.policy_file
+    try:
+        policy = Policy.from_file(file)
+    except ConfigError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    print(f"ok: {file}: {len(policy.tool_patterns)} tool rules, default {policy.data.get('default', 'deny')}")
+    return 0
+
+
+# -- audit -------------------------------------------------------------------------------------
+
+
+def _audit(args: argparse.Namespace, paths: Paths) -> int:
+    from approver.audit import AuditLog, parse_since
+
+    if not paths.audit_db.exists():
+        print(f"approver: no audit log yet at {paths.audit_db}", file=sys.stderr)
+        return 0 if args.audit_command != "verify" else 0
+    with AuditLog(paths.audit_db) as log:
+        if args.audit_command == "verify":
+            report = log.verify()
+            if report.ok:
+                print(f"ok: {report.rows} rows, hash chain intact; last hash {report.last_hash}")
+                return 0
+            print(f"TAMPERED: row {report.first_bad_id}: {report.problem}", file=sys.stderr)
+            return 1
+        if args.audit_command == "export":
+            since = parse_since(args.since) if args.since else None
+            if args.output:
+                with open(args.output, "w", encoding="utf-8", newline="") as out:
+                    count = log.export(out, args.format, since=since)
+            else:
+                count = log.export(sys.stdout, args.format, since=since)
+            print(f"approver: exported {count} rows", file=sys.stderr)
+            return 0
+        return _tail(log, args.n, args.follow)
+
+
+def _tail(log: Any, count: int, follow: bool) -> int:
+    import time
+
+    last = max(0, log.last_id - count)
+    while True:
+        for row in log.tail(after_id=last, limit=1000):
+            last = row["id"]
+            print(_format_row(row))
+        if not follow:
+            return 0
+        sys.stdout.flush()
+        time.sleep(1.0)
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    if row.get("kind") == "decision":
+        return (
+            f"{row['ts']}  {row['client']}  {row['tool']}  {row['decision']} by {row['decided_by']}"
+            f" ({row['rule']}): {row['reason']}"
+        )
+    return f"{row['ts']}  {row.get('client') or ''}  {row.get('tool') or ''}  -> {row['outcome']} ({row['duration_ms']:.1f} ms)"

@@ -1,0 +1,134 @@
+"""The client-facing HTTP door: loopback only, Host/Origin checks, per-client bearer tokens.
+
+Every request passes three checks before it reaches the MCP layer, in this order:
+
+1. ``Host`` must be this gateway's own loopback address and port (else 421): a web page that
+   rebinds its DNS name to 127.0.0.1 still sends its own name as Host.
+2. ``Origin``, when present, must be this gateway's own origin (else 403): browsers send it on
+   cross-site requests, so no web page can drive the gateway.
+3. A client token, as ``Authorization: Bearer <token>`` or embedded in the URL path as
+   ``/t/<token>/mcp`` for clients that only take a URL (else 401). The token names the client;
+   its name is recorded with every call.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+CLIENT_SCOPE_KEY = "approver.client"
+"""Where the front door puts the authenticated client's name in the ASGI scope."""
+TOKEN_PATH_PREFIX = "/t/"
+DEFAULT_PORT = 39217
+"""The stable default port of the gateway on 127.0.0.1."""
+
+
+class NonLoopbackError(ValueError):
+    """A bind address that is not loopback was asked for."""
+
+
+def check_loopback(host: str) -> str:
+    """Return ``host`` if it is a loopback address; raise NonLoopbackError explaining why not."""
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise NonLoopbackError(f"{host!r} is not an IP address; approver binds to 127.0.0.1 only") from None
+    if not address.is_loopback:
+        raise NonLoopbackError(
+            f"refusing to listen on {host}: approver only listens on the loopback interface (127.0.0.1), "
+            "so that nothing outside this computer can reach your tools; MCP clients on this machine "
+            "connect to http://127.0.0.1:PORT/mcp"
+        )
+    return host
+
+
+class FrontDoor:
+    """ASGI middleware in front of the MCP app: Host, Origin, then token."""
+
+    def __init__(self, app: ASGIApp, port: int, authenticate: Callable[[str], str | None]) -> None:
+        self.app = app
+        self.port = port
+        self.authenticate = authenticate
+        self.allowed_hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+        self.allowed_origins = {f"http://{host}" for host in self.allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        host = headers.get("host", "")
+        if host not in self.allowed_hosts:
+            await _reject(
+                send, 421, "misdirected request: this gateway answers only to 127.0.0.1 and localhost"
+            )
+            return
+        origin = headers.get("origin")
+        if origin is not None and origin not in self.allowed_origins:
+            await _reject(send, 403, "forbidden: requests from web pages are refused")
+            return
+        path: str = scope.get("path", "")
+        token = None
+        if path.startswith(TOKEN_PATH_PREFIX):
+            rest = path[len(TOKEN_PATH_PREFIX) :]
+            token, _, tail = rest.partition("/")
+            path = "/" + tail
+            scope = dict(scope, path=path, raw_path=path.encode())
+        authorization = headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            token = authorization[7:].strip()
+        client = self.authenticate(token) if token else None
+        if client is None:
+            await _reject(
+                send,
+                401,
+                "unauthorized: a client token is required; get one with `approver url --client NAME` "
+                "or `approver token --client NAME`",
+                extra=[(b"www-authenticate", b'Bearer realm="approver"')],
+            )
+            return
+        if path != MCP_PATH:
+            await _reject(send, 404, f"not found: the MCP endpoint is {MCP_PATH}")
+            return
+        scope = dict(scope)
+        scope[CLIENT_SCOPE_KEY] = client
+        await self.app(scope, receive, send)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for key, value in scope.get("headers", []):
+        name = key.decode("latin-1").lower()
+        if name in result:
+            # A duplicated Host/Origin/Authorization is ambiguous: make it fail every check.
+            result[name] = "\x00duplicate"
+        else:
+            result[name] = value.decode("latin-1")
+    return result
+
+
+async def _reject(
+    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}}).encode()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+def build_app(mcp_app: Any, port: int, authenticate: Callable[[str], str | None]) -> FrontDoor:
+    """Wrap the SDK's Starlette app (which carries the session manager's lifespan)."""
+    return FrontDoor(mcp_app, port, authenticate)

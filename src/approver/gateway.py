@@ -1,0 +1,785 @@
+"""The gateway: one MCP server in front of every upstream, with a decision on every tool call.
+
+Clients see one server whose tools, prompts and resources are the union of all upstreams'
+(see :mod:`approver.catalog` for naming). Every ``tools/call`` goes through
+:meth:`Gateway.call_tool`: classify, decide by policy, ask a person through the broker when the
+policy says so, commit the decision to the audit log, and only then forward the exact arguments.
+Any error on that path denies the call (fail closed). Everything else a client can do against
+an upstream (resources, prompts, completion, logging, progress, cancellation, server-to-client
+requests during a call) is passed through to the upstream that owns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import mcp.types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.session import ServerSession
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ToolsListChanged,
+)
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from approver import __version__
+from approver.audit import AuditWriteError, DecisionRecord, OutcomeRecord, canonical_json
+from approver.broker import ApprovalRequest, Broker, Scope, Verdict
+from approver.calls import Action, CallContext, Decision
+from approver.catalog import Catalog, ToolEntry
+from approver.front import CLIENT_SCOPE_KEY
+from approver.policy import RateLimiter
+from approver.policy_file import PolicyFile
+from approver.recorder import Recorder
+from approver.upstream import Upstream, UpstreamUnavailable
+
+logger = logging.getLogger(__name__)
+
+MAX_LEGACY_SESSIONS = 1024
+SUSPEND_TIMEOUT = 300.0
+"""Seconds a 2026-era call waits for the client to come back with an answer for its upstream."""
+
+
+@dataclass
+class _InFlight:
+    """A forwarded call, so server-to-client requests from its upstream find their way back."""
+
+    ctx: ServerRequestContext[Any, Any]
+    client: str
+    tool: str
+    asks: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] | None = None
+    """For 2026-era clients: questions from the upstream, answered through input_required rounds."""
+    task: asyncio.Task[types.CallToolResult] | None = None
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    """Cancels the upstream call. An anyio scope, not ``task.cancel()``: the SDK sends the
+    upstream its courtesy ``notifications/cancelled`` from a shielded scope that a native asyncio
+    cancellation would cut short."""
+
+
+@dataclass
+class _Suspended:
+    """A 2026-era call waiting for the client to retry with the answer to an upstream's question."""
+
+    flight: _InFlight
+    key: str
+    answer_type: type[Any]
+    future: asyncio.Future[Any]
+    expiry: asyncio.TimerHandle
+
+
+@dataclass
+class _LegacySession:
+    session: ServerSession
+    client: str
+    subscriptions: set[str] = field(default_factory=set)
+    logging: bool = False
+
+
+class _GatewayServer(Server[Any]):
+    """A low-level server that advertises list-change notifications on every transport."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        options = notification_options or NotificationOptions(
+            prompts_changed=True, resources_changed=True, tools_changed=True
+        )
+        return super().create_initialization_options(options, experimental_capabilities)
+
+
+class Gateway:
+    """The Qt-free heart of approver: routes, decides, records and forwards."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        policy: PolicyFile,
+        recorder: Recorder,
+        broker: Broker,
+        *,
+        clock: Callable[[], float] = time.time,
+        instructions: str | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.policy = policy
+        self.recorder = recorder
+        self.broker = broker
+        self.limiter = RateLimiter()
+        self.paused = False
+        self._clock = clock
+        self._grants: set[tuple[str, str]] = set()
+        self._in_flight: dict[str, list[_InFlight]] = {}
+        self._suspended: dict[str, _Suspended] = {}
+        self._legacy: dict[str, _LegacySession] = {}
+        self._upstream_subscriptions: dict[str, int] = {}
+        self._log_level: types.LoggingLevel | None = None
+        self.bus = InMemorySubscriptionBus()
+        self._listen = ListenHandler(self.bus)
+        with warnings.catch_warnings():
+            # logging/setLevel is deprecated in the 2026-07-28 revision, but 2025-11-25 clients
+            # still use it and everything they can do upstream must work through approver.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            self.server = self._build_server(instructions)
+
+    def _build_server(self, instructions: str | None) -> _GatewayServer:
+        return _GatewayServer(
+            "approver",
+            version=__version__,
+            instructions=instructions
+            or "approver is a local gateway: tools of several MCP servers, each call checked by policy.",
+            on_list_tools=self._list_tools,
+            on_call_tool=self.call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_templates,
+            on_read_resource=self._read_resource,
+            on_subscribe_resource=self._subscribe,
+            on_unsubscribe_resource=self._unsubscribe,
+            on_subscriptions_listen=self._subscriptions_listen,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_completion=self._complete,
+            on_set_logging_level=self._set_logging_level,
+        )
+
+    # -- who is asking ------------------------------------------------------------------------
+
+    @staticmethod
+    def client_of(ctx: ServerRequestContext[Any, Any]) -> str:
+        """The authenticated client's name (``local`` for an in-process client)."""
+        request = ctx.request
+        scope = getattr(request, "scope", None)
+        if isinstance(scope, dict):
+            name = scope.get(CLIENT_SCOPE_KEY)
+            if isinstance(name, str):
+                return name
+        return "local"
+
+    @staticmethod
+    def _session_id(ctx: ServerRequestContext[Any, Any]) -> str | None:
+        headers = getattr(ctx.request, "headers", None)
+        if headers is None:
+            return None
+        value = headers.get("mcp-session-id")
+        return value if isinstance(value, str) else None
+
+    def _session_key(self, ctx: ServerRequestContext[Any, Any]) -> str:
+        return self._session_id(ctx) or f"client:{self.client_of(ctx)}"
+
+    def _track(self, ctx: ServerRequestContext[Any, Any]) -> _LegacySession | None:
+        """Remember a 2025-era session so later notifications can reach it."""
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return None
+        key = self._session_id(ctx)
+        if key is None:
+            return None
+        entry = self._legacy.get(key)
+        if entry is None:
+            if len(self._legacy) >= MAX_LEGACY_SESSIONS:
+                self._legacy.pop(next(iter(self._legacy)))
+            entry = self._legacy[key] = _LegacySession(ctx.session, self.client_of(ctx))
+        return entry
+
+    # -- tools --------------------------------------------------------------------------------
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        self._track(ctx)
+        return types.ListToolsResult(tools=[entry.exposed for entry in self.catalog.tools()])
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Decide on one tool call and, if allowed, forward it. Never raises to the client."""
+        self._track(ctx)
+        if params.request_state is not None:
+            return await self._resume(ctx, params)
+        started = time.monotonic()
+        entry = self.catalog.tool(params.name)
+        if entry is None:
+            return _tool_error(
+                f"approver: unknown tool {params.name!r}; list the tools again to see what exists"
+            )
+        client = self.client_of(ctx)
+        arguments = dict(params.arguments or {})
+        call_id = self.broker.new_id()
+        try:
+            argument_bytes = canonical_json(arguments)
+        except (TypeError, ValueError) as exc:
+            return _tool_error(f"approver denied this call: its arguments cannot be encoded ({exc})")
+        decision, decided_by, message = await self._decide(
+            ctx, entry, client, arguments, argument_bytes, call_id
+        )
+        record = DecisionRecord(
+            call_id=call_id,
+            client=client,
+            server=entry.ref.server,
+            tool=entry.ref.name,
+            upstream_tool=entry.ref.tool,
+            risk_class=entry.risk.risk_class.value,
+            risk_level=entry.risk.level.value,
+            risk_reasons=list(entry.risk.reasons),
+            arguments=argument_bytes,
+            decision=decision.action.value,
+            decided_by=decided_by,
+            rule=decision.rule,
+            reason=message or decision.reason,
+        )
+        try:
+            await self.recorder.decision(record)
+        except AuditWriteError as exc:
+            logger.error("audit log write failed; denying %s: %s", entry.ref.name, exc)
+            return _tool_error(
+                "approver denied this call: the audit log cannot be written, and approver never forwards "
+                f"a call it has not recorded ({exc})"
+            )
+        except Exception as exc:
+            logger.exception("audit log write failed unexpectedly")
+            return _tool_error(
+                f"approver denied this call: the audit log cannot be written ({type(exc).__name__})"
+            )
+        if decision.action is not Action.ALLOW:
+            return _tool_error(f"approver denied this call: {message or decision.reason}")
+        return await self._forward(ctx, entry, client, call_id, argument_bytes, started)
+
+    async def _decide(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        entry: ToolEntry,
+        client: str,
+        arguments: dict[str, Any],
+        argument_bytes: bytes,
+        call_id: str,
+    ) -> tuple[Decision, str, str]:
+        """The decision for one call as (decision, decided_by, message). Any error denies."""
+        try:
+            if self.paused:
+                return (
+                    Decision(Action.DENY, "paused", "approver is paused: every call is denied until resumed"),
+                    "paused",
+                    "",
+                )
+            context = CallContext(client=client, tool=entry.ref, risk=entry.risk, arguments=arguments)
+            decision = self.policy.policy.decide(context, self.limiter, self._clock())
+            if decision.action is not Action.REQUIRE_APPROVAL:
+                return decision, "policy", ""
+            session_key = self._session_key(ctx)
+            if (session_key, entry.ref.name) in self._grants:
+                return (
+                    Decision(Action.ALLOW, "session-grant", "allowed for this session by the user"),
+                    "user",
+                    "",
+                )
+            now = self._clock()
+            request = ApprovalRequest(
+                id=call_id,
+                client=client,
+                session=session_key,
+                tool=entry.ref,
+                risk=entry.risk,
+                description=entry.exposed.description or "",
+                arguments=argument_bytes,
+                received=now,
+                deadline=now + self.broker.timeout,
+                rule=decision.rule,
+            )
+            try:
+                resolution = await self.broker.submit(request)
+            except asyncio.CancelledError:
+                await self._record_cancelled(entry, client, call_id, argument_bytes, decision)
+                raise
+            if resolution.verdict is Verdict.APPROVED:
+                if resolution.scope is not Scope.ONCE:
+                    self._grants.add((session_key, entry.ref.name))
+                return Decision(Action.ALLOW, decision.rule, "approved by the user"), "user", ""
+            action_reason = {
+                Verdict.TIMED_OUT: "nobody approved this call in time",
+                Verdict.CANCELLED: "the request was withdrawn",
+            }.get(resolution.verdict, "denied by the user")
+            message = resolution.message or action_reason
+            return Decision(Action.DENY, decision.rule, message), resolution.decided_by, message
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("decision failed for %s", entry.ref.name)
+            return (
+                Decision(
+                    Action.DENY,
+                    "error",
+                    f"approver could not decide on this call ({type(exc).__name__}: {exc})",
+                ),
+                "error",
+                "",
+            )
+
+    async def _record_cancelled(
+        self, entry: ToolEntry, client: str, call_id: str, argument_bytes: bytes, decision: Decision
+    ) -> None:
+        record = DecisionRecord(
+            call_id=call_id,
+            client=client,
+            server=entry.ref.server,
+            tool=entry.ref.name,
+            upstream_tool=entry.ref.tool,
+            risk_class=entry.risk.risk_class.value,
+            risk_level=entry.risk.level.value,
+            risk_reasons=list(entry.risk.reasons),
+            arguments=argument_bytes,
+            decision=Action.DENY.value,
+            decided_by="cancelled",
+            rule=decision.rule,
+            reason="the client cancelled or went away while the call waited for approval",
+        )
+        try:
+            # Shielded: the task is being cancelled, but the row must still land.
+            await asyncio.shield(self.recorder.decision(record))
+        except Exception:
+            logger.exception("could not record a cancelled approval")
+
+    async def _forward(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        entry: ToolEntry,
+        client: str,
+        call_id: str,
+        argument_bytes: bytes,
+        started: float,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        flight = _InFlight(ctx, client, entry.ref.name, asyncio.Queue() if modern else None)
+        flight.task = asyncio.create_task(
+            self._upstream_call(flight, entry, call_id, argument_bytes, started)
+        )
+        return await self._drive(flight)
+
+    async def _drive(self, flight: _InFlight) -> types.CallToolResult | types.InputRequiredResult:
+        """Wait for the upstream's result, or (2026 era) hand its next question to the client."""
+        task = flight.task
+        assert task is not None
+        try:
+            if flight.asks is None:
+                # Shielded: awaiting a task directly would cancel it natively when this handler
+                # is cancelled; the except clause below cancels it through its anyio scope instead.
+                return await asyncio.shield(task)
+            getter = asyncio.ensure_future(flight.asks.get())
+            try:
+                await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not getter.done():
+                    getter.cancel()
+            if task.done():
+                if getter.done() and not getter.cancelled():
+                    getter.result()[1].cancel()
+                return task.result()
+            request, future = getter.result()
+            return self._suspend(flight, request, future)
+        except asyncio.CancelledError:
+            flight.scope.cancel()
+            raise
+
+    def _suspend(
+        self, flight: _InFlight, request: Any, future: asyncio.Future[Any]
+    ) -> types.InputRequiredResult:
+        state = secrets.token_urlsafe(24)
+        key = {
+            types.CreateMessageRequest: "sampling",
+            types.ElicitRequest: "elicitation",
+        }.get(type(request), "roots")
+        answer_type = {
+            "sampling": types.CreateMessageResult,
+            "elicitation": types.ElicitResult,
+        }.get(key, types.ListRootsResult)
+        expiry = asyncio.get_running_loop().call_later(SUSPEND_TIMEOUT, self._expire, state)
+        self._suspended[state] = _Suspended(flight, key, answer_type, future, expiry)
+        return types.InputRequiredResult(input_requests={key: request}, request_state=state)
+
+    def _expire(self, state: str) -> None:
+        suspended = self._suspended.pop(state, None)
+        if suspended is not None:
+            suspended.future.cancel()
+            suspended.flight.scope.cancel()
+
+    async def _resume(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """A 2026-era retry that carries the answer to an upstream's question."""
+        state = params.request_state or ""
+        suspended = self._suspended.get(state)
+        client = self.client_of(ctx)
+        if suspended is None or suspended.flight.client != client or suspended.flight.tool != params.name:
+            return _tool_error("approver: this request_state is unknown or expired; call the tool again")
+        del self._suspended[state]
+        suspended.expiry.cancel()
+        answer = (params.input_responses or {}).get(suspended.key)
+        if answer is None:
+            suspended.future.set_result(
+                types.ErrorData(
+                    code=types.INVALID_PARAMS, message=f"the client did not answer {suspended.key}"
+                )
+            )
+        else:
+            try:
+                dumped = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
+                suspended.future.set_result(suspended.answer_type.model_validate(dumped, by_name=False))
+            except Exception as exc:
+                suspended.future.set_result(
+                    types.ErrorData(
+                        code=types.INVALID_PARAMS, message=f"unreadable {suspended.key} answer: {exc}"
+                    )
+                )
+        suspended.flight.ctx = ctx
+        return await self._drive(suspended.flight)
+
+    async def _upstream_call(
+        self,
+        flight: _InFlight,
+        entry: ToolEntry,
+        call_id: str,
+        argument_bytes: bytes,
+        started: float,
+    ) -> types.CallToolResult:
+        """Forward one decided call and record its outcome; owns the call across input rounds."""
+        upstream = self.catalog.upstream(entry.ref.server)
+        flights = self._in_flight.setdefault(entry.ref.server, [])
+        flights.append(flight)
+        outcome, error, result_bytes = "error", None, b""
+        try:
+            session = upstream.session_or_raise()
+            # Forward exactly the bytes that were decided on (and shown, when a person approved).
+            arguments = json.loads(argument_bytes)
+            result: types.CallToolResult | None = None
+            with flight.scope:
+                result = await session.call_tool(
+                    entry.ref.tool, arguments, progress_callback=self._progress_relay(flight)
+                )
+            if result is None:
+                outcome = "cancelled"
+                return _tool_error("approver: the call was cancelled")
+            result_bytes = canonical_json(result.model_dump(by_alias=True, mode="json", exclude_none=True))
+            outcome = "error" if result.is_error else "ok"
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except UpstreamUnavailable as exc:
+            error = str(exc)
+            return _tool_error(f"approver: {exc}")
+        except MCPError as exc:
+            error = f"upstream error {exc.error.code}: {exc.error.message}"
+            if exc.error.code == types.CONNECTION_CLOSED:
+                error = (
+                    f"upstream server {entry.ref.server!r} stopped during the call; approver is restarting it"
+                )
+            return _tool_error(f"approver: {error}")
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.exception("forwarding %s failed", entry.ref.name)
+            return _tool_error(f"approver: the call to {entry.ref.name} failed ({error})")
+        finally:
+            flights.remove(flight)
+            record = OutcomeRecord(
+                call_id=call_id,
+                outcome=outcome,
+                duration_ms=(time.monotonic() - started) * 1000.0,
+                result_size=len(result_bytes),
+                result_sha256=hashlib.sha256(result_bytes).hexdigest() if result_bytes else None,
+                error=error,
+            )
+            try:
+                await asyncio.shield(self.recorder.outcome(record))
+            except Exception:
+                logger.exception("could not record the outcome of %s", call_id)
+
+    @staticmethod
+    def _progress_relay(flight: _InFlight) -> Any:
+        meta = flight.ctx.meta
+        if not meta or (meta.get("progress_token") is None and meta.get("progressToken") is None):
+            return None
+
+        async def relay(progress: float, total: float | None, message: str | None) -> None:
+            try:
+                await flight.ctx.session.report_progress(progress, total, message)
+            except Exception as exc:
+                # The client's stream may be gone between input rounds; progress is best effort.
+                logger.debug("progress not relayed: %s", exc)
+
+        return relay
+
+    # -- server-to-client requests from upstreams ---------------------------------------------
+
+    async def upstream_request(self, upstream: Upstream, kind: str, params: Any) -> Any:
+        """Route sampling / elicitation / roots from an upstream to the client whose call is running."""
+        flights = self._in_flight.get(upstream.name) or []
+        if not flights:
+            return types.ErrorData(
+                code=types.INVALID_REQUEST,
+                message=f"approver: {kind} requests are only relayed during a tool call from a client",
+            )
+        flight = flights[-1]
+        if flight.asks is not None:
+            request: Any = {
+                "sampling": lambda: types.CreateMessageRequest(params=params),
+                "elicitation": lambda: types.ElicitRequest(params=params),
+            }.get(kind, types.ListRootsRequest)()
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            await flight.asks.put((request, future))
+            return await future
+        session = flight.ctx.session
+        metadata = ServerMessageMetadata(related_request_id=flight.ctx.request_id)
+        try:
+            if kind == "sampling":
+                return await session.send_request(
+                    types.CreateMessageRequest(params=params), types.CreateMessageResult, metadata=metadata
+                )
+            if kind == "elicitation":
+                return await session.send_request(
+                    types.ElicitRequest(params=params), types.ElicitResult, metadata=metadata
+                )
+            return await session.send_request(
+                types.ListRootsRequest(), types.ListRootsResult, metadata=metadata
+            )
+        except MCPError as exc:
+            return exc.error
+        except Exception as exc:
+            logger.warning("relaying %s to %s failed: %s", kind, flight.client, exc)
+            return types.ErrorData(
+                code=types.INTERNAL_ERROR, message=f"approver could not relay {kind}: {exc}"
+            )
+
+    # -- notifications from upstreams ---------------------------------------------------------
+
+    async def upstream_changed(self, upstream: Upstream, what: str) -> None:
+        """Rebuild the catalog and tell clients when an upstream's lists change."""
+        changed = self.catalog.refresh(upstream)
+        if "tools" in changed:
+            await self._broadcast(types.ToolListChangedNotification())
+            await self.bus.publish(ToolsListChanged())
+        if "resources" in changed:
+            await self._broadcast(types.ResourceListChangedNotification())
+            await self.bus.publish(ResourcesListChanged())
+        if "prompts" in changed:
+            await self._broadcast(types.PromptListChangedNotification())
+            await self.bus.publish(PromptsListChanged())
+
+    async def upstream_notification(self, upstream: Upstream, message: types.ServerNotification) -> None:
+        """Forward log messages and resource updates to the clients that want them."""
+        if isinstance(message, types.ResourceUpdatedNotification):
+            uri = str(message.params.uri)
+            for key, entry in list(self._legacy.items()):
+                if uri in entry.subscriptions:
+                    await self._send(key, entry, message)
+            await self.bus.publish(ResourceUpdated(uri=uri))
+        elif isinstance(message, types.LoggingMessageNotification):
+            flights = self._in_flight.get(upstream.name) or []
+            if flights:
+                try:
+                    await flights[-1].ctx.session.send_notification(
+                        message, related_request_id=flights[-1].ctx.request_id
+                    )
+                except Exception as exc:
+                    logger.debug("could not relay a log message: %s", exc)
+                return
+            for key, entry in list(self._legacy.items()):
+                if entry.logging:
+                    await self._send(key, entry, message)
+
+    async def _broadcast(self, notification: types.ServerNotification) -> None:
+        for key, entry in list(self._legacy.items()):
+            await self._send(key, entry, notification)
+
+    async def _send(self, key: str, entry: _LegacySession, notification: types.ServerNotification) -> None:
+        try:
+            await entry.session.send_notification(notification)
+        except Exception as exc:
+            logger.debug("session %s is gone (%s); forgetting it", key, exc)
+            self._legacy.pop(key, None)
+
+    # -- resources ----------------------------------------------------------------------------
+
+    async def _list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        self._track(ctx)
+        return types.ListResourcesResult(resources=self.catalog.resources())
+
+    async def _list_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        self._track(ctx)
+        return types.ListResourceTemplatesResult(resource_templates=self.catalog.templates())
+
+    async def _read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        self._track(ctx)
+        upstream = self._resource_owner(params.uri)
+        session = self._session_or_error(upstream)
+        return await session.read_resource(params.uri)
+
+    async def _subscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        entry = self._track(ctx)
+        uri = str(params.uri)
+        await self._upstream_subscribe(uri)
+        if entry is not None:
+            entry.subscriptions.add(uri)
+        return types.EmptyResult()
+
+    async def _unsubscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        entry = self._track(ctx)
+        uri = str(params.uri)
+        if entry is not None and uri in entry.subscriptions:
+            entry.subscriptions.discard(uri)
+            await self._upstream_unsubscribe(uri)
+        return types.EmptyResult()
+
+    async def _upstream_subscribe(self, uri: str) -> None:
+        count = self._upstream_subscriptions.get(uri, 0)
+        if count == 0:
+            session = self._session_or_error(self._resource_owner(uri))
+            await session.send_request(
+                types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri)), types.EmptyResult
+            )
+        self._upstream_subscriptions[uri] = count + 1
+
+    async def _upstream_unsubscribe(self, uri: str) -> None:
+        count = self._upstream_subscriptions.get(uri, 0)
+        if count <= 1:
+            self._upstream_subscriptions.pop(uri, None)
+            try:
+                session = self._session_or_error(self._resource_owner(uri))
+                await session.send_request(
+                    types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=uri)),
+                    types.EmptyResult,
+                )
+            except MCPError as exc:
+                logger.debug("unsubscribe %s upstream failed: %s", uri, exc)
+        else:
+            self._upstream_subscriptions[uri] = count - 1
+
+    async def _subscriptions_listen(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        uris = [str(uri) for uri in (params.notifications.resource_subscriptions or [])]
+        subscribed: list[str] = []
+        try:
+            for uri in uris:
+                try:
+                    await self._upstream_subscribe(uri)
+                    subscribed.append(uri)
+                except MCPError as exc:
+                    logger.info("listen: cannot subscribe %s upstream: %s", uri, exc)
+            return await self._listen(ctx, params)
+        finally:
+            for uri in subscribed:
+                await self._upstream_unsubscribe(uri)
+
+    def _resource_owner(self, uri: str) -> Upstream:
+        upstream = self.catalog.resource_owner(str(uri))
+        if upstream is None:
+            raise MCPError(types.INVALID_PARAMS, f"approver: no upstream server offers the resource {uri}")
+        return upstream
+
+    @staticmethod
+    def _session_or_error(upstream: Upstream) -> Any:
+        try:
+            return upstream.session_or_raise()
+        except UpstreamUnavailable as exc:
+            raise MCPError(types.INTERNAL_ERROR, f"approver: {exc}") from None
+
+    # -- prompts and completion ---------------------------------------------------------------
+
+    async def _list_prompts(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        self._track(ctx)
+        return types.ListPromptsResult(prompts=self.catalog.prompts())
+
+    async def _get_prompt(
+        self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        self._track(ctx)
+        found = self.catalog.prompt(params.name)
+        if found is None:
+            raise MCPError(types.INVALID_PARAMS, f"approver: unknown prompt {params.name!r}")
+        upstream, original = found
+        session = self._session_or_error(upstream)
+        return await session.get_prompt(original, params.arguments)
+
+    async def _complete(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        ref = params.ref
+        if isinstance(ref, types.PromptReference):
+            found = self.catalog.prompt(ref.name)
+            if found is None:
+                raise MCPError(types.INVALID_PARAMS, f"approver: unknown prompt {ref.name!r}")
+            upstream, original = found
+            ref = types.PromptReference(name=original, title=ref.title)
+        else:
+            owner = self.catalog.template_owner(ref.uri)
+            if owner is None:
+                raise MCPError(types.INVALID_PARAMS, f"approver: no upstream server offers {ref.uri}")
+            upstream = owner
+        session = self._session_or_error(upstream)
+        context = params.context.arguments if params.context is not None else None
+        return await session.complete(ref, params.argument.model_dump(), context_arguments=context)
+
+    # -- logging ------------------------------------------------------------------------------
+
+    async def _set_logging_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        entry = self._track(ctx)
+        if entry is not None:
+            entry.logging = True
+        self._log_level = params.level
+        for upstream in self.catalog.upstreams():
+            caps = upstream.capabilities
+            if upstream.session is not None and caps is not None and caps.logging is not None:
+                try:
+                    await upstream.session.send_request(
+                        types.SetLevelRequest(params=types.SetLevelRequestParams(level=params.level)),
+                        types.EmptyResult,
+                    )
+                except MCPError as exc:
+                    logger.info("setLevel on %s failed: %s", upstream.name, exc)
+        return types.EmptyResult()
+
+    # -- control from the UI ------------------------------------------------------------------
+
+    def revoke_session_grants(self) -> None:
+        """Forget every "allow for this session" approval."""
+        self._grants.clear()
+
+    def close(self) -> None:
+        """End listen streams and deny waiting approvals; recording happens in the waiting tasks."""
+        self._listen.close()
+        self.broker.deny_all("shutdown", "approver is shutting down")
+
+
+def _tool_error(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)

@@ -1,0 +1,53 @@
+"""Audit writes off the event loop: one writer thread owns every SQLite commit.
+
+``synchronous=FULL`` means each commit waits for the disk; doing that on the event loop would
+stall every other call. The :class:`Recorder` runs :class:`~approver.audit.AuditLog` writes on a
+single dedicated thread (so rows keep their order) and lets the caller await them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
+from approver.audit import AuditLog, DecisionRecord, OutcomeRecord
+
+T = TypeVar("T")
+
+
+class Recorder:
+    """Awaitable, ordered writes to an :class:`AuditLog`."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="approver-audit"
+        )
+        self.last_error: str | None = None
+        """The last write failure, shown to the user until a write succeeds again."""
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        except Exception as exc:
+            self.last_error = str(exc)
+            raise
+        self.last_error = None
+        return result
+
+    async def decision(self, record: DecisionRecord) -> int:
+        """Commit a decision row; raises AuditWriteError when it cannot be written."""
+        return await self._run(self.log.record_decision, record)
+
+    async def outcome(self, record: OutcomeRecord) -> int:
+        """Commit an outcome row; raises AuditWriteError when it cannot be written."""
+        return await self._run(self.log.record_outcome, record)
+
+    def close(self) -> None:
+        """Finish queued writes, then close the log."""
+        self._executor.shutdown(wait=True)
+        self.log.close()

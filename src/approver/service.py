@@ -1,0 +1,234 @@
+"""The composition root: wires config, policy, audit, broker, upstreams and the HTTP door.
+
+``approver serve`` runs :class:`Service` on a plain asyncio loop; the desktop app runs the very
+same object on its qasync loop and attaches its approval window to :attr:`Service.broker`.
+Nothing else in the core constructs these parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from mcp.server.transport_security import TransportSecuritySettings
+
+from approver.audit import AuditLog
+from approver.broker import Broker
+from approver.catalog import Catalog
+from approver.config import SecretResolver, ServersConfig, load_servers
+from approver.errors import ApproverError
+from approver.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
+from approver.gateway import Gateway
+from approver.paths import Paths, write_private_text
+from approver.policy_file import PolicyFile
+from approver.recorder import Recorder
+from approver.redact import Redactor
+from approver.tokens import TokenStore
+from approver.upstream import Upstream, UpstreamHooks
+
+logger = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+
+
+class PortInUseError(ApproverError):
+    """The gateway's port is taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeInfo:
+    """What a running gateway publishes in its runtime file."""
+
+    port: int
+    pid: int
+    started: float
+
+    @property
+    def url(self) -> str:
+        """The MCP endpoint (without a token)."""
+        return f"http://{HOST}:{self.port}{MCP_PATH}"
+
+
+def read_runtime(paths: Paths) -> RuntimeInfo | None:
+    """The running gateway's info, or None when none is running."""
+    try:
+        data = json.loads(paths.runtime_file.read_text("utf-8"))
+        info = RuntimeInfo(int(data["port"]), int(data["pid"]), float(data.get("started", 0)))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not _pid_alive(info.pid):
+        return None
+    return info
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or PortInUseError saying what to do."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortInUseError(
+            f"port {port} on {host} is in use ({exc.strerror}). Another approver may be running "
+            f"(`approver url` shows it), or another program uses the port: start approver with "
+            f"--port N to use another port."
+        ) from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class Service:
+    """Everything ``approver serve`` runs, built from the config and data directories."""
+
+    def __init__(
+        self,
+        paths: Paths,
+        *,
+        port: int = DEFAULT_PORT,
+        host: str = HOST,
+        approval_timeout: float = 120.0,
+        resolver: SecretResolver | None = None,
+        token_store: TokenStore | None = None,
+    ) -> None:
+        self.paths = paths
+        self.host = check_loopback(host)
+        self.port = port
+        paths.ensure()
+        self.servers: ServersConfig = load_servers(paths.servers_file, resolver or SecretResolver())
+        self.policy = PolicyFile(paths.policy_file)
+        self.policy.load()
+        self.redactor = Redactor(self.servers.secrets)
+        self.audit = AuditLog(paths.audit_db, self.redactor)
+        self.recorder = Recorder(self.audit)
+        self.broker = Broker(timeout=approval_timeout)
+        self.tokens = token_store or TokenStore(paths.tokens_file)
+        hooks = UpstreamHooks(changed=self._upstream_changed)
+        self.upstreams = {
+            config.name: Upstream(config, paths.logs_dir, hooks) for config in self.servers.enabled
+        }
+        self.catalog = Catalog(self.upstreams, self.policy)
+        self.gateway = Gateway(self.catalog, self.policy, self.recorder, self.broker)
+        hooks.notification = self.gateway.upstream_notification
+        hooks.server_request = self.gateway.upstream_request
+        self.policy.on_change(self.catalog.reclassify)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._uvicorn: uvicorn.Server | None = None
+        self._socket: socket.socket | None = None
+        self.started = asyncio.Event()
+        self.stopped = asyncio.Event()
+
+    async def _upstream_changed(self, upstream: Upstream, what: str) -> None:
+        await self.gateway.upstream_changed(upstream, what)
+
+    def describe_startup(self) -> list[str]:
+        """Lines telling the user what was loaded (no secrets)."""
+        lines = []
+        if self.servers.missing:
+            lines.append(
+                f"No servers configured yet ({self.paths.servers_file} does not exist): starting with an "
+                "empty server set. Add servers in that file (same format as Claude Desktop's mcpServers)."
+            )
+        else:
+            lines.append(f"{len(self.upstreams)} upstream server(s) from {self.paths.servers_file}")
+        lines.append("Policy: " + self.policy.describe())
+        lines.append(self.tokens.storage_note)
+        lines.append(f"Audit log: {self.paths.audit_db}")
+        return lines
+
+    async def start(self) -> None:
+        """Bind the port, start the upstreams and the HTTP server; returns once serving."""
+        self._socket = bind_socket(self.host, self.port)
+        self.port = self._socket.getsockname()[1]
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=[f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"[::1]:{self.port}"],
+            allowed_origins=[f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"],
+        )
+        mcp_app = self.gateway.server.streamable_http_app(
+            streamable_http_path=MCP_PATH, json_response=False, transport_security=security, host=self.host
+        )
+        config = uvicorn.Config(
+            build_app(mcp_app, self.port, self.tokens.authenticate),
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+        )
+        server = uvicorn.Server(config)
+        # uvicorn would install its own SIGINT/SIGTERM handlers; the caller owns shutdown.
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._uvicorn = server
+        for upstream in self.upstreams.values():
+            self._tasks.append(asyncio.create_task(upstream.run(), name=f"upstream:{upstream.name}"))
+        self._tasks.append(asyncio.create_task(self.policy.watch(), name="policy-watch"))
+        serving = asyncio.create_task(server.serve(sockets=[self._socket]), name="http")
+        self._tasks.append(serving)
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise ApproverError("the HTTP server stopped while starting")
+            await asyncio.sleep(0.01)
+        write_private_text(
+            self.paths.runtime_file,
+            json.dumps({"port": self.port, "pid": os.getpid(), "started": time.time()}),
+        )
+        self.started.set()
+
+    async def wait_upstreams(self, timeout: float = 30.0) -> None:
+        """Wait until every upstream has connected or failed once (for CLI listings and tests)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(u.wait_settled() for u in self.upstreams.values())), timeout
+            )
+
+    async def stop(self) -> None:
+        """Deny waiting calls, stop serving, close upstreams and the audit log."""
+        self.gateway.close()
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        for upstream in self.upstreams.values():
+            upstream.stop()
+        for task in self._tasks:
+            if task.get_name() == "policy-watch":
+                task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(OSError):
+            info = read_runtime(self.paths)
+            if info is not None and info.pid == os.getpid():
+                self.paths.runtime_file.unlink()
+        self.recorder.close()
+        self.stopped.set()
+
+    @property
+    def url(self) -> str:
+        """The MCP endpoint of this gateway (without a token)."""
+        return f"http://{self.host}:{self.port}{MCP_PATH}"
+
+
+def client_url(port: int, token: str) -> str:
+    """The URL with an embedded token, for clients that only take a URL."""
+    return f"http://{HOST}:{port}/t/{token}{MCP_PATH}"
