@@ -48,6 +48,8 @@ class Catalog:
         self._snapshot: dict[str, _Lists] = {}
         self.errors: dict[str, str] = {}
         """Per server: why its catalog is left out (a name collision), if it is."""
+        self.warnings: dict[str, str] = {}
+        """Per server: resources it shares with another server (served by the first)."""
 
     def prefix(self, server: str) -> str:
         """The prefix a server's tools and prompts get."""
@@ -101,7 +103,20 @@ class Catalog:
         # Each table is unchanged by a failed add_server; the caller removes the server on error.
         self._tool_names.add_server(server, prefix, [tool.name for tool in tools])
         self._prompt_names.add_server(server, prefix, [prompt.name for prompt in prompts])
-        self._uris.add_server(server, [str(r.uri) for r in resources], [t.uri_template for t in templates])
+        uris = [str(r.uri) for r in resources]
+        owners = {uri: self._uris.server_for(uri) for uri in uris}
+        shared = [uri for uri, owner in owners.items() if owner not in (None, server)]
+        if shared:
+            first = owners[shared[0]]
+            self.warnings[server] = (
+                f"{len(shared)} resource(s) of {server!r} (e.g. {shared[0]}) are also listed by {first!r}; "
+                f"reads of them go to {first!r}"
+            )
+        else:
+            self.warnings.pop(server, None)
+        self._uris.add_server(
+            server, [u for u in uris if u not in shared], [t.uri_template for t in templates]
+        )
         entries: dict[str, ToolEntry] = {}
         for tool in tools:
             exposed = self._tool_names.exposed(server, tool.name)
@@ -164,7 +179,12 @@ class Catalog:
 
     def resources(self) -> list[types.Resource]:
         """Every upstream's resources, under their own URIs."""
-        return [r for server in self._live() for r in self._snapshot[server][1]]
+        return [
+            r
+            for server in self._live()
+            for r in self._snapshot[server][1]
+            if self._uris.server_for(str(r.uri)) == server
+        ]
 
     def templates(self) -> list[types.ResourceTemplate]:
         """Every upstream's resource templates."""

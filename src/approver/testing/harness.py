@@ -59,13 +59,21 @@ def write_config(root: Path, servers: Mapping[str, Any], policy: Mapping[str, An
 
 @asynccontextmanager
 async def running_service(
-    paths: Paths, *, keyring_backend: MemoryKeyring | None = None, approval_timeout: float = 30.0
+    paths: Paths,
+    *,
+    keyring_backend: KeyringBackend | None = None,
+    approval_timeout: float = 30.0,
+    port: int = 0,
 ) -> AsyncIterator[Service]:
-    """A started :class:`Service` on a free port whose upstreams have all connected or failed."""
+    """A started :class:`Service` whose upstreams have all connected or failed.
+
+    ``port=0`` picks a free port. Pass ``keyring.backends.fail.Keyring()`` as the backend when
+    another process (``approver connect``) must find client tokens in the tokens file.
+    """
     backend = keyring_backend or MemoryKeyring()
     service = Service(
         paths,
-        port=0,
+        port=port,
         approval_timeout=approval_timeout,
         resolver=SecretResolver(keyring_get=backend.get_password),
         token_store=TokenStore(paths.tokens_file, backend=backend),
