@@ -21,7 +21,11 @@ from approver.testing.harness import ASKING_CALLBACKS, running_service, upstream
 pytestmark = pytest.mark.anyio
 
 TIMEOUT = 40
-POLICY = {"version": "1", "default": "allow", "tools": {"test__delete_note": {"action": "deny", "reason": "no"}}}
+POLICY = {
+    "version": "1",
+    "default": "allow",
+    "tools": {"test__delete_note": {"action": "deny", "reason": "no"}},
+}
 
 
 def bridge_params(paths: Paths, client: str = "bridge") -> StdioServerParameters:
@@ -30,8 +34,17 @@ def bridge_params(paths: Paths, client: str = "bridge") -> StdioServerParameters
     env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     return StdioServerParameters(
         command=sys.executable,
-        args=["-m", "approver", "--data-dir", str(paths.data_dir), "--config-dir", str(paths.config_dir),
-              "connect", "--client", client],
+        args=[
+            "-m",
+            "approver",
+            "--data-dir",
+            str(paths.data_dir),
+            "--config-dir",
+            str(paths.config_dir),
+            "connect",
+            "--client",
+            client,
+        ],
         env=env,
     )
 
@@ -67,10 +80,12 @@ async def test_a_legacy_stdio_client_reaches_upstream_tools_through_the_bridge(t
 async def test_a_2026_stdio_client_works_through_the_bridge(tmp_path: Path) -> None:
     paths = write_config(tmp_path, {"test": upstream_entry("test")}, POLICY)
     with anyio.fail_after(TIMEOUT), (tmp_path / "bridge.log").open("w") as log:
-        async with running_service(paths, keyring_backend=keyring.backends.fail.Keyring()):
-            async with Client(stdio_client(bridge_params(paths), errlog=log), **ASKING_CALLBACKS) as client:
-                echo = await client.call_tool("test__echo", {"text": "modern stdio"})
-                roots = await client.call_tool("test__roots", {})
+        async with (
+            running_service(paths, keyring_backend=keyring.backends.fail.Keyring()),
+            Client(stdio_client(bridge_params(paths), errlog=log), **ASKING_CALLBACKS) as client,
+        ):
+            echo = await client.call_tool("test__echo", {"text": "modern stdio"})
+            roots = await client.call_tool("test__roots", {})
     assert echo.structured_content == {"text": "modern stdio"}
     assert roots.structured_content == {"roots": ["file:///work/a", "file:///work/b"]}
 

@@ -25,6 +25,7 @@ from approver.testing.harness import (
     upstream_entry,
     write_config,
 )
+from approver.testing.server import SLOW_CANCELLED
 
 pytestmark = pytest.mark.anyio
 
@@ -41,7 +42,9 @@ POLICY: dict[str, Any] = {
             "action": "require_approval",
             "conditions": [{"when": {"path": {"path_under": ["/home/me/project"]}}, "action": "allow"}],
         },
-        "test__slow": {"conditions": [{"when": {"seconds": {"gt": 5}}, "action": "deny", "reason": "too slow"}]},
+        "test__slow": {
+            "conditions": [{"when": {"seconds": {"gt": 5}}, "action": "deny", "reason": "too slow"}]
+        },
         "test__add": {"limits": [{"max": 3, "window": "minute", "scope": "client"}]},
         "time__*": {"action": "allow"},
     },
@@ -173,8 +176,12 @@ async def test_headless_a_call_needing_approval_is_denied_with_a_reason(service:
 async def test_a_condition_allows_writes_only_under_the_project(service: Service, token: str) -> None:
     with anyio.fail_after(TIMEOUT):
         async with legacy_client(service.url, token) as session:
-            inside = await session.call_tool("test__write_note", {"path": "/home/me/project/a.md", "text": "x"})
-            escape = await session.call_tool("test__write_note", {"path": "/home/me/project/../.ssh/k", "text": "x"})
+            inside = await session.call_tool(
+                "test__write_note", {"path": "/home/me/project/a.md", "text": "x"}
+            )
+            escape = await session.call_tool(
+                "test__write_note", {"path": "/home/me/project/../.ssh/k", "text": "x"}
+            )
     assert not inside.is_error
     assert escape.is_error and "approval" in text_of(escape)
 
@@ -235,7 +242,9 @@ async def test_a_denial_by_the_user_sends_their_message_to_the_agent(service: Se
     assert result.is_error and "not my notes" in text_of(result)
 
 
-async def test_every_forwarded_call_has_its_decision_row_before_its_outcome(service: Service, token: str) -> None:
+async def test_every_forwarded_call_has_its_decision_row_before_its_outcome(
+    service: Service, token: str
+) -> None:
     with anyio.fail_after(TIMEOUT):
         async with legacy_client(service.url, token) as session:
             await session.call_tool("test__echo", {"text": "audited"})
@@ -251,7 +260,9 @@ async def test_every_forwarded_call_has_its_decision_row_before_its_outcome(serv
 # -- resources, prompts, completion, logging, progress ------------------------------------------
 
 
-async def test_resources_are_listed_read_and_templated_through_the_gateway(service: Service, token: str) -> None:
+async def test_resources_are_listed_read_and_templated_through_the_gateway(
+    service: Service, token: str
+) -> None:
     with anyio.fail_after(TIMEOUT):
         async with legacy_client(service.url, token) as session:
             listed = [str(r.uri) for r in (await session.list_resources()).resources]
@@ -321,7 +332,9 @@ async def test_prompts_and_completion_pass_through_under_exposed_names(service: 
         async with legacy_client(service.url, token) as session:
             prompts = [p.name for p in (await session.list_prompts()).prompts]
             prompt = await session.get_prompt("test__greet", {"name": "Ada"})
-            names = await session.complete(types.PromptReference(name="test__greet"), {"name": "name", "value": "al"})
+            names = await session.complete(
+                types.PromptReference(name="test__greet"), {"name": "name", "value": "al"}
+            )
             ids = await session.complete(
                 types.ResourceTemplateReference(uri="test://items/{id}"), {"name": "id", "value": "1"}
             )
@@ -364,27 +377,37 @@ async def test_cancelling_a_call_cancels_it_upstream_and_records_cancelled(
     service: Service, token: str, tmp_path: Path
 ) -> None:
     marker = tmp_path / "marker"
-    started = anyio.Event()
+    started, upstream_stopped = anyio.Event(), anyio.Event()
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
         started.set()
 
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        if params.data == SLOW_CANCELLED:
+            upstream_stopped.set()
+
     with anyio.fail_after(TIMEOUT):
-        async with legacy_client(service.url, token) as session:
+        async with legacy_client(service.url, token, logging_callback=on_log) as session:
+            await session.send_request(
+                types.SetLevelRequest(params=types.SetLevelRequestParams(level="debug")), types.EmptyResult
+            )
             async with anyio.create_task_group() as group:
 
                 async def call() -> None:
                     await session.call_tool(
-                        "test__slow", {"seconds": 5, "marker_file": str(marker)}, progress_callback=on_progress
+                        "test__slow",
+                        {"seconds": 5, "marker_file": str(marker)},
+                        progress_callback=on_progress,
                     )
 
                 group.start_soon(call)
                 await started.wait()
                 group.cancel_scope.cancel()
-        while not (marker.exists() and marker.read_text() == "cancelled"):
-            await anyio.sleep(0.02)
-        while not any(r["outcome"] == "cancelled" for r in audit_rows(service, "test__slow") if r["kind"] == "outcome"):
-            await anyio.sleep(0.02)
+            await upstream_stopped.wait()
+        await service.recorder.flush()
+    outcomes = [r["outcome"] for r in audit_rows(service, "test__slow") if r["kind"] == "outcome"]
+    assert marker.read_text() == "cancelled"
+    assert outcomes[-1] == "cancelled"
 
 
 async def test_ping_is_answered(service: Service, token: str) -> None:
@@ -433,7 +456,11 @@ def _initialize_body() -> dict[str, Any]:
         "jsonrpc": "2.0",
         "id": 1,
         "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}},
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "x", "version": "1"},
+        },
     }
 
 

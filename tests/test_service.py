@@ -30,11 +30,6 @@ def text_of(result: types.CallToolResult) -> str:
     return " ".join(block.text for block in result.content if isinstance(block, types.TextContent))
 
 
-async def wait_for_state(service: Service, name: str, state: UpstreamState) -> None:
-    while service.upstreams[name].state is not state:
-        await anyio.sleep(0.05)
-
-
 async def test_with_no_config_the_gateway_starts_empty_with_the_safe_default_policy(tmp_path: Path) -> None:
     paths = Paths(tmp_path / "config", tmp_path / "data")
     with anyio.fail_after(TIMEOUT):
@@ -59,10 +54,12 @@ async def test_an_upstream_that_crashes_mid_call_gives_a_tool_error_and_restarts
             async with legacy_client(service.url, token) as session:
                 crashed = await session.call_tool("a__crash", {})
                 other = await session.call_tool("b__echo", {"text": "still here"})
-                await wait_for_state(service, "a", UpstreamState.READY)
+                await service.upstreams["a"].wait_for_state(UpstreamState.READY)
                 again = await session.call_tool("a__echo", {"text": "back"})
             restarts = service.upstreams["a"].restarts
-            outcomes = [r for r in service.audit.tail(0, 1000) if r["kind"] == "outcome" and r["tool"] == "a__crash"]
+            outcomes = [
+                r for r in service.audit.tail(0, 1000) if r["kind"] == "outcome" and r["tool"] == "a__crash"
+            ]
     assert crashed.is_error and "stopped during the call" in text_of(crashed)
     assert other.structured_content == {"text": "still here"}
     assert again.structured_content == {"text": "back"}
@@ -129,7 +126,9 @@ async def test_an_error_while_deciding_denies_the_call_and_records_why(tmp_path:
     assert decision["decision"] == "deny" and decision["decided_by"] == "error"
 
 
-async def test_a_policy_edit_takes_effect_and_a_broken_edit_keeps_the_last_good_policy(tmp_path: Path) -> None:
+async def test_a_policy_edit_takes_effect_and_a_broken_edit_keeps_the_last_good_policy(
+    tmp_path: Path,
+) -> None:
     paths = write_config(tmp_path, {"test": upstream_entry("test")}, ALLOW_ALL)
     with anyio.fail_after(TIMEOUT):
         async with running_service(paths) as service:

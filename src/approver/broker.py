@@ -129,8 +129,8 @@ class Broker:
             return Resolution(
                 Verdict.DENIED,
                 "no-approver",
-                "this call needs a person's approval, and no approval window is running "
-                "(approver serve runs without one); start the desktop app with `approver` to approve calls",
+                "this call needs a person's approval, and no approval window is attached to approver "
+                "(`approver serve` runs without one); ask the user to allow this tool in approver's policy",
             )
         future: asyncio.Future[Resolution] = asyncio.get_running_loop().create_future()
         self._pending[request.id] = (request, future)

@@ -8,6 +8,7 @@ would collide with another's is left out and its error is shown, never silently 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -83,6 +84,13 @@ class Catalog:
         except ConfigError as exc:
             self.errors[name] = str(exc)
             self._remove(name)
+            return changed
+        for other in [server for server in self.errors if server != name]:
+            # A server left out for a clash may fit now that this one's names changed.
+            with contextlib.suppress(ConfigError):
+                self._rebuild(other, *self._snapshot[other])
+                del self.errors[other]
+                changed |= {"tools", "prompts"}
         return changed
 
     def reclassify(self) -> None:

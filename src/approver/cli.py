@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "serve"
     if args.command is None:
         args.port, args.host = DEFAULT_PORT, "127.0.0.1"
-        print("approver: no desktop UI in this build yet; running the gateway headless.", file=sys.stderr)
+        print("approver: the desktop app is not built yet; running the gateway headless.", file=sys.stderr)
     try:
         handler = {
             "serve": _serve,
@@ -140,7 +140,8 @@ def _serve(args: argparse.Namespace, paths: Paths) -> int:
         await service.start()
         print(f"approver: gateway listening on {service.url}", file=sys.stderr)
         print(
-            "approver: running headless: calls that need approval are denied (start `approver` for the desktop app)",
+            "approver: running headless: calls the policy sends for approval are denied, "
+            "because no approval window is attached",
             file=sys.stderr,
         )
         await stop.wait()
@@ -300,8 +301,9 @@ def _audit(args: argparse.Namespace, paths: Paths) -> int:
 
     if not paths.audit_db.exists():
         print(f"approver: no audit log yet at {paths.audit_db}", file=sys.stderr)
-        return 0 if args.audit_command != "verify" else 0
-    with AuditLog(paths.audit_db) as log:
+        return 0
+    # Read-only: the CLI never writes to, or holds a write lock on, the running gateway's log.
+    with AuditLog(paths.audit_db, read_only=True) as log:
         if args.audit_command == "verify":
             report = log.verify()
             if report.ok:
@@ -341,4 +343,6 @@ def _format_row(row: dict[str, Any]) -> str:
             f"{row['ts']}  {row['client']}  {row['tool']}  {row['decision']} by {row['decided_by']}"
             f" ({row['rule']}): {row['reason']}"
         )
-    return f"{row['ts']}  {row.get('client') or ''}  {row.get('tool') or ''}  -> {row['outcome']} ({row['duration_ms']:.1f} ms)"
+    duration = row["duration_ms"] or 0.0
+    who = f"{row.get('client') or ''}  {row.get('tool') or ''}"
+    return f"{row['ts']}  {who}  -> {row['outcome']} ({duration:.1f} ms)"

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 MCP_PATH = "/mcp"
 CLIENT_SCOPE_KEY = "approver.client"
 """Where the front door puts the authenticated client's name in the ASGI scope."""
-TOKEN_PATH_PREFIX = "/t/"
+TOKEN_PATH_PREFIX = "/t/"  # noqa: S105 - a URL path prefix, not a secret
 DEFAULT_PORT = 39217
 """The stable default port of the gateway on 127.0.0.1."""
 

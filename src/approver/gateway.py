@@ -24,6 +24,7 @@ from typing import Any
 
 import anyio
 import mcp.types as types
+from mcp import ClientSession
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
@@ -65,7 +66,7 @@ class _InFlight:
     ctx: ServerRequestContext[Any, Any]
     client: str
     tool: str
-    asks: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] | None = None
+    asks: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]] | None = None
     """For 2026-era clients: questions from the upstream, answered through input_required rounds."""
     task: asyncio.Task[types.CallToolResult] | None = None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
@@ -100,11 +101,12 @@ class _GatewayServer(Server[Any]):
         self,
         notification_options: NotificationOptions | None = None,
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
         options = notification_options or NotificationOptions(
             prompts_changed=True, resources_changed=True, tools_changed=True
         )
-        return super().create_initialization_options(options, experimental_capabilities)
+        return super().create_initialization_options(options, experimental_capabilities, extensions)
 
 
 class Gateway:
@@ -389,29 +391,21 @@ class Gateway:
                     getter.cancel()
             if task.done():
                 if getter.done() and not getter.cancelled():
-                    getter.result()[1].cancel()
+                    getter.result()[2].cancel()
                 return task.result()
-            request, future = getter.result()
-            return self._suspend(flight, request, future)
+            kind, request, future = getter.result()
+            return self._suspend(flight, kind, request, future)
         except asyncio.CancelledError:
             flight.scope.cancel()
             raise
 
     def _suspend(
-        self, flight: _InFlight, request: Any, future: asyncio.Future[Any]
+        self, flight: _InFlight, kind: str, request: Any, future: asyncio.Future[Any]
     ) -> types.InputRequiredResult:
         state = secrets.token_urlsafe(24)
-        key = {
-            types.CreateMessageRequest: "sampling",
-            types.ElicitRequest: "elicitation",
-        }.get(type(request), "roots")
-        answer_type = {
-            "sampling": types.CreateMessageResult,
-            "elicitation": types.ElicitResult,
-        }.get(key, types.ListRootsResult)
         expiry = asyncio.get_running_loop().call_later(SUSPEND_TIMEOUT, self._expire, state)
-        self._suspended[state] = _Suspended(flight, key, answer_type, future, expiry)
-        return types.InputRequiredResult(input_requests={key: request}, request_state=state)
+        self._suspended[state] = _Suspended(flight, kind, _ANSWER_TYPES[kind], future, expiry)
+        return types.InputRequiredResult(input_requests={kind: request}, request_state=state)
 
     def _expire(self, state: str) -> None:
         suspended = self._suspended.pop(state, None)
@@ -536,28 +530,14 @@ class Gateway:
                 message=f"approver: {kind} requests are only relayed during a tool call from a client",
             )
         flight = flights[-1]
+        request = _server_request(kind, params)
         if flight.asks is not None:
-            request: Any = {
-                "sampling": lambda: types.CreateMessageRequest(params=params),
-                "elicitation": lambda: types.ElicitRequest(params=params),
-            }.get(kind, types.ListRootsRequest)()
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            await flight.asks.put((request, future))
+            await flight.asks.put((kind, request, future))
             return await future
-        session = flight.ctx.session
         metadata = ServerMessageMetadata(related_request_id=flight.ctx.request_id)
         try:
-            if kind == "sampling":
-                return await session.send_request(
-                    types.CreateMessageRequest(params=params), types.CreateMessageResult, metadata=metadata
-                )
-            if kind == "elicitation":
-                return await session.send_request(
-                    types.ElicitRequest(params=params), types.ElicitResult, metadata=metadata
-                )
-            return await session.send_request(
-                types.ListRootsRequest(), types.ListRootsResult, metadata=metadata
-            )
+            return await flight.ctx.session.send_request(request, _ANSWER_TYPES[kind], metadata=metadata)
         except MCPError as exc:
             return exc.error
         except Exception as exc:
@@ -634,7 +614,8 @@ class Gateway:
         self._track(ctx)
         upstream = self._resource_owner(params.uri)
         session = self._session_or_error(upstream)
-        return await session.read_resource(params.uri)
+        result: types.ReadResourceResult = await session.read_resource(params.uri)
+        return result
 
     async def _subscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
@@ -704,7 +685,7 @@ class Gateway:
         return upstream
 
     @staticmethod
-    def _session_or_error(upstream: Upstream) -> Any:
+    def _session_or_error(upstream: Upstream) -> ClientSession:
         try:
             return upstream.session_or_raise()
         except UpstreamUnavailable as exc:
@@ -727,7 +708,9 @@ class Gateway:
             raise MCPError(types.INVALID_PARAMS, f"approver: unknown prompt {params.name!r}")
         upstream, original = found
         session = self._session_or_error(upstream)
-        return await session.get_prompt(original, params.arguments)
+        result = await session.get_prompt(original, params.arguments)
+        assert isinstance(result, types.GetPromptResult)  # input_required is not allowed upstream
+        return result
 
     async def _complete(
         self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
@@ -779,6 +762,22 @@ class Gateway:
         """End listen streams and deny waiting approvals; recording happens in the waiting tasks."""
         self._listen.close()
         self.broker.deny_all("shutdown", "approver is shutting down")
+
+
+_ANSWER_TYPES: dict[str, type[Any]] = {
+    "sampling": types.CreateMessageResult,
+    "elicitation": types.ElicitResult,
+    "roots": types.ListRootsResult,
+}
+
+
+def _server_request(kind: str, params: Any) -> Any:
+    """The client-bound request for an upstream's sampling / elicitation / roots request."""
+    if kind == "sampling":
+        return types.CreateMessageRequest(params=params)
+    if kind == "elicitation":
+        return types.ElicitRequest(params=params)
+    return types.ListRootsRequest()
 
 
 def _tool_error(text: str) -> types.CallToolResult:

@@ -85,17 +85,19 @@ class PolicyFile:
         """Reload whenever the file changes; runs until cancelled."""
         while True:
             await asyncio.sleep(interval)
-            if self.changed_on_disk():
-                if self.load():
-                    logger.info("policy reloaded from %s", self.path)
+            if self.changed_on_disk() and self.load():
+                logger.info("policy reloaded from %s", self.path)
 
     def describe(self) -> str:
         """One line for status displays: which policy is in force and any load error."""
         if self.path is None:
             return "built-in policy"
-        where = (
-            "safe default policy (no policy.json yet)" if self.using_default else f"policy from {self.path}"
-        )
+        if not self.using_default:
+            where = f"policy from {self.path}"
+        elif self.error:
+            where = "safe default policy"  # the file exists, it is just invalid
+        else:
+            where = "safe default policy (no policy.json yet)"
         return where + (
             f"; the file on disk is invalid, last good policy kept: {self.error}" if self.error else ""
         )

@@ -47,6 +47,10 @@ class Recorder:
         """Commit an outcome row; raises AuditWriteError when it cannot be written."""
         return await self._run(self.log.record_outcome, record)
 
+    async def flush(self) -> None:
+        """Return once every write submitted before this call has finished."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, lambda: None)
+
     def close(self) -> None:
         """Finish queued writes, then close the log."""
         self._executor.shutdown(wait=True)

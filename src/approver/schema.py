@@ -43,12 +43,12 @@ def _describe(error: ValidationError) -> str:
     if len(got) > 80:
         got = got[:77] + "..."
     validator = error.validator
-    expected = error.validator_value
+    expected: Any = error.validator_value
     if validator == "enum":
         return "expected one of " + ", ".join(str(v) for v in expected) + f", got {got}"
     if validator == "type":
         kinds = expected if isinstance(expected, list) else [expected]
-        return "expected " + " or ".join(_article(k) for k in kinds) + f", got {got}"
+        return "expected " + " or ".join(_article(str(k)) for k in kinds) + f", got {got}"
     if validator == "required":
         return error.message.replace("is a required property", "is required")
     if validator == "additionalProperties":
@@ -75,7 +75,9 @@ def parse_json(text: str, file: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(file, "", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise ConfigError(
+            file, "", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
 
 
 def load_json_file(path: Path, schema_name: str) -> Any:

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own SIGINT/SIGTERM handling: the caller owns shutdown, so waiting
+    calls are denied and recorded before the HTTP server goes away."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class Service:
     """Everything ``approver serve`` runs, built from the config and data directories."""
 
@@ -174,9 +184,7 @@ class Service:
             lifespan="on",
             timeout_graceful_shutdown=3,
         )
-        server = uvicorn.Server(config)
-        # uvicorn would install its own SIGINT/SIGTERM handlers; the caller owns shutdown.
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server = _QuietServer(config)
         self._uvicorn = server
         for upstream in self.upstreams.values():
             self._tasks.append(asyncio.create_task(upstream.run(), name=f"upstream:{upstream.name}"))
@@ -194,7 +202,7 @@ class Service:
         )
         self.started.set()
 
-    async def wait_upstreams(self, timeout: float = 30.0) -> None:
+    async def wait_upstreams(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a plain bound
         """Wait until every upstream has connected or failed once (for CLI listings and tests)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 import anyio
 import httpx2
@@ -113,6 +113,7 @@ class Upstream:
         self._restart_now = anyio.Event()
         self._ready = anyio.Event()
         self._ended_once = anyio.Event()
+        self._state_changed = anyio.Event()
 
     # -- status -------------------------------------------------------------------------------
 
@@ -127,6 +128,11 @@ class Upstream:
     def log_file(self) -> Path:
         """Where this upstream's stderr goes."""
         return self._logs_dir / f"{self.name}.log"
+
+    async def wait_for_state(self, state: UpstreamState) -> None:
+        """Return once the upstream is in ``state`` (bound it with a timeout)."""
+        while self.state is not state:
+            await self._state_changed.wait()
 
     async def wait_settled(self) -> None:
         """Return once the first connection attempt has either succeeded or failed."""
@@ -254,7 +260,7 @@ class Upstream:
         )
         return stdio_client(params, errlog=errlog)
 
-    def _open_log(self) -> IO[str]:
+    def _open_log(self) -> TextIO:
         self._logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.log_file
         try:
@@ -277,6 +283,8 @@ class Upstream:
         if state is self.state:
             return
         self.state = state
+        changed, self._state_changed = self._state_changed, anyio.Event()
+        changed.set()
         await self._emit("state")
 
     async def _emit(self, what: str) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import mcp.types as types
 import keyring.errors
+import mcp.types as types
 from keyring.backend import KeyringBackend
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -117,7 +117,9 @@ async def answer_elicitation(context: Any, params: types.ElicitRequestParams) ->
 
 async def answer_roots(context: Any) -> types.ListRootsResult:
     """Two fake workspace roots."""
-    return types.ListRootsResult(roots=[types.Root(uri="file:///work/a"), types.Root(uri="file:///work/b")])
+    return types.ListRootsResult.model_validate(
+        {"roots": [{"uri": "file:///work/a"}, {"uri": "file:///work/b"}]}
+    )
 
 
 ASKING_CALLBACKS: dict[str, Any] = {

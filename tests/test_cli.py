@@ -1,0 +1,170 @@
+"""The ``approver`` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from approver.audit import AuditLog, DecisionRecord
+from approver.testing.harness import upstream_entry, write_config
+
+TIMEOUT = 60
+
+
+def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    dirs = ["--config-dir", str(tmp_path / "config"), "--data-dir", str(tmp_path / "data")]
+    return subprocess.run(
+        [sys.executable, "-m", "approver", *dirs, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def test_policy_check_accepts_the_policylayer_example(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "version": "1",
+                "default": "deny",
+                "tools": {
+                    "close_session": {
+                        "limits": [
+                            {"counter": "close_session_rate", "window": "minute", "max": 30, "scope": "grant"}
+                        ]
+                    }
+                },
+            }
+        )
+    )
+    result = run(tmp_path, "policy", "check", str(policy))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok:")
+
+
+def test_policy_check_names_the_pointer_of_a_mistake(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"version": "1", "tools": {"x": {"action": "perhaps"}}}')
+    result = run(tmp_path, "policy", "check", str(policy))
+    assert result.returncode == 1
+    assert "/tools/x/action" in result.stderr and "perhaps" in result.stderr
+
+
+def test_url_and_token_print_the_same_client_token(tmp_path: Path) -> None:
+    url = run(tmp_path, "url", "--client", "cursor")
+    token = run(tmp_path, "token", "--client", "cursor")
+    other = run(tmp_path, "token", "--client", "vscode")
+    assert url.returncode == token.returncode == 0
+    assert url.stdout.strip() == f"http://127.0.0.1:39217/t/{token.stdout.strip()}/mcp"
+    assert other.stdout.strip() != token.stdout.strip()
+    assert "not running" in url.stderr
+    assert "readable only by you" in token.stderr
+
+
+def test_an_invalid_client_name_is_refused_clearly(tmp_path: Path) -> None:
+    result = run(tmp_path, "token", "--client", "no spaces please")
+    assert result.returncode == 2
+    assert "client name" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_audit_verify_passes_on_an_intact_log_and_names_an_edited_row(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "audit.db"
+    db.parent.mkdir(parents=True)
+    with AuditLog(db) as log:
+        for i in range(5):
+            log.record_decision(
+                DecisionRecord(
+                    call_id=f"c{i}",
+                    client="c",
+                    server="s",
+                    tool="s__t",
+                    upstream_tool="t",
+                    risk_class="read",
+                    risk_level="low",
+                    risk_reasons=[],
+                    arguments=b"{}",
+                    decision="allow",
+                    decided_by="policy",
+                    rule="default",
+                    reason="",
+                )
+            )
+    intact = run(tmp_path, "audit", "verify")
+    with sqlite3.connect(db) as raw:
+        triggers = [row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+        for trigger in triggers:
+            raw.execute(f"DROP TRIGGER {trigger}")
+        raw.execute("UPDATE events SET decision = 'deny' WHERE id = 3")
+    tampered = run(tmp_path, "audit", "verify")
+    assert intact.returncode == 0 and intact.stdout.startswith("ok: 5 rows")
+    assert tampered.returncode == 1
+    assert "row 3" in tampered.stderr
+
+
+def test_tools_json_lists_every_tool_with_risk_and_action(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        {"test": upstream_entry("test")},
+        {"version": "1", "default": "deny", "tools": {"test__echo": {"action": "allow"}}},
+    )
+    result = run(tmp_path, "tools", "--json")
+    assert result.returncode == 0, result.stderr
+    tools = {tool["name"]: tool for tool in json.loads(result.stdout)}
+    echo, delete = tools["test__echo"], tools["test__delete_note"]
+    assert {"name", "server", "tool", "risk_class", "risk_level", "reasons", "action"} <= set(echo)
+    assert echo["action"] == "allow" and echo["server"] == "test" and echo["tool"] == "echo"
+    assert delete["risk_class"] == "destructive" and delete["action"] == "deny"
+    assert delete["reasons"]
+
+
+def test_serve_refuses_a_non_loopback_address(tmp_path: Path) -> None:
+    result = run(tmp_path, "serve", "--host", "0.0.0.0")
+    assert result.returncode == 2
+    assert "loopback" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_starts_says_where_it_listens_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    dirs = ["--config-dir", str(tmp_path / "config"), "--data-dir", str(tmp_path / "data")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "approver", *dirs, "serve", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "listening on" in line:
+            break
+    runtime = json.loads((tmp_path / "data" / "gateway.json").read_text())
+    process.send_signal(signal.SIGTERM)
+    try:
+        rest = process.stderr.read()
+        code = process.wait(timeout=TIMEOUT)
+    finally:
+        process.kill()
+        process.stderr.close()
+    assert code == 0, rest
+    assert runtime["pid"] == process.pid
+    assert any("No servers configured yet" in line for line in lines)
+    assert not (tmp_path / "data" / "gateway.json").exists()
+
+
+@pytest.mark.parametrize("command", [["audit", "export", "--format", "csv"], ["audit", "tail"]])
+def test_audit_commands_on_a_missing_log_say_so(tmp_path: Path, command: list[str]) -> None:
+    result = run(tmp_path, *command)
+    assert result.returncode == 0
+    assert "no audit log yet" in result.stderr
