@@ -284,6 +284,9 @@ def _policy(args: argparse.Namespace, paths: Paths) -> int:
     from approver.policy import Policy
 
     file = Path(args.file) if args.file else paths.policy_file
+    if not args.file and not file.exists():
+        print(f"ok: no policy file at {file}; the safe default policy is in force")
+        return 0
     try:
         policy = Policy.from_file(file)
     except ConfigError as exc:

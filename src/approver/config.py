@@ -2,7 +2,7 @@
 
 The file uses the ``mcpServers`` format of Claude Desktop, Claude Code and Cursor, so an
 existing block can be pasted in. String values may reference ``${keyring:NAME}`` (a secret
-stored with ``approver secret set NAME``) and ``${env:NAME}`` (an environment variable);
+stored with ``keyring set approver NAME``) and ``${env:NAME}`` (an environment variable);
 ``$${`` writes a literal ``${``. References are resolved when the file is loaded, never written
 back, and never shown: errors name the reference, and ``repr`` hides environment and header
 values and every keyring value.
@@ -213,7 +213,7 @@ class SecretResolver:
             ) from None
         if value is None:
             raise ConfigError(
-                file, pointer, f"keyring secret {name!r} not found; set it with: approver secret set {name}"
+                file, pointer, f"keyring secret {name!r} not found; set it with: keyring set approver {name}"
             )
         return value
 

@@ -268,7 +268,9 @@ class Upstream:
                 os.replace(path, path.with_suffix(".log.1"))
         except FileNotFoundError:
             pass
-        handle = open(path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the exit stack
+        # Upstream stderr may echo secrets from its environment: readable only by the user.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        handle = open(descriptor, "a", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the exit stack
         handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name} ---\n")
         handle.flush()
         return handle
