@@ -17,12 +17,18 @@ pytestmark = pytest.mark.anyio
 TIMEOUT = 40
 
 
-async def test_mcp_server_git_reads_are_allowed_and_its_reset_needs_approval(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    (repo / "notes.md").write_text("hello\n")
-    servers = {"git": {"command": sys.executable, "args": ["-m", "mcp_server_git", "--repository", str(repo)]}}
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    path.mkdir()
+    subprocess.run(["git", "init", "-q", str(path)], check=True)  # noqa: S607 - git from PATH
+    (path / "notes.md").write_text("hello\n")
+    return path
+
+
+async def test_mcp_server_git_reads_are_allowed_and_its_reset_is_held(tmp_path: Path, repo: Path) -> None:
+    args = ["-m", "mcp_server_git", "--repository", str(repo)]
+    servers = {"git": {"command": sys.executable, "args": args}}
     policy = {
         "version": "1",
         "default": "deny",
