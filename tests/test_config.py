@@ -24,41 +24,7 @@ from approver.config import (
     servers_to_data,
 )
 from approver.errors import ConfigError
-
-
-class MemoryKeyring(KeyringBackend):
-    """A real keyring backend that keeps passwords in a dict."""
-
-    priority = -1  # never chosen by keyring's own auto-detection
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.passwords.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError(username)
-
-
-class LockedKeyring(KeyringBackend):
-    """A keyring backend that behaves like a locked Secret Service collection."""
-
-    priority = -1
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-
-    def get_password(self, service: str, username: str) -> str | None:
-        raise keyring.errors.KeyringLocked("collection is locked")
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        raise keyring.errors.KeyringLocked("collection is locked")
+from approver.testing.harness import LockedKeyring, MemoryKeyring
 
 
 def _no_keyring() -> KeyringBackend:

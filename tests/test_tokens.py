@@ -12,42 +12,8 @@ import pytest
 from keyring.backend import KeyringBackend
 
 from approver.errors import ConfigError
+from approver.testing.harness import LockedKeyring, MemoryKeyring
 from approver.tokens import TokenStore
-
-
-class MemoryKeyring(KeyringBackend):
-    """A real keyring backend that keeps passwords in a dict."""
-
-    priority = -1  # never chosen by keyring's own auto-detection
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.passwords.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError(username)
-
-
-class LockedKeyring(KeyringBackend):
-    """A keyring backend that behaves like a locked Secret Service collection."""
-
-    priority = -1
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-
-    def get_password(self, service: str, username: str) -> str | None:
-        raise keyring.errors.KeyringLocked("collection is locked")
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        raise keyring.errors.KeyringLocked("collection is locked")
 
 
 def _no_keyring() -> KeyringBackend:
@@ -67,7 +33,8 @@ def test_tokens_go_to_the_keyring_and_the_file_lists_only_names(tmp_path: Path) 
     text = (tmp_path / "tokens.json").read_text()
     assert token not in text
     assert json.loads(text)["clients"] == {"claude": {"storage": "keyring"}}
-    assert store.storage_note == "Client tokens are stored in the system keyring (test tokens MemoryKeyring)."
+    assert store.storage_note.startswith("Client tokens are stored in the system keyring (")
+    assert "MemoryKeyring" in store.storage_note
 
 
 def test_get_or_create_returns_the_same_token_each_time_and_new_ones_per_client(tmp_path: Path) -> None:

@@ -232,21 +232,7 @@ class Gateway:
         decision, decided_by, message = await self._decide(
             ctx, entry, client, arguments, argument_bytes, call_id
         )
-        record = DecisionRecord(
-            call_id=call_id,
-            client=client,
-            server=entry.ref.server,
-            tool=entry.ref.name,
-            upstream_tool=entry.ref.tool,
-            risk_class=entry.risk.risk_class.value,
-            risk_level=entry.risk.level.value,
-            risk_reasons=list(entry.risk.reasons),
-            arguments=argument_bytes,
-            decision=decision.action.value,
-            decided_by=decided_by,
-            rule=decision.rule,
-            reason=message or decision.reason,
-        )
+        record = _decision_record(entry, client, call_id, argument_bytes, decision, decided_by, message)
         try:
             await self.recorder.decision(record)
         except AuditWriteError as exc:
@@ -337,21 +323,9 @@ class Gateway:
     async def _record_cancelled(
         self, entry: ToolEntry, client: str, call_id: str, argument_bytes: bytes, decision: Decision
     ) -> None:
-        record = DecisionRecord(
-            call_id=call_id,
-            client=client,
-            server=entry.ref.server,
-            tool=entry.ref.name,
-            upstream_tool=entry.ref.tool,
-            risk_class=entry.risk.risk_class.value,
-            risk_level=entry.risk.level.value,
-            risk_reasons=list(entry.risk.reasons),
-            arguments=argument_bytes,
-            decision=Action.DENY.value,
-            decided_by="cancelled",
-            rule=decision.rule,
-            reason="the client cancelled or went away while the call waited for approval",
-        )
+        reason = "the client cancelled or went away while the call waited for approval"
+        cancelled = Decision(Action.DENY, decision.rule, reason)
+        record = _decision_record(entry, client, call_id, argument_bytes, cancelled, "cancelled", "")
         try:
             # Shielded: the task is being cancelled, but the row must still land.
             await asyncio.shield(self.recorder.decision(record))
@@ -778,6 +752,33 @@ def _server_request(kind: str, params: Any) -> Any:
     if kind == "elicitation":
         return types.ElicitRequest(params=params)
     return types.ListRootsRequest()
+
+
+def _decision_record(
+    entry: ToolEntry,
+    client: str,
+    call_id: str,
+    argument_bytes: bytes,
+    decision: Decision,
+    decided_by: str,
+    message: str,
+) -> DecisionRecord:
+    """The audit row for one decision."""
+    return DecisionRecord(
+        call_id=call_id,
+        client=client,
+        server=entry.ref.server,
+        tool=entry.ref.name,
+        upstream_tool=entry.ref.tool,
+        risk_class=entry.risk.risk_class.value,
+        risk_level=entry.risk.level.value,
+        risk_reasons=list(entry.risk.reasons),
+        arguments=argument_bytes,
+        decision=decision.action.value,
+        decided_by=decided_by,
+        rule=decision.rule,
+        reason=message or decision.reason,
+    )
 
 
 def _tool_error(text: str) -> types.CallToolResult:

@@ -308,53 +308,29 @@ class Upstream:
         if caps is not None and caps.prompts is not None:
             self.catalog.prompts = await self._list_prompts(session)
 
-    async def _list_tools(self, session: ClientSession) -> list[types.Tool]:
-        tools: list[types.Tool] = []
+    @staticmethod
+    async def _pages(list_page: Callable[..., Awaitable[Any]], field: str) -> list[Any]:
+        """Every item of a paginated list request, following ``next_cursor``."""
+        items: list[Any] = []
         cursor: str | None = None
         while True:
-            page = await session.list_tools(
-                params=types.PaginatedRequestParams(cursor=cursor) if cursor else None
-            )
-            tools.extend(page.tools)
+            page = await list_page(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
+            items.extend(getattr(page, field))
             cursor = page.next_cursor
             if not cursor:
-                return tools
+                return items
+
+    async def _list_tools(self, session: ClientSession) -> list[types.Tool]:
+        return await self._pages(session.list_tools, "tools")
 
     async def _list_resources(self, session: ClientSession) -> list[types.Resource]:
-        items: list[types.Resource] = []
-        cursor: str | None = None
-        while True:
-            page = await session.list_resources(
-                params=types.PaginatedRequestParams(cursor=cursor) if cursor else None
-            )
-            items.extend(page.resources)
-            cursor = page.next_cursor
-            if not cursor:
-                return items
+        return await self._pages(session.list_resources, "resources")
 
     async def _list_templates(self, session: ClientSession) -> list[types.ResourceTemplate]:
-        items: list[types.ResourceTemplate] = []
-        cursor: str | None = None
-        while True:
-            page = await session.list_resource_templates(
-                params=types.PaginatedRequestParams(cursor=cursor) if cursor else None
-            )
-            items.extend(page.resource_templates)
-            cursor = page.next_cursor
-            if not cursor:
-                return items
+        return await self._pages(session.list_resource_templates, "resource_templates")
 
     async def _list_prompts(self, session: ClientSession) -> list[types.Prompt]:
-        items: list[types.Prompt] = []
-        cursor: str | None = None
-        while True:
-            page = await session.list_prompts(
-                params=types.PaginatedRequestParams(cursor=cursor) if cursor else None
-            )
-            items.extend(page.prompts)
-            cursor = page.next_cursor
-            if not cursor:
-                return items
+        return await self._pages(session.list_prompts, "prompts")
 
     # -- messages from the upstream -----------------------------------------------------------
 

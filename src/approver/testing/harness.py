@@ -42,6 +42,24 @@ class MemoryKeyring(KeyringBackend):
             raise keyring.errors.PasswordDeleteError(username)
 
 
+class LockedKeyring(KeyringBackend):
+    """A keyring backend that behaves like a locked Secret Service collection."""
+
+    priority = -1
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise keyring.errors.KeyringLocked("collection is locked")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.KeyringLocked("collection is locked")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise keyring.errors.KeyringLocked("collection is locked")
+
+
 def upstream_entry(name: str = "test", *extra_args: str) -> dict[str, Any]:
     """A servers.json entry that runs the package's own test server over stdio."""
     return {"command": sys.executable, "args": ["-m", "approver.testing.server", "--name", name, *extra_args]}
