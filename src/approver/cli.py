@@ -135,7 +135,7 @@ def _serve(args: argparse.Namespace, paths: Paths) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
+            with contextlib.suppress(NotImplementedError):  # Windows loops have no signal handlers
                 loop.add_signal_handler(sig, stop.set)
         await service.start()
         print(f"approver: gateway listening on {service.url}", file=sys.stderr)

@@ -134,7 +134,6 @@ class Gateway:
         self._suspended: dict[str, _Suspended] = {}
         self._legacy: dict[str, _LegacySession] = {}
         self._upstream_subscriptions: dict[str, int] = {}
-        self._log_level: types.LoggingLevel | None = None
         self.bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self.bus)
         with warnings.catch_warnings():
@@ -713,7 +712,6 @@ class Gateway:
         entry = self._track(ctx)
         if entry is not None:
             entry.logging = True
-        self._log_level = params.level
         for upstream in self.catalog.upstreams():
             caps = upstream.capabilities
             if upstream.session is not None and caps is not None and caps.logging is not None:
@@ -726,11 +724,7 @@ class Gateway:
                     logger.info("setLevel on %s failed: %s", upstream.name, exc)
         return types.EmptyResult()
 
-    # -- control from the UI ------------------------------------------------------------------
-
-    def revoke_session_grants(self) -> None:
-        """Forget every "allow for this session" approval."""
-        self._grants.clear()
+    # -- shutdown ------------------------------------------------------------------------------
 
     def close(self) -> None:
         """End listen streams and deny waiting approvals; recording happens in the waiting tasks."""

@@ -144,8 +144,6 @@ class Service:
         self._tasks: list[asyncio.Task[Any]] = []
         self._uvicorn: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
-        self.started = asyncio.Event()
-        self.stopped = asyncio.Event()
 
     async def _upstream_changed(self, upstream: Upstream, what: str) -> None:
         await self.gateway.upstream_changed(upstream, what)
@@ -200,7 +198,6 @@ class Service:
             self.paths.runtime_file,
             json.dumps({"port": self.port, "pid": os.getpid(), "started": time.time()}),
         )
-        self.started.set()
 
     async def wait_upstreams(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a plain bound
         """Wait until every upstream has connected or failed once (for CLI listings and tests)."""
@@ -229,7 +226,6 @@ class Service:
             if info is not None and info.pid == os.getpid():
                 self.paths.runtime_file.unlink()
         self.recorder.close()
-        self.stopped.set()
 
     @property
     def url(self) -> str:
