@@ -12,8 +12,10 @@ import mcp.types as types
 import pytest
 
 from approver.audit import AuditLog
+from approver.broker import ApprovalRequest, Resolution, Scope
 from approver.calls import CallContext, Decision
 from approver.errors import ConfigError
+from approver.events import Event, PausedChanged, PolicyChanged, Recorded, UpstreamChanged
 from approver.front import NonLoopbackError
 from approver.paths import Paths
 from approver.service import PortInUseError, Service, read_runtime
@@ -168,3 +170,116 @@ def test_an_invalid_servers_file_names_the_file_and_pointer(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as raised:
         Service(paths)
     assert "servers.json" in str(raised.value) and "/mcpServers/x/command" in str(raised.value)
+
+
+# -- controls a front-end uses --------------------------------------------------------------------
+
+APPROVE_ECHO = {"version": "1", "default": "allow", "tools": {"test__echo": {"action": "require_approval"}}}
+
+
+async def _first_pending(service: Service) -> ApprovalRequest:
+    arrived = anyio.Event()
+    seen: list[ApprovalRequest] = []
+
+    def observe(request: ApprovalRequest, resolution: Resolution | None) -> None:
+        if resolution is None:
+            seen.append(request)
+            arrived.set()
+
+    unsubscribe = service.broker.subscribe(observe)
+    try:
+        await arrived.wait()
+    finally:
+        unsubscribe()
+    return seen[0]
+
+
+async def test_pausing_denies_the_waiting_call_and_every_new_one_until_resumed(tmp_path: Path) -> None:
+    paths = write_config(tmp_path, {"test": upstream_entry("test")}, APPROVE_ECHO)
+    events: list[Event] = []
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(paths) as service:
+            service.events.subscribe(events.append)
+            detach = service.broker.attach_approver()
+            token = service.tokens.get_or_create("c")
+            async with legacy_client(service.url, token) as session, anyio.create_task_group() as group:
+                results: list[types.CallToolResult] = []
+
+                async def call() -> None:
+                    results.append(await session.call_tool("test__echo", {"text": "waiting"}))
+
+                group.start_soon(call)
+                await _first_pending(service)
+                assert service.pause() == 1
+            async with legacy_client(service.url, token) as session:
+                while_paused = await session.call_tool("test__add", {"a": 1, "b": 2})
+                service.resume()
+                resumed = await session.call_tool("test__add", {"a": 1, "b": 2})
+            detach()
+            rows = service.audit.query(limit=10)
+    assert results[0].is_error and "paused" in text_of(results[0])
+    assert while_paused.is_error and "paused" in text_of(while_paused)
+    assert not resumed.is_error
+    assert [row["decided_by"] for row in rows] == ["policy", "paused", "paused"]
+    assert [e.paused for e in events if isinstance(e, PausedChanged)] == [True, False]
+
+
+async def test_every_committed_row_and_every_upstream_change_is_published(tmp_path: Path) -> None:
+    paths = write_config(tmp_path, {"test": upstream_entry("test")}, ALLOW_ALL)
+    events: list[Event] = []
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(paths) as service:
+            service.events.subscribe(events.append)
+            token = service.tokens.get_or_create("c")
+            async with legacy_client(service.url, token) as session:
+                await session.call_tool("test__echo", {"text": "x"})
+            await service.recorder.flush()
+            service.restart_upstream("test")
+            await service.upstreams["test"].wait_for_state(UpstreamState.RESTARTING)
+            await service.upstreams["test"].wait_for_state(UpstreamState.READY)
+    recorded = [e for e in events if isinstance(e, Recorded)]
+    assert [type(e.record).__name__ for e in recorded] == ["DecisionRecord", "OutcomeRecord"]
+    assert [e.row_id for e in recorded] == [1, 2]
+    assert UpstreamChanged("test", "state") in events
+
+
+async def test_a_broken_policy_edit_is_published_with_its_error_and_a_fix_clears_it(tmp_path: Path) -> None:
+    paths = write_config(tmp_path, {"test": upstream_entry("test")}, ALLOW_ALL)
+    events: list[Event] = []
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(paths) as service:
+            service.events.subscribe(events.append)
+            paths.policy_file.write_text('{"version": "1", "default": "maybe"}')
+            broken = service.reload_policy()
+            paths.policy_file.write_text(json.dumps(ALLOW_ALL))
+            fixed = service.reload_policy()
+    changes = [e for e in events if isinstance(e, PolicyChanged)]
+    assert broken is not None and "maybe" in broken and fixed is None
+    assert [e.error is None for e in changes] == [False, True]
+
+
+async def test_always_allow_adds_the_shown_rule_and_later_calls_pass_without_asking(tmp_path: Path) -> None:
+    paths = write_config(tmp_path, {"test": upstream_entry("test")}, APPROVE_ECHO)
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(paths) as service:
+            detach = service.broker.attach_approver()
+            token = service.tokens.get_or_create("c")
+            async with legacy_client(service.url, token) as session, anyio.create_task_group() as group:
+                first: list[types.CallToolResult] = []
+
+                async def call() -> None:
+                    first.append(await session.call_tool("test__echo", {"text": "one"}))
+
+                group.start_soon(call)
+                request = await _first_pending(service)
+                shown = service.always_allow_rule(request)
+                service.always_allow(request)
+                service.broker.approve(request.id, Scope.ALWAYS)
+            detach()  # with no approver attached, only the policy can let the next call through
+            async with legacy_client(service.url, token) as session:
+                second = await session.call_tool("test__echo", {"text": "two"})
+    assert not first[0].is_error and not second.is_error
+    assert json.loads(shown) == {"tools": {"test__echo": {"action": "allow"}}}
+    written = json.loads(paths.policy_file.read_text())
+    assert written["tools"]["test__echo"] == {"action": "allow"}
+    assert written["default"] == "allow"

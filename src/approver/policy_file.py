@@ -30,6 +30,7 @@ class PolicyFile:
         self.using_default = True
         self._stamp: tuple[int, int] | None = None
         self._listeners: list[Callable[[], None]] = []
+        self._status_listeners: list[Callable[[str | None], None]] = []
 
     @classmethod
     def fixed(cls, policy: Policy) -> PolicyFile:
@@ -42,6 +43,10 @@ class PolicyFile:
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every successful reload."""
         self._listeners.append(listener)
+
+    def on_status(self, listener: Callable[[str | None], None]) -> None:
+        """Call ``listener`` after every load with :attr:`error` (None when the file is fine)."""
+        self._status_listeners.append(listener)
 
     def load(self) -> bool:
         """(Re)load the file. Returns True when a new policy took effect.
@@ -61,13 +66,19 @@ class PolicyFile:
             except ConfigError as exc:
                 self.error = str(exc)
                 logger.error("policy not reloaded, the last good policy stays in force: %s", exc)
+                self._tell_status()
                 return False
             self.policy, self.using_default, self.error = policy, False, None
             changed = True
         if changed:
             for listener in list(self._listeners):
                 listener()
+        self._tell_status()
         return changed
+
+    def _tell_status(self) -> None:
+        for listener in list(self._status_listeners):
+            listener(self.error)
 
     def _current_stamp(self) -> tuple[int, int] | None:
         assert self.path is not None

@@ -14,30 +14,35 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from approver.audit import AuditLog, DecisionRecord, OutcomeRecord
+from approver.events import AuditFailed, EventHub, Recorded
 
 T = TypeVar("T")
 
 
 class Recorder:
-    """Awaitable, ordered writes to an :class:`AuditLog`."""
+    """Awaitable, ordered writes to an :class:`AuditLog`; each commit (or failure) is published."""
 
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(self, log: AuditLog, events: EventHub | None = None) -> None:
         self.log = log
+        self._events = events if events is not None else EventHub()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="approver-audit"
         )
         self.last_error: str | None = None
         """The last write failure, shown to the user until a write succeeds again."""
 
-    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+    async def _run(self, fn: Callable[[T], int], record: T) -> int:
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+            row_id = await loop.run_in_executor(self._executor, functools.partial(fn, record))
         except Exception as exc:
             self.last_error = str(exc)
+            self._events.publish(AuditFailed(self.last_error))
             raise
         self.last_error = None
-        return result
+        assert isinstance(record, DecisionRecord | OutcomeRecord)
+        self._events.publish(Recorded(row_id, record))
+        return row_id
 
     async def decision(self, record: DecisionRecord) -> int:
         """Commit a decision row; raises AuditWriteError when it cannot be written."""

@@ -22,13 +22,15 @@ import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 
 from approver.audit import AuditLog
-from approver.broker import Broker
+from approver.broker import ApprovalRequest, Broker
 from approver.catalog import Catalog
 from approver.config import SecretResolver, ServersConfig, load_servers
 from approver.errors import ApproverError
+from approver.events import EventHub, PausedChanged, PolicyChanged, UpstreamChanged
 from approver.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway import Gateway
 from approver.paths import Paths, write_private_text
+from approver.policy import add_allow_rule, policy_rule_for_always_allow
 from approver.policy_file import PolicyFile
 from approver.recorder import Recorder
 from approver.redact import Redactor
@@ -124,12 +126,14 @@ class Service:
         self.host = check_loopback(host)
         self.port = port
         paths.ensure()
+        self.events = EventHub()
         self.servers: ServersConfig = load_servers(paths.servers_file, resolver or SecretResolver())
         self.policy = PolicyFile(paths.policy_file)
         self.policy.load()
+        self.policy.on_status(lambda error: self.events.publish(PolicyChanged(error)))
         self.redactor = Redactor(self.servers.secrets)
         self.audit = AuditLog(paths.audit_db, self.redactor)
-        self.recorder = Recorder(self.audit)
+        self.recorder = Recorder(self.audit, self.events)
         self.broker = Broker(timeout=approval_timeout)
         self.tokens = token_store or TokenStore(paths.tokens_file)
         hooks = UpstreamHooks(changed=self._upstream_changed)
@@ -146,7 +150,51 @@ class Service:
         self._socket: socket.socket | None = None
 
     async def _upstream_changed(self, upstream: Upstream, what: str) -> None:
+        self.events.publish(UpstreamChanged(upstream.name, what))
         await self.gateway.upstream_changed(upstream, what)
+
+    # -- controls for a front-end (never reachable by an agent) ---------------------------------
+
+    @property
+    def paused(self) -> bool:
+        """Whether every new call is being denied."""
+        return self.gateway.paused
+
+    def pause(self) -> int:
+        """Deny every new call until :meth:`resume`, and deny the calls waiting now (returns how many)."""
+        self.gateway.paused = True
+        denied = self.broker.deny_all("paused", "approver was paused: every call is denied until resumed")
+        self.events.publish(PausedChanged(True))
+        return denied
+
+    def resume(self) -> None:
+        """Let calls through to the policy again."""
+        self.gateway.paused = False
+        self.events.publish(PausedChanged(False))
+
+    def restart_upstream(self, name: str) -> None:
+        """Reconnect one upstream now (a stdio server is restarted). KeyError for an unknown name."""
+        self.upstreams[name].request_restart()
+
+    def reload_policy(self) -> str | None:
+        """Reload policy.json now; returns the load error, or None when the file is fine."""
+        self.policy.load()
+        return self.policy.error
+
+    def always_allow_rule(self, request: ApprovalRequest) -> str:
+        """The rule :meth:`always_allow` would add, as the JSON the user will find in the file."""
+        fragment = {"tools": policy_rule_for_always_allow(request.tool)}
+        return json.dumps(fragment, indent=2, ensure_ascii=False)
+
+    def always_allow(self, request: ApprovalRequest) -> None:
+        """Add the rule from :meth:`always_allow_rule` to policy.json and load it.
+
+        Raises ConfigError (file untouched) when the current file is invalid: the caller must
+        not treat the call as approved then.
+        """
+        add_allow_rule(self.paths.policy_file, request.tool)
+        if self.reload_policy() is not None:
+            raise ApproverError(f"the policy file did not load after adding the rule: {self.policy.error}")
 
     def describe_startup(self) -> list[str]:
         """Lines telling the user what was loaded (no secrets)."""
