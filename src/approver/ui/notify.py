@@ -1,0 +1,81 @@
+"""Desktop notifications: a call is waiting, a call was denied by policy.
+
+With a system tray they are tray balloons (the desktop's notification service). Without one
+they appear in the main window's notice line and the window asks for attention. A burst (an
+agent looping on a denied tool) is folded: at most one notification per kind every few seconds,
+and the next one says how many were folded into it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QSystemTrayIcon
+
+QUIET_SECONDS = 3.0
+"""Minimum time between two shown notifications of the same kind."""
+
+
+@dataclass
+class _Kind:
+    last_shown: float = -1e9
+    folded: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Notifier(QObject):
+    """Shows notifications through the tray when there is one; always emits :attr:`shown`."""
+
+    shown = Signal(str, str)
+    """Title and body of every notification actually shown (the fallback window displays these)."""
+
+    def __init__(
+        self,
+        tray: QSystemTrayIcon | None = None,
+        *,
+        quiet: float = QUIET_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.tray = tray
+        self.quiet = quiet
+        self._clock = clock
+        self._kinds: dict[str, _Kind] = {}
+        self.history: deque[tuple[str, str]] = deque(maxlen=50)
+        """The last notifications shown, newest last."""
+        self._flush = QTimer(self)
+        self._flush.setSingleShot(True)
+        self._flush.timeout.connect(self._show_folded)
+
+    def notify(self, kind: str, title: str, body: str) -> None:
+        """Show a notification now, or fold it into the next one of the same ``kind``."""
+        state = self._kinds.setdefault(kind, _Kind())
+        now = self._clock()
+        if now - state.last_shown < self.quiet:
+            state.folded.append((title, body))
+            if not self._flush.isActive():
+                self._flush.start(int(self.quiet * 1000))
+            return
+        self._show(state, title, body, now)
+
+    def _show(self, state: _Kind, title: str, body: str, now: float) -> None:
+        state.last_shown = now
+        self.history.append((title, body))
+        if self.tray is not None and self.tray.isVisible():
+            self.tray.showMessage(title, body, QSystemTrayIcon.MessageIcon.Information, 8000)
+        self.shown.emit(title, body)
+
+    def _show_folded(self) -> None:
+        now = self._clock()
+        for state in self._kinds.values():
+            if not state.folded:
+                continue
+            title, body = state.folded[-1]
+            if len(state.folded) > 1:
+                body += f"\n(and {len(state.folded) - 1} more like it)"
+            state.folded.clear()
+            self._show(state, title, body, now)
