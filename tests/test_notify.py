@@ -1,0 +1,37 @@
+"""Notifications: shown once per burst, folded with a count, and visible without a tray."""
+
+from __future__ import annotations
+
+from pytestqt.qtbot import QtBot
+
+from approver.ui.notify import Notifier
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_notification_is_shown_at_once_and_recorded(qtbot: QtBot) -> None:
+    notifier = Notifier(clock=Clock())
+    with qtbot.waitSignal(notifier.shown) as blocker:
+        notifier.notify("denied", "Denied by policy: fs__delete", "agent: protected")
+    assert blocker.args == ["Denied by policy: fs__delete", "agent: protected"]
+    assert list(notifier.history) == [("Denied by policy: fs__delete", "agent: protected")]
+
+
+def test_a_burst_of_one_kind_is_folded_into_one_later_notification_with_a_count(qtbot: QtBot) -> None:
+    clock = Clock()
+    notifier = Notifier(quiet=0.05, clock=clock)
+    notifier.notify("denied", "Denied: a", "first")
+    for name in "bcd":
+        notifier.notify("denied", f"Denied: {name}", name)
+    notifier.notify("waiting", "Approve x?", "other kinds are not folded together")
+    assert [title for title, _ in notifier.history] == ["Denied: a", "Approve x?"]
+    clock.now += 1
+    with qtbot.waitSignal(notifier.shown, timeout=2000) as blocker:
+        pass
+    assert blocker.args == ["Denied: d", "d\n(and 2 more like it)"]
