@@ -110,7 +110,10 @@ class Upstream:
         self.restarts = 0
         self._retry_at: float | None = None
         self._stop = anyio.Event()
-        self._restart_now = anyio.Event()
+        self._restart_pending = False
+        self._wake = anyio.Event()
+        """Set by :meth:`request_restart` and :meth:`stop`; replaced only once nothing is pending,
+        so a request that arrives while the run task is busy elsewhere is never lost."""
         self._ready = anyio.Event()
         self._ended_once = anyio.Event()
         self._state_changed = anyio.Event()
@@ -147,12 +150,19 @@ class Upstream:
 
     def request_restart(self) -> None:
         """Drop the current connection (if any) and connect again now."""
-        self._restart_now.set()
+        self._restart_pending = True
+        self._wake.set()
 
     def stop(self) -> None:
         """Ask the run task to close the connection and end."""
         self._stop.set()
-        self._restart_now.set()
+        self._wake.set()
+
+    def _fresh_wake(self) -> anyio.Event:
+        """The event to wait on for the next restart or stop request."""
+        if self._wake.is_set() and not (self._restart_pending or self._stop.is_set()):
+            self._wake = anyio.Event()
+        return self._wake
 
     # -- the owning task ----------------------------------------------------------------------
 
@@ -161,6 +171,7 @@ class Upstream:
         backoff = BACKOFF_START
         while not self._stop.is_set():
             started = time.monotonic()
+            self._restart_pending = False  # this attempt is the restart anyone asked for so far
             try:
                 await self._connect_and_serve()
             except anyio.get_cancelled_exc_class():
@@ -173,15 +184,20 @@ class Upstream:
                 self._ready = anyio.Event()
             if self._stop.is_set():
                 break
+            if self._restart_pending:
+                # Someone asked for a fresh connection: reconnect now, and it is not a failure.
+                self.error = None
+                self.restarts += 1
+                await self._set_state(UpstreamState.RESTARTING)
+                continue
             if time.monotonic() - started > STABLE_AFTER:
                 backoff = BACKOFF_START
             self.error = self.error or "the connection ended"
             await self._set_state(UpstreamState.FAILED if self.restarts == 0 else UpstreamState.RESTARTING)
             self._ended_once.set()
             self._retry_at = time.monotonic() + backoff
-            self._restart_now = anyio.Event()
             with anyio.move_on_after(backoff):
-                await self._restart_now.wait()
+                await self._fresh_wake().wait()
             self._retry_at = None
             backoff = min(backoff * 2, BACKOFF_MAX)
             self.restarts += 1
@@ -225,7 +241,6 @@ class Upstream:
             await self._set_state(UpstreamState.READY)
             self._ready.set()
             self._ended_once.set()
-            self._restart_now = anyio.Event()
             async with anyio.create_task_group() as waiters:
 
                 async def until(event: anyio.Event) -> None:
@@ -233,7 +248,7 @@ class Upstream:
                     waiters.cancel_scope.cancel()
 
                 waiters.start_soon(until, ended)
-                waiters.start_soon(until, self._restart_now)
+                waiters.start_soon(until, self._fresh_wake())
             self.session = None
             if ended.is_set() and not self._stop.is_set():
                 self.error = self._exit_description()
