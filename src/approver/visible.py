@@ -9,6 +9,8 @@ can warn. The result is plain text; the UI must still show it as plain text.
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Final
@@ -19,6 +21,8 @@ _TAGS: Final = range(0xE0000, 0xE0080)
 # U+FE0E/U+FE0F (text or emoji presentation) are everyday emoji parts; the others carry no
 # meaning in ordinary text and are how data is smuggled after a visible character.
 _VARIATION_SELECTORS: Final = (range(0xFE00, 0xFE0E), range(0xE0100, 0xE01F0))
+
+_NOT_PRINTABLE_ASCII: Final = re.compile(r"[^\x20-\x7e]+")
 
 _KINDS: Final = {
     "bidi": "bidirectional control characters (they can reorder what you see)",
@@ -57,6 +61,7 @@ class Revealed:
         return text
 
 
+@functools.lru_cache(maxsize=8192)
 def _kind(char: str, keep_newlines: bool) -> str | None:
     """The kind of hidden character ``char`` is, or None when it displays as itself."""
     code = ord(char)
@@ -91,19 +96,26 @@ def reveal(text: str, *, keep_newlines: bool = False) -> Revealed:
     """
     kinds: dict[str, None] = {}
     hidden: list[str] = []
-    out: list[str] = []
-    for char in text:
-        kind = _kind(char, keep_newlines)
-        if kind is None:
-            out.append(char)
-            continue
-        kinds.setdefault(kind)
-        if kind == "tag" and 0x20 <= ord(char) - 0xE0000 < 0x7F:
-            hidden.append(chr(ord(char) - 0xE0000))
-        out.append(f"<U+{ord(char):04X}>")
+
+    def mark(run: re.Match[str]) -> str:
+        out = []
+        for char in run.group():
+            kind = _kind(char, keep_newlines)
+            if kind is None:
+                out.append(char)
+                continue
+            kinds.setdefault(kind)
+            if kind == "tag" and 0x20 <= ord(char) - 0xE0000 < 0x7F:
+                hidden.append(chr(ord(char) - 0xE0000))
+            out.append(f"<U+{ord(char):04X}>")
+        return "".join(out)
+
+    # Printable ASCII is never hidden: only runs of other characters are looked at one by one,
+    # which keeps a megabyte of ordinary JSON fast.
+    result = _NOT_PRINTABLE_ASCII.sub(mark, text)
     if not kinds:
         return Revealed(text)
-    return Revealed("".join(out), tuple(_KINDS[kind] for kind in kinds), "".join(hidden))
+    return Revealed(result, tuple(_KINDS[kind] for kind in kinds), "".join(hidden))
 
 
 def reveal_text(text: str, *, keep_newlines: bool = False) -> str:
