@@ -1,0 +1,138 @@
+"""Approvals on the desktop: waiting calls go to the dialog, the user's answers go to the broker.
+
+The :class:`ApprovalController` is the only UI code that settles calls, and only through the
+broker's public ``approve``/``deny``. For "always allow" it writes the policy rule first and
+approves only once the rule is in the file; if writing fails, the call stays waiting and the
+dialog says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from PySide6.QtCore import QObject, Signal
+
+from approver.broker import ApprovalRequest, Broker, Resolution, Scope
+from approver.errors import ApproverError
+from approver.ui.approval_view import CHOICES, ApprovalDialog
+from approver.ui.signals import CoreSignals
+
+__all__ = ["CHOICES", "ApprovalController", "ApprovalDialog", "RuleWriter"]
+
+logger = logging.getLogger(__name__)
+
+_SCOPES = {"once": Scope.ONCE, "session": Scope.SESSION, "always": Scope.ALWAYS}
+
+
+class RuleWriter(Protocol):
+    """Writes "always allow" rules (:class:`approver.service.Service` is one)."""
+
+    def always_allow_rule(self, request: ApprovalRequest) -> str:
+        """The rule that :meth:`always_allow` would add, as JSON for the user to read."""
+        ...
+
+    def always_allow(self, request: ApprovalRequest) -> None:
+        """Add the rule to the policy file; raises ApproverError when it cannot."""
+        ...
+
+
+class ApprovalController(QObject):
+    """Connects the core's approval signals to the dialog and the dialog's answers to the broker.
+
+    The dialog is shown and raised when a call arrives and hides itself when none remain.
+    ``policy_path`` is named in the "always allow" confirmation.
+    """
+
+    waiting_changed = Signal(int)
+    """How many calls are waiting now (for the tray icon)."""
+
+    def __init__(
+        self,
+        signals: CoreSignals,
+        broker: Broker,
+        rules: RuleWriter,
+        *,
+        policy_path: Path | str | None = None,
+        arm_delay_ms: int = 1000,
+        clock: Callable[[], float] = time.time,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._signals = signals
+        self._broker = broker
+        self._rules = rules
+        self._closed = False
+        self.dialog = ApprovalDialog(
+            rules.always_allow_rule, policy_path=policy_path, arm_delay_ms=arm_delay_ms, clock=clock
+        )
+        signals.approval_arrived.connect(self._arrived)
+        signals.approval_ended.connect(self._ended)
+        self.dialog.answered.connect(self._answered)
+        for request in broker.pending():
+            self._arrived(request)
+
+    def show_request(self, request_id: str) -> None:
+        """Show and raise the dialog with this waiting call on screen (picked from a menu or list)."""
+        if self.dialog.select(request_id):
+            self._raise()
+
+    def close(self) -> None:
+        """Stop following the core and hide the dialog, answering nothing (on quit)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._signals.approval_arrived.disconnect(self._arrived)
+        self._signals.approval_ended.disconnect(self._ended)
+        self.dialog.answered.disconnect(self._answered)
+        self.dialog.hide()
+
+    def _raise(self) -> None:
+        self.dialog.show()
+        self.dialog.raise_()
+
+    def _arrived(self, request: ApprovalRequest) -> None:
+        self.dialog.add(request)
+        self._raise()
+        self.waiting_changed.emit(len(self.dialog.requests()))
+
+    def _ended(self, request: ApprovalRequest, resolution: Resolution) -> None:
+        self.dialog.remove(request.id)
+        self.waiting_changed.emit(len(self.dialog.requests()))
+
+    def _answered(self, request_id: str, choice: str, message: str) -> None:
+        request = next((waiting for waiting in self.dialog.requests() if waiting.id == request_id), None)
+        if request is None:
+            return
+        scope = _SCOPES.get(choice)
+        if scope is None:
+            settled = self._broker.deny(request_id, message)
+        else:
+            if scope is Scope.ALWAYS and not self._write_rule(request):
+                return
+            settled = self._broker.approve(request_id, scope)
+        if not settled:
+            # It ended meanwhile (timeout, client gone); the broker already said so, or will not.
+            self.dialog.remove(request_id)
+            self.waiting_changed.emit(len(self.dialog.requests()))
+
+    def _write_rule(self, request: ApprovalRequest) -> bool:
+        """Add the always-allow rule; on failure show why and leave the call waiting."""
+        try:
+            self._rules.always_allow(request)
+        except ApproverError as error:
+            reason = str(error)
+        except Exception as error:
+            logger.exception("writing the always-allow rule failed")
+            reason = f"unexpected error: {error}"
+        else:
+            return True
+        self.dialog.show_error(
+            request.id,
+            f"The rule was not added, so the call was not approved: {reason}\n"
+            "Fix the policy file, or choose another option for this call.",
+        )
+        return False
