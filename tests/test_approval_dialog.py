@@ -28,7 +28,6 @@ from approver.ui.approval import ApprovalController, ApprovalDialog
 from approver.ui.signals import CoreSignals
 
 # The offscreen platform cannot size hints or raise windows, and says so; a desktop can.
-pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise)\(\)")
 
 WAIT = 5.0
 """Seconds any wait may take; a bound, never a sleep."""

@@ -42,5 +42,5 @@ def test_other_systems_say_why_instead_of_pretending(tmp_path: Path) -> None:
 def test_an_unwritable_autostart_folder_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "autostart").write_text("a file where the folder should be")
     autostart = Autostart(["approver"], environ={"XDG_CONFIG_HOME": str(tmp_path)}, platform="linux")
-    with pytest.raises(AutostartError, match="could not create .*approver.desktop"):
+    with pytest.raises(AutostartError, match=r"could not create .*approver\.desktop"):
         autostart.set_enabled(True)

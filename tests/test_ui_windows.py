@@ -476,7 +476,6 @@ def test_copy_puts_the_exact_command_and_snippets_on_the_clipboard(qtbot: Any, t
     assert token not in command and token not in json.dumps(stdio)
 
 
-@pytest.mark.qt_log_ignore("propagateSizeHints")  # the offscreen platform's note on showing a window
 def test_the_token_is_masked_until_show_token_is_checked(qtbot: Any, tmp_path: Path) -> None:
     tokens = TokenStore(tmp_path / "tokens.json", backend=MemoryKeyring())
     window = ConnectWindow(tokens, 39999, BRIDGE)
