@@ -7,10 +7,34 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
+
+T = TypeVar("T")
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    # Library housekeeping tasks (sse-starlette's shutdown watcher) outlive a test's server. Left
+    # alone, their timers fire while Qt processes events outside the loop, where anyio fails.
+    leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in leftovers:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+
+
+@pytest.fixture
+def qrun(qloop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
+    """Run a coroutine on the qasync loop with a time bound, then cancel the tasks it left behind."""
+
+    def run(coro: Coroutine[Any, Any, T], timeout: float = 40.0) -> T:
+        try:
+            return qloop.run_until_complete(asyncio.wait_for(coro, timeout))
+        finally:
+            _cancel_leftovers(qloop)
+
+    return run
 
 
 @pytest.fixture
@@ -27,11 +51,7 @@ def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
     try:
         yield loop
     finally:
-        # Library housekeeping tasks (sse-starlette's shutdown watcher) outlive a test's server.
-        leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        for task in leftovers:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        _cancel_leftovers(loop)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         asyncio.set_event_loop(None)

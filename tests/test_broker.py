@@ -313,3 +313,20 @@ def test_new_ids_are_unique_even_when_the_clock_stands_still() -> None:
     ids = {broker.new_id() for _ in range(100)}
 
     assert len(ids) == 100
+
+
+async def test_an_ended_request_is_no_longer_pending_when_observers_hear_of_it() -> None:
+    broker = Broker(timeout=30, clock=Clock(NOW))
+    broker.attach_approver()
+    pending_at_end: list[list[str]] = []
+
+    def observe(arrived: ApprovalRequest, resolution: Resolution | None) -> None:
+        if resolution is None:
+            broker.approve(arrived.id)
+        else:
+            pending_at_end.append([r.id for r in broker.pending()])
+
+    broker.subscribe(observe)
+    resolution = await broker.submit(request("only"))
+    assert resolution.verdict is Verdict.APPROVED
+    assert pending_at_end == [[]]

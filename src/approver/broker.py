@@ -170,6 +170,8 @@ class Broker:
         request, future = entry
         if future.done():
             return False
+        # Gone from pending() before observers hear of the ending, so what they redraw is current.
+        del self._pending[request_id]
         future.set_result(resolution)
         self._notify(request, resolution)
         return True
