@@ -20,7 +20,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,6 +68,20 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 """
 
+# Partial indexes over decision rows (one per call) for the audit window's paging, counts,
+# filters and activity chart: one per filter column, for a single filter, and two that cover
+# every filter column in id and in time order, for combinations (see CallFilter.call_clauses).
+# ``kind`` is in each because SQLite (3.40) only uses a partial index as covering when the
+# columns of its WHERE are in it; it never comes first, because an equality on ``kind`` would
+# make the planner prefer that index over a narrow ``ts`` range.
+_CALL_INDEXES: Final = {
+    "idx_calls_id": "id, kind, ts, decision, risk_class, server, client",
+    "idx_calls_ts": "ts, kind, decision, risk_class, server, client",
+    **{f"idx_calls_{name}": f"{name}, kind" for name in ("decision", "risk_class", "server", "client")},
+}
+_ACTIVITY_PREFIX: Final = {"minute": 16, "hour": 13, "day": 10}
+"""How many characters of a stored time (``2025-01-31T12:34``) name its bucket."""
+
 # SQL in this module is assembled only from the constant column names above and fixed clauses;
 # every value is a bound parameter (hence the S608 marks).
 _INSERT_SQL: Final = "INSERT INTO events ({}) VALUES ({})".format(  # noqa: S608
@@ -79,6 +93,10 @@ _CALL_SELECT: Final = ", ".join(
     + ["o.id AS outcome_id", "o.ts AS outcome_ts"]
 )
 _CALLS_FROM: Final = "FROM events d LEFT JOIN events o ON o.call_id = d.call_id AND o.kind = 'outcome'"
+_SUMMARY_SELECT: Final = (
+    "d.id, d.ts, d.client, d.server, d.tool, d.risk_class, d.risk_level, d.decision, d.decided_by,"
+    " o.outcome, o.duration_ms"
+)
 
 
 class AuditError(ApproverError):
@@ -89,9 +107,14 @@ class AuditWriteError(AuditError):
     """A row could not be written; the chain in memory and on disk is unchanged."""
 
 
+_CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# One encoder for every row: json.dumps with options builds a new one per call, which was a
+# third of the cost of hashing a row (and so of verifying a million of them).
+
+
 def canonical_json(value: Any) -> bytes:
     """``value`` as canonical JSON bytes: sorted keys, no whitespace, UTF-8, non-ASCII kept."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(value).encode()
 
 
 def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
@@ -177,6 +200,35 @@ class VerifyReport:
     """The id of the last good row."""
 
 
+@dataclass(frozen=True, slots=True)
+class CallSummary:
+    """One call as a list shows it: its decision row's main columns and how it ended."""
+
+    id: int
+    """The decision row's id."""
+    ts: str
+    client: str | None
+    server: str | None
+    tool: str | None
+    risk_class: str | None
+    risk_level: str | None
+    decision: str | None
+    decided_by: str | None
+    outcome: str | None
+    """None while the call runs, and for calls that were never forwarded."""
+    duration_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityCount:
+    """How many calls got one decision within one time bucket."""
+
+    start: datetime
+    """The bucket's start (UTC)."""
+    decision: str
+    count: int
+
+
 def check_chain(rows: Iterable[dict[str, Any]]) -> VerifyReport:
     """Recompute the chain over rows in id order (from the log, or from a full JSONL export)."""
     count = 0
@@ -207,16 +259,31 @@ class CallFilter:
     """Exclusive upper bound."""
     text: str | None = None
     """Case-insensitive substring of the tool name or the (redacted) arguments."""
+    min_id: int | None = None
+    """Only calls whose decision row id is at least this."""
+    max_id: int | None = None
+    """Only calls whose decision row id is at most this (a list that must not shift pins it here)."""
 
-    def call_clauses(self, prefix: str = "") -> tuple[list[str], dict[str, Any]]:
-        """SQL conditions and parameters on a decision row (``prefix`` like ``"d."``), times excluded."""
-        params = {name: str(value) for name in _EQUAL_FILTERS if (value := getattr(self, name)) is not None}
-        clauses = [f"{prefix}{name} = :{name}" for name in params]
+    def call_clauses(self, prefix: str = "", *, scan: bool = False) -> tuple[list[str], dict[str, Any]]:
+        """SQL conditions and parameters on a decision row (``prefix`` like ``"d."``), times excluded.
+
+        ``scan=True`` writes equalities as ``+column = ...`` so SQLite does not use their
+        single-column indexes: right when several conditions are selective together but none
+        alone, where checking them all in a covering index beats looking up rows one by one.
+        """
+        params: dict[str, Any] = {
+            name: str(value) for name in _EQUAL_FILTERS if (value := getattr(self, name)) is not None
+        }
+        clauses = [f"{'+' if scan else ''}{prefix}{name} = :{name}" for name in params]
         if self.text:
             like = " OR ".join(f"{prefix}{name} LIKE :text ESCAPE '\\'" for name in _TEXT_COLUMNS)
             clauses.append(f"({like})")
             escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params["text"] = f"%{escaped}%"
+        for name, operator in _ID_OPERATORS.items():
+            if (bound := getattr(self, name)) is not None:
+                clauses.append(f"{prefix}id {operator} :{name}")
+                params[name] = int(bound)
         return clauses, params
 
     def time_clauses(self, prefix: str = "") -> tuple[list[str], dict[str, Any]]:
@@ -229,6 +296,17 @@ class CallFilter:
 _EQUAL_FILTERS: Final = ("decision", "risk_class", "server", "client")
 _TEXT_COLUMNS: Final = ("tool", "upstream_tool", "arguments")
 _TIME_OPERATORS: Final = {"since": ">=", "until": "<"}
+_ID_OPERATORS: Final = {"min_id": ">=", "max_id": "<="}
+
+
+def _call_conditions(where: CallFilter) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause and parameters selecting decision rows that match ``where``."""
+    narrowing = sum(getattr(where, name) is not None for name in _EQUAL_FILTERS)
+    narrowing += where.since is not None or where.until is not None
+    # A text search reads every candidate row anyway: then one index to narrow them is best.
+    clauses, params = where.call_clauses(scan=narrowing > 1 and not where.text)
+    time_clauses, time_params = where.time_clauses()
+    return " AND ".join(["kind = 'decision'", *clauses, *time_clauses]), params | time_params
 
 
 def _utc_now() -> datetime:
@@ -240,6 +318,14 @@ def _clip(text: str, limit: int) -> tuple[str, bool]:
     if len(encoded) <= limit:
         return text, False
     return encoded[:limit].decode(errors="ignore"), True
+
+
+def _reporting(rows: Iterable[dict[str, Any]], progress: Callable[[int], None]) -> Iterator[dict[str, Any]]:
+    """``rows`` unchanged, calling ``progress(count)`` every 10,000 of them."""
+    for count, row in enumerate(rows, 1):
+        if count % 10_000 == 0:
+            progress(count)
+        yield row
 
 
 def _write_error(path: Path, exc: sqlite3.Error) -> AuditWriteError:
@@ -314,6 +400,9 @@ class AuditLog:
         for column in ("ts", "server", "client", "decision"):
             events.create_index([column], if_not_exists=True)
         events.create_index(["call_id", "kind"], "idx_events_call_id", unique=True, if_not_exists=True)
+        # Existing logs gain these on their next writable open (seconds for a million rows, once).
+        for name, columns in _CALL_INDEXES.items():
+            db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events ({columns}) WHERE kind = 'decision'")
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         # Fail now, not on the first call, if the file cannot take writes.
         db.execute("BEGIN IMMEDIATE")
@@ -409,11 +498,18 @@ class AuditLog:
             self._last_id, self._last_hash = row["id"], row["hash"]
             return self._last_id
 
-    def verify(self) -> VerifyReport:
-        """Recompute the chain from the first row and report the first row that breaks it."""
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Recompute the chain from the first row and report the first row that breaks it.
+
+        ``progress(rows_checked)`` is called every 10,000 rows; an exception it raises stops the
+        check and propagates (how a window cancels a long check).
+        """
         with self._lock:
+            rows: Iterable[dict[str, Any]] = self._db.table("events").rows_where(order_by="id")
+            if progress is not None:
+                rows = _reporting(rows, progress)
             try:
-                report = check_chain(self._db.table("events").rows_where(order_by="id"))
+                report = check_chain(rows)
             except sqlite3.DatabaseError as exc:
                 return VerifyReport(False, 0, None, f"the log could not be read: {exc}")
             # This process's own memory witnesses rows it wrote that are now gone from the end.
@@ -424,6 +520,95 @@ class AuditLog:
                 )
                 return dataclasses.replace(report, ok=False, first_bad_id=report.last_id + 1, problem=problem)
         return report
+
+    def head_id(self) -> int:
+        """The id of the newest row on disk now (0 if none); unlike :attr:`last_id` it sees other writers."""
+        with self._lock:
+            row = self._db.execute("SELECT max(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def summaries(
+        self,
+        where: CallFilter | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        oldest_first: bool = False,
+    ) -> list[CallSummary]:
+        """The calls :meth:`query` would return, as light :class:`CallSummary` rows (no arguments).
+
+        Cheap at any offset: the page's ids come from a covering index before any row is read.
+        """
+        where = where or CallFilter()
+        conditions, params = _call_conditions(where)
+        order = "ASC" if oldest_first else "DESC"
+        page = f"SELECT id FROM events WHERE {conditions} ORDER BY id {order} LIMIT :limit OFFSET :offset"  # noqa: S608
+        sql = f"SELECT {_SUMMARY_SELECT} {_CALLS_FROM} WHERE d.id IN ({page}) ORDER BY d.id {order}"
+        params |= {"limit": limit, "offset": offset}
+        with self._lock:
+            found = self._db.execute(sql, params).fetchall()
+        return [CallSummary(*row) for row in found]
+
+    def call(self, row_id: int) -> dict[str, Any] | None:
+        """The call whose decision row has ``row_id``, or None when there is no such decision row.
+
+        Keys are every column of the decision row (``risk_reasons`` parsed into a list), the
+        outcome columns as in :meth:`query`, and ``outcome_id``, ``outcome_ts`` and
+        ``outcome_hash`` (None while the call runs or when it was never forwarded).
+        """
+        decision_columns = [f"d.{name}" for name in COLUMNS if name not in _OUTCOME_COLUMNS]
+        outcome_columns = [f"o.{name}" for name in _OUTCOME_COLUMNS]
+        extra = ["o.id AS outcome_id", "o.ts AS outcome_ts", "o.hash AS outcome_hash"]
+        select = ", ".join(decision_columns + outcome_columns + extra)
+        sql = f"SELECT {select} {_CALLS_FROM} WHERE d.id = :id AND d.kind = 'decision'"
+        with self._lock:
+            rows = list(self._db.query(sql, {"id": row_id}))
+        if not rows:
+            return None
+        row = rows[0]
+        try:
+            row["risk_reasons"] = json.loads(row["risk_reasons"] or "[]")
+        except ValueError:
+            row["risk_reasons"] = [str(row["risk_reasons"])]
+        return row
+
+    def activity(
+        self, where: CallFilter | None = None, bucket: Literal["minute", "hour", "day"] = "hour"
+    ) -> list[ActivityCount]:
+        """How many matching calls got each decision per UTC minute, hour or day, oldest first."""
+        if bucket not in _ACTIVITY_PREFIX:
+            raise ValueError(f"unknown bucket {bucket!r}: use minute, hour or day")
+        where = where or CallFilter()
+        conditions, params = _call_conditions(where)
+        sql = (
+            f"SELECT substr(ts, 1, {_ACTIVITY_PREFIX[bucket]}) AS bucket, decision, count(*) FROM events"  # noqa: S608
+            f" WHERE {conditions} GROUP BY bucket, decision ORDER BY bucket, decision"
+        )
+        with self._lock:
+            found = self._db.execute(sql, params).fetchall()
+        suffix = {"minute": ":00", "hour": ":00:00", "day": "T00:00:00"}[bucket]
+        return [
+            ActivityCount(datetime.fromisoformat(start + suffix).replace(tzinfo=UTC), decision or "", count)
+            for start, decision, count in found
+        ]
+
+    def distinct(self, column: str) -> list[str]:
+        """The distinct values of a filter column over all calls, sorted, without NULLs.
+
+        ``column`` is ``decision``, ``risk_class``, ``server`` or ``client``. Fast on a large log:
+        it hops through the column's index.
+        """
+        if column not in _EQUAL_FILTERS:
+            raise ValueError(f"cannot list values of {column!r}: use one of {', '.join(_EQUAL_FILTERS)}")
+        # A loose index scan: each step seeks the next larger value instead of reading every row.
+        sql = (
+            f"WITH RECURSIVE seen(value) AS (SELECT min({column}) FROM events WHERE kind = 'decision'"  # noqa: S608
+            f" UNION ALL SELECT (SELECT min({column}) FROM events WHERE kind = 'decision'"
+            f" AND {column} > seen.value) FROM seen WHERE seen.value IS NOT NULL)"
+            " SELECT value FROM seen WHERE value IS NOT NULL"
+        )
+        with self._lock:
+            return [str(row[0]) for row in self._db.execute(sql).fetchall()]
 
     def tail(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         """Up to ``limit`` rows with ``id > after_id``, oldest first (for following the log)."""
@@ -459,6 +644,24 @@ class AuditLog:
         conditions = " AND ".join(["kind = 'decision'", *clauses, *time_clauses])
         with self._lock:
             return int(self._db.table("events").count_where(conditions, params | time_params))
+
+    def head_and_count(self, where: CallFilter | None = None) -> tuple[int, int]:
+        """:meth:`head_id` and :meth:`count`, read from one snapshot of the log (no row slips between).
+
+        Cheaper than ``count`` with ``max_id`` set, which can steer SQLite away from a ``ts`` index.
+        """
+        where = where or CallFilter()
+        conditions, params = _call_conditions(where)
+        with self._lock:
+            conn = self._db.conn
+            conn.execute("BEGIN")  # a read transaction: both reads see the same commits
+            try:
+                head = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+                sql = f"SELECT count(*) FROM events WHERE {conditions}"  # noqa: S608
+                count = conn.execute(sql, params).fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+        return int(head), int(count)
 
     def export(
         self,
