@@ -360,7 +360,7 @@ def test_verify_names_the_row_that_was_tampered_with(
 ) -> None:
     with sqlite3.connect(log_path) as conn:
         conn.execute("DROP TRIGGER events_no_update")
-        conn.execute("UPDATE events SET decision = 'allow' WHERE id = 1234")
+        conn.execute("UPDATE events SET decision = 'edited by hand' WHERE id = 1234")
     window = open_window(log_path)
 
     with qtbot.waitSignal(window.verify_finished, timeout=60_000) as finished:
