@@ -134,7 +134,7 @@ class MainWindow(QWidget):
         if request_id:
             self._controls.pick_request.emit(request_id)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:
         """Hide instead of closing: approver keeps guarding calls until Quit."""
         event.ignore()
         self.hide()
