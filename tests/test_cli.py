@@ -168,3 +168,61 @@ def test_audit_commands_on_a_missing_log_say_so(tmp_path: Path, command: list[st
     result = run(tmp_path, *command)
     assert result.returncode == 0
     assert "no audit log yet" in result.stderr
+
+
+def start_and_stop(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
+    """Run approver until it says it listens, then SIGTERM it; returns (exit code, stderr)."""
+    dirs = ["--config-dir", str(tmp_path / "config"), "--data-dir", str(tmp_path / "data")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "approver", *dirs, *args], stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert process.stderr is not None
+    lines = []
+    try:
+        for line in process.stderr:
+            lines.append(line)
+            if "listening on" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        lines.append(process.stderr.read())
+        code = process.wait(timeout=TIMEOUT)
+    finally:
+        process.kill()
+        process.stderr.close()
+    return code, "".join(lines)
+
+
+def without_display() -> dict[str, str]:
+    hidden = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    env = {name: value for name, value in os.environ.items() if name not in hidden}
+    return env | {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+
+
+def test_the_desktop_app_starts_the_gateway_and_quits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = dict(
+        os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring", QT_QPA_PLATFORM="offscreen"
+    )
+    code, stderr = start_and_stop(tmp_path, env, "app", "--port", "0")
+    assert code == 0, stderr
+    assert "No servers configured yet" in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "data" / "gateway.json").exists()
+
+
+def test_without_a_display_approver_runs_the_gateway_headless_and_says_why(tmp_path: Path) -> None:
+    code, stderr = start_and_stop(tmp_path, without_display(), "app", "--port", "0")
+    assert code == 0, stderr
+    assert "there is no display here" in stderr and "running the gateway headless" in stderr
+
+
+def test_the_demo_without_a_display_says_it_needs_one(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "approver", "demo"],
+        capture_output=True,
+        text=True,
+        env=without_display(),
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "the demo shows approval dialogs, and there is no display here" in result.stderr

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -36,6 +37,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    app = commands.add_parser("app", help="run the desktop app (tray, approval dialog); the default")
+    app.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})"
+    )
+    demo = commands.add_parser(
+        "demo", help="try approver: the desktop app with a sandboxed demo server and a scripted agent"
+    )
+    demo.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    demo.add_argument("--pace", type=float, default=2.0, help="seconds between the agent's steps (default 2)")
 
     serve = commands.add_parser("serve", help="run the gateway headless (calls needing approval are denied)")
     serve.add_argument(
@@ -100,12 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     paths = Paths.resolve(args.config_dir, args.data_dir)
-    command = args.command or "serve"
+    command = args.command or "app"
     if args.command is None:
-        args.port, args.host = DEFAULT_PORT, "127.0.0.1"
-        print("approver: the desktop app is not built yet; running the gateway headless.", file=sys.stderr)
+        args.port = DEFAULT_PORT
     try:
         handler = {
+            "app": _app,
+            "demo": _demo,
             "serve": _serve,
             "url": _url,
             "token": _token,
@@ -120,6 +132,86 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+# -- desktop -----------------------------------------------------------------------------------
+
+
+def _no_display_reason() -> str | None:
+    """Why a window cannot be shown here, or None when it can."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return None
+    if any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        return None
+    return "there is no display here (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+
+
+def _load_desktop() -> Any:
+    """The desktop launcher module, or an ApproverError saying why Qt cannot load."""
+    try:
+        from approver.ui import launch
+    except ImportError as exc:
+        raise ApproverError(
+            f"the desktop app cannot start because Qt could not be loaded ({exc}). On Debian or "
+            "Ubuntu install the libraries Qt needs: sudo apt-get install libegl1 libgl1 libxkbcommon0 "
+            "libfontconfig1 libdbus-1-3; or run the gateway without a window: approver serve"
+        ) from None
+    return launch
+
+
+def _app(args: argparse.Namespace, paths: Paths) -> int:
+    reason = _no_display_reason()
+    if reason is not None:
+        print(
+            f"approver: {reason}, so the desktop app cannot open; running the gateway headless instead "
+            "(calls that need approval are denied; `approver serve` does this explicitly).",
+            file=sys.stderr,
+        )
+        args.host = "127.0.0.1"
+        return _serve(args, paths)
+    launch = _load_desktop()
+    return int(launch.run_desktop(paths, launch.DesktopOptions(port=args.port)))
+
+
+def _demo(args: argparse.Namespace, paths: Paths) -> int:
+    import shutil
+    import tempfile
+
+    import keyring.backends.fail
+
+    from approver.demo.agent import CLIENT_NAME, run_agent
+    from approver.demo.sandbox import prepare_demo
+    from approver.tokens import TokenStore
+
+    reason = _no_display_reason()
+    if reason is not None:
+        raise ApproverError(f"the demo shows approval dialogs, and {reason}")
+    launch = _load_desktop()
+    root = Path(tempfile.mkdtemp(prefix="approver-demo-"))
+    try:
+        setup = prepare_demo(root)
+        # The demo never touches your keyring or your own config: its token lives in the sandbox.
+        tokens = TokenStore(setup.paths.tokens_file, backend=keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+
+        async def agent(desktop: Any) -> None:
+            def narrate(line: str) -> None:
+                print(line, flush=True)
+                desktop.window.show_notice("Demo", line)
+
+            try:
+                await run_agent(
+                    desktop.service.url, tokens.get_or_create(CLIENT_NAME), pause=args.pace, say=narrate
+                )
+            except ApproverError as exc:
+                narrate(f"The demo agent stopped: {exc}")
+            else:
+                narrate("The demo agent is done. Open Audit log… to see every decision; Quit ends the demo.")
+
+        print(f"approver: demo sandbox in {setup.sandbox}; it is deleted when you quit.", file=sys.stderr)
+        options = launch.DesktopOptions(port=args.port, token_store=tokens, companion=agent, show_window=True)
+        return int(launch.run_desktop(setup.paths, options))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # -- serve -------------------------------------------------------------------------------------
