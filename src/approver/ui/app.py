@@ -105,7 +105,13 @@ class DesktopApp(QObject):
         signals.upstream_changed.connect(self._upstream_changed)
         signals.policy_changed.connect(self._policy_changed)
         signals.paused_changed.connect(self._paused_changed)
-        self.notifier.shown.connect(self.window.show_notice)
+        self.notifier.shown.connect(self._notified)
+
+    def _notified(self, title: str, body: str) -> None:
+        self.window.show_notice(title, body)
+        if self.tray is None:
+            # No balloon without a tray: the window's taskbar entry asks for attention instead.
+            QApplication.alert(self.window)
 
     def _tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason is QSystemTrayIcon.ActivationReason.Trigger:
