@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -31,6 +30,7 @@ from approver.errors import ApproverError
 from approver.front import MCP_PATH
 from approver.service import HOST, client_url
 from approver.tokens import TokenStore
+from approver.ui.text import plain_label
 from approver.visible import reveal_text
 
 DEFAULT_CLIENT: Final = "default"
@@ -109,14 +109,6 @@ def _snippet(entry: Mapping[str, object]) -> str:
     return f'{{\n  "mcpServers": {{\n    {json.dumps(SERVER_KEY)}: {{\n{fields}\n    }}\n  }}\n}}'
 
 
-def _plain_label(text: str = "", name: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setObjectName(name)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    return label
-
-
 class ConnectWindow(QWidget):
     """Pick a client name; get its URL, header, stdio command and config snippets to copy."""
 
@@ -140,13 +132,15 @@ class ConnectWindow(QWidget):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.addWidget(
-            _plain_label(
+            plain_label(
                 "Give each MCP client (an agent, an editor, a chat app) its own name: approver records "
-                "which client made each call, and you can revoke one client without touching the others."
+                "which client made each call, and you can revoke one client without touching the others.",
+                reveal=False,
+                wrap=True,
             )
         )
         row = QHBoxLayout()
-        row.addWidget(_plain_label("Client name:"))
+        row.addWidget(plain_label("Client name:", reveal=False, wrap=True))
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("client_name")
         self.name_edit.textChanged.connect(self._name_edited)
@@ -158,16 +152,16 @@ class ConnectWindow(QWidget):
         self.apply_button.clicked.connect(self.apply)
         row.addWidget(self.apply_button)
         layout.addLayout(row)
-        self.name_message = _plain_label(name="name_message")
+        self.name_message = plain_label(wrap=True, name="name_message")
         layout.addWidget(self.name_message)
-        self.clients_label = _plain_label(name="clients")
+        self.clients_label = plain_label(wrap=True, name="clients")
         layout.addWidget(self.clients_label)
 
         self.show_token = QCheckBox("Show token")
         self.show_token.setObjectName("show_token")
         self.show_token.toggled.connect(self._render)
         layout.addWidget(self.show_token)
-        self.secret_note = _plain_label(name="secret_note")
+        self.secret_note = plain_label(wrap=True, name="secret_note")
         layout.addWidget(self.secret_note)
 
         grid = QGridLayout()
@@ -183,14 +177,16 @@ class ConnectWindow(QWidget):
             copy = QPushButton("Copy")
             copy.setObjectName(f"copy_{field}")
             copy.clicked.connect(lambda _checked=False, field=field: self.copy(field))
-            grid.addWidget(_plain_label(_TITLES[field]), row_index, 0, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(
+                plain_label(_TITLES[field], reveal=False, wrap=True), row_index, 0, Qt.AlignmentFlag.AlignTop
+            )
             grid.addWidget(value, row_index, 1)
             grid.addWidget(copy, row_index, 2, Qt.AlignmentFlag.AlignTop)
             self._values[field] = value
             self._copy_buttons.append(copy)
         grid.setColumnStretch(1, 1)
         layout.addLayout(grid)
-        self.message = _plain_label(name="message")
+        self.message = plain_label(wrap=True, name="message")
         layout.addWidget(self.message)
         self.resize(760, 620)
 

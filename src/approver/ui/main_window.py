@@ -26,20 +26,13 @@ from PySide6.QtWidgets import (
 from approver.broker import ApprovalRequest
 from approver.ui.controls import Controls, describe_request
 from approver.ui.icons import TrayState, app_icon, render
+from approver.ui.text import plain_label
 
 NO_TRAY_NOTE = (
     "Your desktop has no system tray, so approver shows this window instead: every control of the "
     "tray menu is here. Closing the window keeps approver running and guarding calls; run "
     "`approver` again to bring it back, or use Quit to stop."
 )
-
-
-def _plain_label(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
 
 
 class MainWindow(QWidget):
@@ -56,18 +49,18 @@ class MainWindow(QWidget):
         self.state_icon = QLabel()
         self.state_icon.setFixedSize(48, 48)
         top.addWidget(self.state_icon, 0, 0, 2, 1)
-        self.headline = _plain_label()
+        self.headline = plain_label(wrap=True, selectable=True)
         font = self.headline.font()
         font.setPointSizeF(font.pointSizeF() * 1.3)
         font.setBold(True)
         self.headline.setFont(font)
         top.addWidget(self.headline, 0, 1)
-        self.details = _plain_label()
+        self.details = plain_label(wrap=True, selectable=True)
         top.addWidget(self.details, 1, 1)
         top.setColumnStretch(1, 1)
         layout.addLayout(top)
 
-        self.no_tray_note = _plain_label(NO_TRAY_NOTE)
+        self.no_tray_note = plain_label(NO_TRAY_NOTE, reveal=False, wrap=True, selectable=True)
         self.no_tray_note.setVisible(not tray_available)
         self.no_tray_note.setStyleSheet("QLabel { background: #fff7e0; padding: 6px; }")
         layout.addWidget(self.no_tray_note)
@@ -101,7 +94,7 @@ class MainWindow(QWidget):
             self.buttons[action.text()] = button
         layout.addLayout(buttons)
 
-        self.notice = _plain_label("")
+        self.notice = plain_label(wrap=True, selectable=True)
         self.notice.setStyleSheet("QLabel { color: #555; }")
         layout.addWidget(self.notice)
         self.set_waiting([])

@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtCore import QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from approver.paths import write_private_text
 from approver.policy import DEFAULT_POLICY_DATA, Policy
 from approver.schema import schema_path
 from approver.service import Service
+from approver.ui.text import plain_label
 from approver.visible import reveal_text
 
 NO_ERROR: Final = "The file loaded without errors."
@@ -53,15 +54,6 @@ def summarize(policy: Policy) -> str:
     return "\n".join(lines)
 
 
-def _plain_label(name: str) -> QLabel:
-    label = QLabel()
-    label.setObjectName(name)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
-
-
 class PolicyWindow(QWidget):
     """Shows the policy file, what is in force and why a broken edit was rejected."""
 
@@ -70,10 +62,10 @@ class PolicyWindow(QWidget):
         self.setWindowTitle("approver: Policy")
         self._service = service
         layout = QVBoxLayout(self)
-        self.path_label = _plain_label("path")
-        self.in_force = _plain_label("in_force")
-        self.summary = _plain_label("summary")
-        heading = _plain_label("error_heading")
+        self.path_label = plain_label(wrap=True, selectable=True, name="path")
+        self.in_force = plain_label(wrap=True, selectable=True, name="in_force")
+        self.summary = plain_label(wrap=True, selectable=True, name="summary")
+        heading = plain_label(wrap=True, selectable=True, name="error_heading")
         heading.setText("Last load of the file:")
         self.error_box = QPlainTextEdit()
         self.error_box.setObjectName("error")
@@ -92,7 +84,7 @@ class PolicyWindow(QWidget):
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.reload_button)
         buttons.addStretch()
-        self.message = _plain_label("message")
+        self.message = plain_label(wrap=True, selectable=True, name="message")
         for widget in (self.path_label, self.in_force, self.summary, heading, self.error_box):
             layout.addWidget(widget)
         layout.addLayout(buttons)

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -34,6 +33,7 @@ from approver.config import ServerConfig, read_servers_data
 from approver.errors import ConfigError
 from approver.redact import Redactor
 from approver.service import Service
+from approver.ui.text import plain_label
 from approver.upstream import UpstreamState, UpstreamStatus
 from approver.visible import reveal_text
 
@@ -77,14 +77,6 @@ def _dot(colour: str) -> QIcon:
     painter.drawEllipse(1, 1, 10, 10)
     painter.end()
     return QIcon(pixmap)
-
-
-def _plain_label(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
 
 
 def _url_without_secrets(url: str) -> str:
@@ -143,7 +135,7 @@ class ServersWindow(QWidget):
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        self.summary = _plain_label()
+        self.summary = plain_label(wrap=True, selectable=True)
         self.summary.setObjectName("summary")
         layout.addWidget(self.summary)
         if not self._configs:
@@ -179,12 +171,12 @@ class ServersWindow(QWidget):
         details = QWidget()
         box = QVBoxLayout(details)
         box.setContentsMargins(0, 0, 0, 0)
-        self.detail = _plain_label(_SELECT_HINT)
+        self.detail = plain_label(_SELECT_HINT, reveal=False, wrap=True, selectable=True)
         self.detail.setObjectName("detail")
         self.error_box = QPlainTextEdit()
         self.error_box.setObjectName("error")
         self.error_box.setReadOnly(True)
-        self.log_label = _plain_label()
+        self.log_label = plain_label(wrap=True, selectable=True)
         self.log_label.setObjectName("log")
         buttons = QHBoxLayout()
         self.restart_button = QPushButton("Restart")
@@ -200,7 +192,7 @@ class ServersWindow(QWidget):
         buttons.addWidget(self.restart_button)
         buttons.addWidget(self.open_log_button)
         buttons.addStretch()
-        self.message = _plain_label()
+        self.message = plain_label(wrap=True, selectable=True)
         self.message.setObjectName("message")
         for widget in (self.detail, self.error_box, self.log_label):
             box.addWidget(widget)

@@ -27,6 +27,7 @@ def plain_label(
     keep_newlines: bool = False,
     wrap: bool = False,
     selectable: bool = False,
+    name: str = "",
     parent: QWidget | None = None,
 ) -> QLabel:
     """A QLabel that shows ``text`` as plain text (hidden characters revealed unless ``reveal=False``).
@@ -35,6 +36,7 @@ def plain_label(
     labels meant to hold several lines. Update the text with :func:`set_plain`.
     """
     label = QLabel(parent)
+    label.setObjectName(name)
     label.setTextFormat(Qt.TextFormat.PlainText)
     label.setWordWrap(wrap)
     if selectable:
