@@ -21,8 +21,9 @@ from pytestqt.qtbot import QtBot
 from approver.audit import ActivityCount, AuditLog, CallFilter, DecisionRecord, OutcomeRecord, canonical_json
 from approver.testing.auditgen import generate_audit_log
 from approver.ui.activity import ActivityView, bucket_counts, bucket_size, describe
+from approver.ui.audit_filters import CUSTOM_RANGE
 from approver.ui.audit_model import COLUMN_TITLES, call_details
-from approver.ui.audit_window import CUSTOM_RANGE, AuditWindow, ExportResult
+from approver.ui.audit_window import AuditWindow, ExportResult
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TOOL = COLUMN_TITLES.index("Tool")

@@ -6,30 +6,66 @@ Each row's ``hash`` is ``sha256(prev_hash + canonical JSON of the row's other co
 edited, deleted or inserted row breaks the chain and :meth:`AuditLog.verify` names it.
 Triggers refuse UPDATE and DELETE; someone who can rewrite the whole file can still rebuild
 the chain, so the chain proves consistency, not authorship.
+
+This module writes and verifies; the table's shape is in :mod:`approver.audit_table` and the
+read queries (filters, pages, counts, activity, export) in :mod:`approver.audit_query`, which
+:class:`AuditLog` runs under its lock. Their public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import hashlib
 import json
 import math
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, TextIO
 
 from sqlite_utils import Database
 
+from approver import audit_query
+from approver.audit_query import ActivityCount, CallFilter, CallSummary, parse_since
+from approver.audit_table import (
+    APPEND_ONLY_TRIGGERS,
+    CALL_INDEXES,
+    COLUMN_TYPES,
+    COLUMNS,
+    HASHED_COLUMNS,
+    SCHEMA_VERSION,
+    format_ts,
+)
 from approver.errors import ApproverError
 from approver.redact import Redactor
+
+__all__ = [
+    "ARGUMENTS_CAP",
+    "COLUMNS",
+    "ERROR_CAP",
+    "GENESIS_HASH",
+    "HASHED_COLUMNS",
+    "SCHEMA_VERSION",
+    "ActivityCount",
+    "AuditError",
+    "AuditLog",
+    "AuditWriteError",
+    "CallFilter",
+    "CallSummary",
+    "DecisionRecord",
+    "OutcomeRecord",
+    "VerifyReport",
+    "canonical_json",
+    "check_chain",
+    "format_ts",
+    "parse_since",
+    "row_hash",
+]
 
 GENESIS_HASH: Final = "0" * 64
 """The ``prev_hash`` of the first row."""
@@ -40,62 +76,9 @@ ARGUMENTS_CAP: Final = 64 * 1024
 ERROR_CAP: Final = 8 * 1024
 """Stored error messages are cut to this many UTF-8 bytes."""
 
-SCHEMA_VERSION: Final = 1
-
-_CALL_COLUMNS: Final = ("id", "ts", "kind", "call_id", "client", "server", "tool", "upstream_tool")
-_RISK_COLUMNS: Final = ("risk_class", "risk_level", "risk_reasons")
-_ARGUMENT_COLUMNS: Final = ("arguments", "args_truncated", "args_size", "args_sha256")
-_VERDICT_COLUMNS: Final = ("decision", "decided_by", "rule", "reason")
-_OUTCOME_COLUMNS: Final = ("outcome", "duration_ms", "result_size", "result_sha256", "error")
-
-HASHED_COLUMNS: Final = (
-    _CALL_COLUMNS + _RISK_COLUMNS + _ARGUMENT_COLUMNS + _VERDICT_COLUMNS + _OUTCOME_COLUMNS
-)
-"""Every column except ``prev_hash`` and ``hash``: what a row's hash covers."""
-
-COLUMNS: Final = (*HASHED_COLUMNS, "prev_hash", "hash")
-"""The columns of ``events`` in order, as exported."""
-
-_INTEGER_COLUMNS: Final = {"id", "args_truncated", "args_size", "result_size"}
-_COLUMN_TYPES: Final[dict[str, type]] = {
-    name: int if name in _INTEGER_COLUMNS else float if name == "duration_ms" else str for name in COLUMNS
-}
-
-_APPEND_ONLY_TRIGGERS: Final = """
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-"""
-
-# Partial indexes over decision rows (one per call) for the audit window's paging, counts,
-# filters and activity chart: one per filter column, for a single filter, and two that cover
-# every filter column in id and in time order, for combinations (see CallFilter.call_clauses).
-# ``kind`` is in each because SQLite (3.40) only uses a partial index as covering when the
-# columns of its WHERE are in it; it never comes first, because an equality on ``kind`` would
-# make the planner prefer that index over a narrow ``ts`` range.
-_CALL_INDEXES: Final = {
-    "idx_calls_id": "id, kind, ts, decision, risk_class, server, client",
-    "idx_calls_ts": "ts, kind, decision, risk_class, server, client",
-    **{f"idx_calls_{name}": f"{name}, kind" for name in ("decision", "risk_class", "server", "client")},
-}
-_ACTIVITY_PREFIX: Final = {"minute": 16, "hour": 13, "day": 10}
-"""How many characters of a stored time (``2025-01-31T12:34``) name its bucket."""
-
-# SQL in this module is assembled only from the constant column names above and fixed clauses;
-# every value is a bound parameter (hence the S608 marks).
+# Assembled only from the constant column names; every value is a bound parameter.
 _INSERT_SQL: Final = "INSERT INTO events ({}) VALUES ({})".format(  # noqa: S608
     ", ".join(COLUMNS), ", ".join(f":{name}" for name in COLUMNS)
-)
-_CALL_SELECT: Final = ", ".join(
-    [f"d.{name}" for name in HASHED_COLUMNS if name not in _OUTCOME_COLUMNS]
-    + [f"o.{name}" for name in _OUTCOME_COLUMNS]
-    + ["o.id AS outcome_id", "o.ts AS outcome_ts"]
-)
-_CALLS_FROM: Final = "FROM events d LEFT JOIN events o ON o.call_id = d.call_id AND o.kind = 'outcome'"
-_SUMMARY_SELECT: Final = (
-    "d.id, d.ts, d.client, d.server, d.tool, d.risk_class, d.risk_level, d.decision, d.decided_by,"
-    " o.outcome, o.duration_ms"
 )
 
 
@@ -121,32 +104,6 @@ def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
     """The chain hash of ``row`` (a dict holding at least :data:`HASHED_COLUMNS`)."""
     body = canonical_json({name: row[name] for name in HASHED_COLUMNS})
     return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
-
-
-def format_ts(moment: datetime) -> str:
-    """``2025-01-31T12:00:00.123Z``: how the log stores times (naive datetimes count as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
-
-
-_DURATION: Final = re.compile(r"\s*(\d+)\s*([smhdw])\s*")
-_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """``"30m"``, ``"1h"``, ``"2d"``, ``"1w"`` ago, or an ISO date/time (UTC unless it has an offset)."""
-    if match := _DURATION.fullmatch(text):
-        amount, unit = match.groups()
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: int(amount)})
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not a time: use a duration like 30m, 1h, 2d, 1w or a date like 2025-01-31"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,35 +157,6 @@ class VerifyReport:
     """The id of the last good row."""
 
 
-@dataclass(frozen=True, slots=True)
-class CallSummary:
-    """One call as a list shows it: its decision row's main columns and how it ended."""
-
-    id: int
-    """The decision row's id."""
-    ts: str
-    client: str | None
-    server: str | None
-    tool: str | None
-    risk_class: str | None
-    risk_level: str | None
-    decision: str | None
-    decided_by: str | None
-    outcome: str | None
-    """None while the call runs, and for calls that were never forwarded."""
-    duration_ms: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityCount:
-    """How many calls got one decision within one time bucket."""
-
-    start: datetime
-    """The bucket's start (UTC)."""
-    decision: str
-    count: int
-
-
 def check_chain(rows: Iterable[dict[str, Any]]) -> VerifyReport:
     """Recompute the chain over rows in id order (from the log, or from a full JSONL export)."""
     count = 0
@@ -244,69 +172,6 @@ def check_chain(rows: Iterable[dict[str, Any]]) -> VerifyReport:
             return VerifyReport(False, count, row["id"], problem, expected, last_id)
         expected, last_id = row["hash"], row["id"]
     return VerifyReport(True, count, None, "", expected, last_id)
-
-
-@dataclass(frozen=True, slots=True)
-class CallFilter:
-    """Which calls :meth:`AuditLog.query`, :meth:`AuditLog.count` and :meth:`AuditLog.export` cover."""
-
-    decision: str | None = None
-    risk_class: str | None = None
-    server: str | None = None
-    client: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    """Exclusive upper bound."""
-    text: str | None = None
-    """Case-insensitive substring of the tool name or the (redacted) arguments."""
-    min_id: int | None = None
-    """Only calls whose decision row id is at least this."""
-    max_id: int | None = None
-    """Only calls whose decision row id is at most this (a list that must not shift pins it here)."""
-
-    def call_clauses(self, prefix: str = "", *, scan: bool = False) -> tuple[list[str], dict[str, Any]]:
-        """SQL conditions and parameters on a decision row (``prefix`` like ``"d."``), times excluded.
-
-        ``scan=True`` writes equalities as ``+column = ...`` so SQLite does not use their
-        single-column indexes: right when several conditions are selective together but none
-        alone, where checking them all in a covering index beats looking up rows one by one.
-        """
-        params: dict[str, Any] = {
-            name: str(value) for name in _EQUAL_FILTERS if (value := getattr(self, name)) is not None
-        }
-        clauses = [f"{'+' if scan else ''}{prefix}{name} = :{name}" for name in params]
-        if self.text:
-            like = " OR ".join(f"{prefix}{name} LIKE :text ESCAPE '\\'" for name in _TEXT_COLUMNS)
-            clauses.append(f"({like})")
-            escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params["text"] = f"%{escaped}%"
-        for name, operator in _ID_OPERATORS.items():
-            if (bound := getattr(self, name)) is not None:
-                clauses.append(f"{prefix}id {operator} :{name}")
-                params[name] = int(bound)
-        return clauses, params
-
-    def time_clauses(self, prefix: str = "") -> tuple[list[str], dict[str, Any]]:
-        """SQL conditions and parameters on ``ts`` for ``since`` and ``until``."""
-        moments = {"since": self.since, "until": self.until}
-        params = {name: format_ts(moment) for name, moment in moments.items() if moment is not None}
-        return [f"{prefix}ts {_TIME_OPERATORS[name]} :{name}" for name in params], params
-
-
-_EQUAL_FILTERS: Final = ("decision", "risk_class", "server", "client")
-_TEXT_COLUMNS: Final = ("tool", "upstream_tool", "arguments")
-_TIME_OPERATORS: Final = {"since": ">=", "until": "<"}
-_ID_OPERATORS: Final = {"min_id": ">=", "max_id": "<="}
-
-
-def _call_conditions(where: CallFilter) -> tuple[str, dict[str, Any]]:
-    """The WHERE clause and parameters selecting decision rows that match ``where``."""
-    narrowing = sum(getattr(where, name) is not None for name in _EQUAL_FILTERS)
-    narrowing += where.since is not None or where.until is not None
-    # A text search reads every candidate row anyway: then one index to narrow them is best.
-    clauses, params = where.call_clauses(scan=narrowing > 1 and not where.text)
-    time_clauses, time_params = where.time_clauses()
-    return " AND ".join(["kind = 'decision'", *clauses, *time_clauses]), params | time_params
 
 
 def _utc_now() -> datetime:
@@ -395,13 +260,13 @@ class AuditLog:
             raise AuditError(f"the audit log {self.path} was written by a newer approver")
         events = db.table("events")
         not_null = ["ts", "kind", "call_id", "prev_hash", "hash"]
-        events.create(_COLUMN_TYPES, pk="id", not_null=not_null, if_not_exists=True, strict=True)
-        db.executescript(_APPEND_ONLY_TRIGGERS)
+        events.create(COLUMN_TYPES, pk="id", not_null=not_null, if_not_exists=True, strict=True)
+        db.executescript(APPEND_ONLY_TRIGGERS)
         for column in ("ts", "server", "client", "decision"):
             events.create_index([column], if_not_exists=True)
         events.create_index(["call_id", "kind"], "idx_events_call_id", unique=True, if_not_exists=True)
         # Existing logs gain these on their next writable open (seconds for a million rows, once).
-        for name, columns in _CALL_INDEXES.items():
+        for name, columns in CALL_INDEXES.items():
             db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events ({columns}) WHERE kind = 'decision'")
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         # Fail now, not on the first call, if the file cannot take writes.
@@ -521,11 +386,12 @@ class AuditLog:
                 return dataclasses.replace(report, ok=False, first_bad_id=report.last_id + 1, problem=problem)
         return report
 
+    # -- reading: the queries are in audit_query; each runs here under the log's one lock --------
+
     def head_id(self) -> int:
         """The id of the newest row on disk now (0 if none); unlike :attr:`last_id` it sees other writers."""
         with self._lock:
-            row = self._db.execute("SELECT max(id) FROM events").fetchone()
-        return int(row[0] or 0)
+            return audit_query.head_id(self._db)
 
     def summaries(
         self,
@@ -535,133 +401,50 @@ class AuditLog:
         offset: int = 0,
         oldest_first: bool = False,
     ) -> list[CallSummary]:
-        """The calls :meth:`query` would return, as light :class:`CallSummary` rows (no arguments).
-
-        Cheap at any offset: the page's ids come from a covering index before any row is read.
-        """
-        where = where or CallFilter()
-        conditions, params = _call_conditions(where)
-        order = "ASC" if oldest_first else "DESC"
-        page = f"SELECT id FROM events WHERE {conditions} ORDER BY id {order} LIMIT :limit OFFSET :offset"  # noqa: S608
-        sql = f"SELECT {_SUMMARY_SELECT} {_CALLS_FROM} WHERE d.id IN ({page}) ORDER BY d.id {order}"
-        params |= {"limit": limit, "offset": offset}
+        """The calls :meth:`query` would return, as light rows: see :func:`audit_query.summaries`."""
         with self._lock:
-            found = self._db.execute(sql, params).fetchall()
-        return [CallSummary(*row) for row in found]
+            return audit_query.summaries(
+                self._db, where, limit=limit, offset=offset, oldest_first=oldest_first
+            )
 
     def call(self, row_id: int) -> dict[str, Any] | None:
-        """The call whose decision row has ``row_id``, or None when there is no such decision row.
-
-        Keys are every column of the decision row (``risk_reasons`` parsed into a list), the
-        outcome columns as in :meth:`query`, and ``outcome_id``, ``outcome_ts`` and
-        ``outcome_hash`` (None while the call runs or when it was never forwarded).
-        """
-        decision_columns = [f"d.{name}" for name in COLUMNS if name not in _OUTCOME_COLUMNS]
-        outcome_columns = [f"o.{name}" for name in _OUTCOME_COLUMNS]
-        extra = ["o.id AS outcome_id", "o.ts AS outcome_ts", "o.hash AS outcome_hash"]
-        select = ", ".join(decision_columns + outcome_columns + extra)
-        sql = f"SELECT {select} {_CALLS_FROM} WHERE d.id = :id AND d.kind = 'decision'"
+        """The call whose decision row has ``row_id``, or None: see :func:`audit_query.call`."""
         with self._lock:
-            rows = list(self._db.query(sql, {"id": row_id}))
-        if not rows:
-            return None
-        row = rows[0]
-        try:
-            row["risk_reasons"] = json.loads(row["risk_reasons"] or "[]")
-        except ValueError:
-            row["risk_reasons"] = [str(row["risk_reasons"])]
-        return row
+            return audit_query.call(self._db, row_id)
 
     def activity(
         self, where: CallFilter | None = None, bucket: Literal["minute", "hour", "day"] = "hour"
     ) -> list[ActivityCount]:
         """How many matching calls got each decision per UTC minute, hour or day, oldest first."""
-        if bucket not in _ACTIVITY_PREFIX:
-            raise ValueError(f"unknown bucket {bucket!r}: use minute, hour or day")
-        where = where or CallFilter()
-        conditions, params = _call_conditions(where)
-        sql = (
-            f"SELECT substr(ts, 1, {_ACTIVITY_PREFIX[bucket]}) AS bucket, decision, count(*) FROM events"  # noqa: S608
-            f" WHERE {conditions} GROUP BY bucket, decision ORDER BY bucket, decision"
-        )
         with self._lock:
-            found = self._db.execute(sql, params).fetchall()
-        suffix = {"minute": ":00", "hour": ":00:00", "day": "T00:00:00"}[bucket]
-        return [
-            ActivityCount(datetime.fromisoformat(start + suffix).replace(tzinfo=UTC), decision or "", count)
-            for start, decision, count in found
-        ]
+            return audit_query.activity(self._db, where, bucket)
 
     def distinct(self, column: str) -> list[str]:
-        """The distinct values of a filter column over all calls, sorted, without NULLs.
-
-        ``column`` is ``decision``, ``risk_class``, ``server`` or ``client``. Fast on a large log:
-        it hops through the column's index.
-        """
-        if column not in _EQUAL_FILTERS:
-            raise ValueError(f"cannot list values of {column!r}: use one of {', '.join(_EQUAL_FILTERS)}")
-        # A loose index scan: each step seeks the next larger value instead of reading every row.
-        sql = (
-            f"WITH RECURSIVE seen(value) AS (SELECT min({column}) FROM events WHERE kind = 'decision'"  # noqa: S608
-            f" UNION ALL SELECT (SELECT min({column}) FROM events WHERE kind = 'decision'"
-            f" AND {column} > seen.value) FROM seen WHERE seen.value IS NOT NULL)"
-            " SELECT value FROM seen WHERE value IS NOT NULL"
-        )
+        """The distinct values of a filter column over all calls: see :func:`audit_query.distinct`."""
         with self._lock:
-            return [str(row[0]) for row in self._db.execute(sql).fetchall()]
+            return audit_query.distinct(self._db, column)
 
     def tail(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         """Up to ``limit`` rows with ``id > after_id``, oldest first (for following the log)."""
         with self._lock:
-            return list(self._db.table("events").rows_where("id > ?", [after_id], order_by="id", limit=limit))
+            return audit_query.tail(self._db, after_id, limit)
 
     def query(
         self, where: CallFilter | None = None, *, limit: int = 100, offset: int = 0
     ) -> list[dict[str, Any]]:
-        """Calls, newest first: each a decision row joined with its outcome row (if any).
-
-        Keys are the decision's columns (``risk_reasons`` parsed into a list) plus ``outcome``,
-        ``duration_ms``, ``result_size``, ``result_sha256``, ``error``, ``outcome_id`` and
-        ``outcome_ts`` from the outcome row (None while the call is still running).
-        """
-        where = where or CallFilter()
-        clauses, params = where.call_clauses("d.")
-        time_clauses, time_params = where.time_clauses("d.")
-        conditions = " AND ".join(["d.kind = 'decision'", *clauses, *time_clauses])
-        sql = f"SELECT {_CALL_SELECT} {_CALLS_FROM} WHERE {conditions} ORDER BY d.id DESC"
+        """Calls, newest first, each joined with its outcome: see :func:`audit_query.query`."""
         with self._lock:
-            page = {"limit": limit, "offset": offset}
-            rows = list(self._db.query(f"{sql} LIMIT :limit OFFSET :offset", params | time_params | page))
-        for row in rows:
-            row["risk_reasons"] = json.loads(row["risk_reasons"] or "[]")
-        return rows
+            return audit_query.query(self._db, where, limit=limit, offset=offset)
 
     def count(self, where: CallFilter | None = None) -> int:
         """How many calls :meth:`query` would return without a limit."""
-        where = where or CallFilter()
-        clauses, params = where.call_clauses()
-        time_clauses, time_params = where.time_clauses()
-        conditions = " AND ".join(["kind = 'decision'", *clauses, *time_clauses])
         with self._lock:
-            return int(self._db.table("events").count_where(conditions, params | time_params))
+            return audit_query.count(self._db, where)
 
     def head_and_count(self, where: CallFilter | None = None) -> tuple[int, int]:
-        """:meth:`head_id` and :meth:`count`, read from one snapshot of the log (no row slips between).
-
-        Cheaper than ``count`` with ``max_id`` set, which can steer SQLite away from a ``ts`` index.
-        """
-        where = where or CallFilter()
-        conditions, params = _call_conditions(where)
+        """:meth:`head_id` and :meth:`count` from one snapshot: see :func:`audit_query.head_and_count`."""
         with self._lock:
-            conn = self._db.conn
-            conn.execute("BEGIN")  # a read transaction: both reads see the same commits
-            try:
-                head = conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
-                sql = f"SELECT count(*) FROM events WHERE {conditions}"  # noqa: S608
-                count = conn.execute(sql, params).fetchone()[0]
-            finally:
-                conn.execute("COMMIT")
-        return int(head), int(count)
+            return audit_query.head_and_count(self._db, where)
 
     def export(
         self,
@@ -670,33 +453,10 @@ class AuditLog:
         since: datetime | None = None,
         where: CallFilter | None = None,
     ) -> int:
-        """Write rows (both kinds, all columns, oldest first) to ``out``; returns how many.
+        """Write matching rows (both kinds, all columns, oldest first) to ``out``; returns how many.
 
-        ``since`` (or ``where.since``/``where.until``) filters by each row's own time; the other
-        filters keep both rows of every call whose decision matches. Open ``out`` with
-        ``newline=""`` for CSV.
+        See :func:`audit_query.export` for how ``since`` and ``where`` select rows. Open ``out``
+        with ``newline=""`` for CSV.
         """
-        if fmt not in ("csv", "jsonl"):
-            raise ValueError(f"unknown export format {fmt!r}: use csv or jsonl")
-        where = where or CallFilter()
-        if since is not None:
-            where = dataclasses.replace(where, since=since)
-        clauses, params = where.time_clauses()
-        call_clauses, call_params = where.call_clauses("d.")
-        if call_clauses:
-            matching = " AND ".join(["d.kind = 'decision'", *call_clauses])
-            clauses.append(f"call_id IN (SELECT d.call_id FROM events d WHERE {matching})")  # noqa: S608
-        conditions = " AND ".join(clauses) or None
-        written = 0
         with self._lock:
-            rows = self._db.table("events").rows_where(conditions, params | call_params, order_by="id")
-            writer = csv.writer(out)
-            if fmt == "csv":
-                writer.writerow(COLUMNS)
-            for row in rows:
-                if fmt == "csv":
-                    writer.writerow(["" if row[name] is None else row[name] for name in COLUMNS])
-                else:
-                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
-                written += 1
-        return written
+            return audit_query.export(self._db, out, fmt, since, where)

@@ -18,7 +18,8 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QHelpEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from approver.audit import ActivityCount, AuditLog, CallFilter
+from approver.audit import AuditLog
+from approver.audit_query import ActivityCount, CallFilter
 from approver.ui.audit_model import shown
 
 MAX_BARS: Final = 180

@@ -23,7 +23,8 @@ from typing import Any, Final, NamedTuple
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from approver.audit import AuditError, AuditLog, CallFilter, CallSummary, VerifyReport
+from approver.audit import AuditError, AuditLog, VerifyReport
+from approver.audit_query import CallFilter, CallSummary
 from approver.visible import reveal_text
 
 COLUMN_TITLES: Final = (

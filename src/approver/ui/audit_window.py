@@ -11,24 +11,19 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
-from PySide6.QtCore import QDateTime, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
-    QDateTimeEdit,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -37,31 +32,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from approver.audit import AuditError, AuditLog, CallFilter, VerifyReport
+from approver.audit import AuditError, AuditLog, VerifyReport
+from approver.audit_query import CallFilter
 from approver.ui.activity import ActivityData, ActivityView, load_activity
-from approver.ui.audit_model import AuditTableModel, Prepared, call_details, prepare, shown, verify_message
+from approver.ui.audit_filters import FILTER_COLUMNS, FilterBar
+from approver.ui.audit_model import AuditTableModel, Prepared, call_details, prepare, verify_message
+from approver.ui.jobs import Cancelled, Job
 from approver.visible import reveal_text
 
 WINDOW_TITLE: Final = "approver — Audit log"
 REFRESH_DELAY_MS: Final = 250
 """New rows are looked for at most this often, however many are recorded."""
-SEARCH_DELAY_MS: Final = 300
-"""The search applies this long after the last keystroke."""
-
-TIME_RANGES: Final[tuple[tuple[str, timedelta | None], ...]] = (
-    ("All time", None),
-    ("Last hour", timedelta(hours=1)),
-    ("Last 24 hours", timedelta(days=1)),
-    ("Last 7 days", timedelta(days=7)),
-    ("Last 30 days", timedelta(days=30)),
-)
-CUSTOM_RANGE: Final = "Custom range…"
-_FILTER_COLUMNS: Final = {
-    "decision": "All decisions",
-    "risk_class": "All risks",
-    "server": "All servers",
-    "client": "All clients",
-}
 _COLUMN_WIDTHS: Final = (150, 120, 100, 220, 130, 70, 90, 80)
 
 
@@ -73,136 +54,6 @@ class ExportResult:
     rows: int
     """Rows written (decision and outcome rows)."""
     error: str | None = None
-
-
-class _Cancelled(Exception):
-    """Raised inside a job when its window no longer wants the result."""
-
-
-class _Job(QObject):
-    """Runs one function on a worker thread and hands its result back on the GUI thread.
-
-    Deliberately without a Qt parent: the running thread keeps it alive, so a window closed
-    meanwhile cannot delete it under the thread's feet.
-    """
-
-    finished = Signal(object, object)
-    """(result, exception): exactly one of them is None."""
-    progress = Signal(int)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cancel = threading.Event()
-        self.running = False
-        # Connected first, so it runs (on the GUI thread) before the window's own handler: the
-        # job counts as running until its result has been delivered, never in between.
-        self.finished.connect(self._ended)
-
-    def start(self, work: Callable[[_Job], object], jobs: list[_Job]) -> None:
-        """Run ``work(self)`` on a new daemon thread; ``jobs`` lists it until it ends."""
-        jobs.append(self)
-        self.running = True
-        self.cancel.clear()
-        threading.Thread(target=self._run, args=(work,), name="approver-audit-window", daemon=True).start()
-
-    def _run(self, work: Callable[[_Job], object]) -> None:
-        try:
-            result, error = work(self), None
-        except Exception as exc:  # reported to the window, which words it for the user
-            result, error = None, exc
-        self.finished.emit(result, error)
-
-    def _ended(self) -> None:
-        self.running = False
-
-    def check(self) -> None:
-        """Raise :class:`_Cancelled` if the window gave up on this job."""
-        if self.cancel.is_set():
-            raise _Cancelled
-
-
-class _FilterBar(QWidget):
-    """Decision, risk, server, client, time range and search: what :class:`CallFilter` can say."""
-
-    changed = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self._combos: dict[str, QComboBox] = {}
-        for column, everything in _FILTER_COLUMNS.items():
-            combo = QComboBox(self)
-            combo.addItem(everything, None)
-            combo.setAccessibleName(everything)
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-            combo.currentIndexChanged.connect(self.changed)
-            layout.addWidget(combo)
-            self._combos[column] = combo
-        self.time_range = QComboBox(self)
-        for label, span in TIME_RANGES:
-            self.time_range.addItem(label, span)
-        self.time_range.addItem(CUSTOM_RANGE, None)
-        self.time_range.setAccessibleName("Time range")
-        layout.addWidget(self.time_range)
-        now = QDateTime.currentDateTime()
-        self.since_edit = self._date_edit(now.addDays(-1), "From")
-        self.until_edit = self._date_edit(now.addSecs(3600), "To")
-        layout.addWidget(self.since_edit)
-        layout.addWidget(self.until_edit)
-        self.search = QLineEdit(self)
-        self.search.setPlaceholderText("Search tools and arguments")
-        self.search.setClearButtonEnabled(True)
-        self.search.setAccessibleName("Search tools and arguments")
-        layout.addWidget(self.search, 1)
-        self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self.changed)
-        self.search.textChanged.connect(self._search_timer.start)
-        self.search.returnPressed.connect(self._search_now)
-        self.time_range.currentIndexChanged.connect(self._time_range_changed)
-        self._time_range_changed()
-
-    def _date_edit(self, moment: QDateTime, name: str) -> QDateTimeEdit:
-        edit = QDateTimeEdit(moment, self)
-        edit.setCalendarPopup(True)
-        edit.setDisplayFormat("yyyy-MM-dd HH:mm")
-        edit.setAccessibleName(name)
-        edit.setToolTip(f"{name} (local time)")
-        edit.dateTimeChanged.connect(self.changed)
-        return edit
-
-    def _time_range_changed(self) -> None:
-        custom = self.time_range.currentText() == CUSTOM_RANGE
-        self.since_edit.setVisible(custom)
-        self.until_edit.setVisible(custom)
-        self.changed.emit()
-
-    def _search_now(self) -> None:
-        self._search_timer.stop()
-        self.changed.emit()
-
-    def combo(self, column: str) -> QComboBox:
-        """The combo box filtering on ``column`` (``decision``, ``risk_class``, ``server``, ``client``)."""
-        return self._combos[column]
-
-    def set_choices(self, column: str, values: list[str]) -> None:
-        """Offer ``values`` for ``column``, keeping the current choice."""
-        combo = self._combos[column]
-        known = {combo.itemData(i) for i in range(1, combo.count())}
-        for value in values:
-            if value not in known:
-                combo.addItem(shown(value), value)
-
-    def current(self, now: datetime) -> CallFilter:
-        """The filter the controls describe; relative time ranges end at ``now``."""
-        choices = {column: combo.currentData() for column, combo in self._combos.items()}
-        since = until = None
-        if self.time_range.currentText() == CUSTOM_RANGE:
-            since = datetime.fromtimestamp(self.since_edit.dateTime().toSecsSinceEpoch(), UTC)
-            until = datetime.fromtimestamp(self.until_edit.dateTime().toSecsSinceEpoch(), UTC)
-        elif (span := self.time_range.currentData()) is not None:
-            since = now - span
-        return CallFilter(since=since, until=until, text=self.search.text().strip() or None, **choices)
 
 
 def _export(source: Path, target: Path, fmt: Literal["csv", "jsonl"], where: CallFilter) -> ExportResult:
@@ -252,16 +103,16 @@ class AuditWindow(QWidget):
         self._activity: ActivityData | None = None
         self._activity_generation = 0
         self._filter_generation = 0
-        self._search_job = _Job()
-        self._activity_job = _Job()
-        self._export_job = _Job()
-        self._verify_job = _Job()
+        self._search_job = Job()
+        self._activity_job = Job()
+        self._export_job = Job()
+        self._verify_job = Job()
         self._export_job.finished.connect(self._export_done)
         self._verify_job.finished.connect(self._verify_done)
         self._verify_job.progress.connect(self._verify_progress)
-        self._jobs: list[_Job] = []
+        self._jobs: list[Job] = []
 
-        self.filters = _FilterBar(self)
+        self.filters = FilterBar(self)
         self.chart = ActivityView(self)
         self.table = self._make_table()
         self.detail = QPlainTextEdit(self)
@@ -407,11 +258,11 @@ class AuditWindow(QWidget):
             return
         generation, path = self._filter_generation, self._path
 
-        def search(_job: _Job) -> tuple[int, Prepared]:
+        def search(_job: Job) -> tuple[int, Prepared]:
             with AuditLog(path, read_only=True) as log:
                 return generation, prepare(log, where)
 
-        self._search_job = _Job()
+        self._search_job = Job()
         self._search_job.finished.connect(self._search_done)
         self._search_job.start(search, self._jobs)
         self.status.setText("Searching…")
@@ -435,7 +286,7 @@ class AuditWindow(QWidget):
         if log is None:
             return
         try:
-            for column in _FILTER_COLUMNS:
+            for column in FILTER_COLUMNS:
                 self.filters.set_choices(column, log.distinct(column))
         except (sqlite3.Error, AuditError):
             pass  # the combos keep what they had; the status line reports read errors
@@ -487,7 +338,7 @@ class AuditWindow(QWidget):
             self.chart.set_message("No calls recorded yet")
             return
         self.chart.set_message("Counting calls…")
-        job = self._activity_job = _Job()
+        job = self._activity_job = Job()
         job.finished.connect(self._activity_done)
         where, generation, path, now = (
             self._model.snapshot,
@@ -496,7 +347,7 @@ class AuditWindow(QWidget):
             datetime.now(UTC),
         )
 
-        def load(_job: _Job) -> tuple[int, ActivityData]:
+        def load(_job: Job) -> tuple[int, ActivityData]:
             with AuditLog(path, read_only=True) as log:
                 return generation, load_activity(log, where, now)
 
@@ -592,7 +443,7 @@ class AuditWindow(QWidget):
             return
         source = self._path
 
-        def check(job: _Job) -> VerifyReport:
+        def check(job: Job) -> VerifyReport:
             def progress(rows: int) -> None:
                 job.check()
                 job.progress.emit(rows)
@@ -611,7 +462,7 @@ class AuditWindow(QWidget):
     def _verify_done(self, result: object, error: object) -> None:
         self._verify_job.running = False
         self.verify_button.setEnabled(True)
-        if isinstance(error, _Cancelled):
+        if isinstance(error, Cancelled):
             self._say("Verification stopped when the window closed.")
             return
         if not isinstance(result, VerifyReport):

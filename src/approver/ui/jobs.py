@@ -1,0 +1,58 @@
+"""Jobs: one function run on a worker thread, its result handed back on the GUI thread.
+
+A window starts a :class:`Job` for anything slow (a search over a large log, an export, a
+hash-chain check) and stays responsive; ``finished`` arrives through Qt's queued connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Signal
+
+
+class Cancelled(Exception):
+    """Raised inside a job when its window no longer wants the result."""
+
+
+class Job(QObject):
+    """Runs one function on a worker thread and hands its result back on the GUI thread.
+
+    Deliberately without a Qt parent: the running thread keeps it alive, so a window closed
+    meanwhile cannot delete it under the thread's feet.
+    """
+
+    finished = Signal(object, object)
+    """(result, exception): exactly one of them is None."""
+    progress = Signal(int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel = threading.Event()
+        self.running = False
+        # Connected first, so it runs (on the GUI thread) before the window's own handler: the
+        # job counts as running until its result has been delivered, never in between.
+        self.finished.connect(self._ended)
+
+    def start(self, work: Callable[[Job], object], jobs: list[Job]) -> None:
+        """Run ``work(self)`` on a new daemon thread; ``jobs`` lists it until it ends."""
+        jobs.append(self)
+        self.running = True
+        self.cancel.clear()
+        threading.Thread(target=self._run, args=(work,), name="approver-audit-window", daemon=True).start()
+
+    def _run(self, work: Callable[[Job], object]) -> None:
+        try:
+            result, error = work(self), None
+        except Exception as exc:  # reported to the window, which words it for the user
+            result, error = None, exc
+        self.finished.emit(result, error)
+
+    def _ended(self) -> None:
+        self.running = False
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if the window gave up on this job."""
+        if self.cancel.is_set():
+            raise Cancelled
