@@ -30,6 +30,7 @@ from approver.ui.notify import Notifier
 from approver.ui.policy_view import PolicyWindow
 from approver.ui.servers import ServersWindow
 from approver.ui.signals import CoreSignals
+from approver.ui.text import plain_tooltip
 from approver.upstream import UpstreamState
 from approver.visible import reveal_text
 
@@ -145,7 +146,7 @@ class DesktopApp(QObject):
         waiting = self.service.broker.pending()
         if self.tray is not None:
             self.tray.setIcon(icon(state))
-            self.tray.setToolTip(state.tooltip())
+            self.tray.setToolTip(plain_tooltip(state.tooltip()))
         self.menu.set_waiting(waiting)
         self.window.set_waiting(waiting)
         self.window.setWindowIcon(icon(state))

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
+from approver.ui.text import plain_message
+
 QUIET_SECONDS = 3.0
 """Minimum time between two shown notifications of the same kind."""
 
@@ -66,7 +68,8 @@ class Notifier(QObject):
         state.last_shown = now
         self.history.append((title, body))
         if self.tray is not None and self.tray.isVisible():
-            self.tray.showMessage(title, body, QSystemTrayIcon.MessageIcon.Information, 8000)
+            # Notification servers may render markup in the body: show the characters instead.
+            self.tray.showMessage(title, plain_message(body), QSystemTrayIcon.MessageIcon.Information, 8000)
         self.shown.emit(title, body)
 
     def _show_folded(self) -> None:

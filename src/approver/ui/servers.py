@@ -33,7 +33,7 @@ from approver.config import ServerConfig, read_servers_data
 from approver.errors import ConfigError
 from approver.redact import Redactor
 from approver.service import Service
-from approver.ui.text import plain_label
+from approver.ui.text import plain_label, plain_tooltip
 from approver.upstream import UpstreamState, UpstreamStatus
 from approver.visible import reveal_text
 
@@ -162,7 +162,7 @@ class ServersWindow(QWidget):
             cells = [QTableWidgetItem() for _ in COLUMNS]
             cells[0].setText(name)
             cells[_TRANSPORT].setText(reveal_text(self._transports[name]))
-            cells[_TRANSPORT].setToolTip(cells[_TRANSPORT].text())
+            cells[_TRANSPORT].setToolTip(plain_tooltip(cells[_TRANSPORT].text()))
             for column, item in enumerate(cells):
                 self.table.setItem(row, column, item)
             self._cells.append(cells)
@@ -251,7 +251,7 @@ class ServersWindow(QWidget):
             state_item = items[_STATE]
             state_item.setIcon(_dot(_STATE_COLOURS.get(state, "#7a7f85")))
             state_item.setForeground(QColor(_STATE_COLOURS.get(state, "#7a7f85")))
-            items[_ERROR].setToolTip(reveal_text(self._error_text(status), keep_newlines=True))
+            items[_ERROR].setToolTip(plain_tooltip(self._error_text(status)))
         if self._configs:
             tally = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
             self.summary.setText(

@@ -8,6 +8,8 @@ anything that looks like HTML), and hidden characters are made visible with
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QTextOption
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QWidget
@@ -77,3 +79,18 @@ def set_view_text(view: QPlainTextEdit, text: str) -> Revealed:
     shown = revealed(text, keep_newlines=True)
     view.setPlainText(shown.text)
     return shown
+
+
+def plain_tooltip(text: str) -> str:
+    """Tooltip text that shows ``text`` literally.
+
+    Qt renders a tooltip as rich text whenever it *looks* like HTML, and tray hosts and
+    notification servers may render markup too, so outside text is escaped into a rich-text
+    paragraph that keeps its line breaks: the only rich text here is built from escaped pieces.
+    """
+    return f"<p style='white-space:pre-wrap'>{html.escape(revealed(text, keep_newlines=True).text)}</p>"
+
+
+def plain_message(text: str) -> str:
+    """Notification text with markup characters escaped (notification servers may render markup)."""
+    return html.escape(text, quote=False)
