@@ -1,0 +1,90 @@
+"""Audit window over a large log: open, first page, filter, scroll to the end, memory.
+
+Usage: ``python bench/audit_window.py [ROWS] [--db PATH]`` (default 1,000,000 event rows in a
+temporary file; pass ``--db`` to keep and reuse a generated log between runs). Runs offscreen.
+Each figure is the wall time of one real action on the real window, with Qt's events processed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from approver.audit_query import CallFilter
+from approver.ui.audit_window import AuditWindow
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    QApplication.processEvents()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("rows", type=int, nargs="?", default=1_000_000)
+    parser.add_argument("--db", type=Path, help="log file to reuse (generated when missing)")
+    args = parser.parse_args()
+    app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)
+    with tempfile.TemporaryDirectory() as temp:
+        db = args.db or Path(temp) / "audit.db"
+        if not db.exists():
+            # In a child process, so the memory figure below is the window's alone.
+            started = time.perf_counter()
+            code = (
+                "import sys, pathlib; from approver.testing.auditgen import generate_audit_log as generate; "
+                "generate(pathlib.Path(sys.argv[1]), int(sys.argv[2]))"
+            )
+            subprocess.run([sys.executable, "-c", code, str(db), str(args.rows)], check=True)
+            print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.1f} s")
+        window: AuditWindow | None = None
+
+        def open_window() -> None:
+            nonlocal window
+            window = AuditWindow(db)
+            window.resize(1200, 760)
+            window.show()
+            model = window.model
+            model.data(model.index(0, 0), Qt.ItemDataRole.DisplayRole)
+
+        figures = {"open and show the first page": timed(open_window)}
+        assert window is not None
+        model = window.model
+        calls = model.rowCount()
+        figures["filter: decision = deny"] = timed(lambda: model.set_filter(CallFilter(decision="deny")))
+        denied = model.rowCount()
+        figures["filter: back to all calls"] = timed(lambda: model.set_filter(CallFilter()))
+
+        def to_end() -> None:
+            last = model.rowCount() - 1
+            window.table.scrollToBottom()
+            model.data(model.index(last, 0), Qt.ItemDataRole.DisplayRole)
+
+        figures["scroll to the end"] = timed(to_end)
+        figures["scroll to the middle"] = timed(lambda: window.table.scrollTo(model.index(calls // 2, 0)))
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        window.close()
+    print(f"{calls:,} calls ({denied:,} denied) in {args.rows:,} event rows")
+    print(f"{'action':32} {'seconds':>8}")
+    for action, seconds in figures.items():
+        print(f"{action:32} {seconds:8.3f}")
+    print(f"{'peak memory (RSS, MB)':32} {rss_mb:8.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
