@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlite_utils import Database
@@ -25,14 +24,14 @@ from approver.audit import (
     AuditLog,
     AuditWriteError,
     CallFilter,
-    DecisionRecord,
-    OutcomeRecord,
     canonical_json,
     check_chain,
     parse_since,
     row_hash,
 )
 from approver.redact import Redactor
+from approver.testing.records import decision_record as decision
+from approver.testing.records import outcome_record as outcome
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -48,32 +47,6 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
-
-
-def decision(call_id: str = "call-1", **changes: Any) -> DecisionRecord:
-    fields: dict[str, Any] = {
-        "call_id": call_id,
-        "client": "claude",
-        "server": "files",
-        "tool": "files__read_file",
-        "upstream_tool": "read_file",
-        "risk_class": "read",
-        "risk_level": "low",
-        "risk_reasons": ["name starts with read"],
-        "arguments": canonical_json({"path": "/tmp/notes.txt"}),
-        "decision": "allow",
-        "decided_by": "policy",
-        "rule": "risk_defaults.read",
-        "reason": "reads are allowed",
-    }
-    fields.update(changes)
-    return DecisionRecord(**fields)
-
-
-def outcome(call_id: str = "call-1", **changes: Any) -> OutcomeRecord:
-    fields: dict[str, Any] = {"call_id": call_id, "outcome": "ok", "duration_ms": 12.5, "result_size": 42}
-    fields.update(changes)
-    return OutcomeRecord(**fields)
 
 
 @pytest.fixture

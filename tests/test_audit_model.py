@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from approver.audit import ActivityCount, AuditLog, CallFilter, DecisionRecord, OutcomeRecord, canonical_json
+from approver.audit import ActivityCount, AuditLog, CallFilter, OutcomeRecord
 from approver.testing.auditgen import generate_audit_log
+from approver.testing.records import decision_record as decision
 from approver.ui.audit_model import COLUMN_TITLES, AuditTableModel, duration_text, local_time, prepare
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -45,25 +46,6 @@ def model(million: Path, qtbot: QtBot) -> Iterator[AuditTableModel]:
     table = AuditTableModel(million)
     yield table
     table.close()
-
-
-def decision(call_id: str, **changes: Any) -> DecisionRecord:
-    fields: dict[str, Any] = {
-        "call_id": call_id,
-        "client": "claude",
-        "server": "files",
-        "tool": "files__read_file",
-        "upstream_tool": "read_file",
-        "risk_class": "read",
-        "risk_level": "low",
-        "risk_reasons": ["name starts with read"],
-        "arguments": canonical_json({"path": "/tmp/notes.txt"}),
-        "decision": "allow",
-        "decided_by": "policy",
-        "rule": "risk_defaults.read",
-        "reason": "",
-    }
-    return DecisionRecord(**(fields | changes))
 
 
 # -- the model over a million rows -----------------------------------------------------------------

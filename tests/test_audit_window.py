@@ -18,8 +18,9 @@ from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QFileDialog, QPlainTextEdit, QToolTip
 from pytestqt.qtbot import QtBot
 
-from approver.audit import ActivityCount, AuditLog, CallFilter, DecisionRecord, OutcomeRecord, canonical_json
+from approver.audit import ActivityCount, AuditLog, CallFilter, OutcomeRecord, canonical_json
 from approver.testing.auditgen import generate_audit_log
+from approver.testing.records import decision_record as decision
 from approver.ui.activity import ActivityView, bucket_counts, bucket_size, describe
 from approver.ui.audit_filters import CUSTOM_RANGE
 from approver.ui.audit_model import COLUMN_TITLES, call_details
@@ -30,25 +31,6 @@ TOOL = COLUMN_TITLES.index("Tool")
 CLIENT = COLUMN_TITLES.index("Client")
 
 Opener = Callable[[Path], AuditWindow]
-
-
-def decision(call_id: str, **changes: Any) -> DecisionRecord:
-    fields: dict[str, Any] = {
-        "call_id": call_id,
-        "client": "claude",
-        "server": "files",
-        "tool": "files__read_file",
-        "upstream_tool": "read_file",
-        "risk_class": "read",
-        "risk_level": "low",
-        "risk_reasons": ["name starts with read"],
-        "arguments": canonical_json({"path": "/tmp/notes.txt"}),
-        "decision": "allow",
-        "decided_by": "policy",
-        "rule": "risk_defaults.read",
-        "reason": "",
-    }
-    return DecisionRecord(**(fields | changes))
 
 
 @pytest.fixture
