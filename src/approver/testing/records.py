@@ -18,7 +18,7 @@ def decision_record(call_id: str = "call-1", **changes: Any) -> DecisionRecord:
         "risk_class": "read",
         "risk_level": "low",
         "risk_reasons": ["name starts with read"],
-        "arguments": canonical_json({"path": "/tmp/notes.txt"}),
+        "arguments": canonical_json({"path": "notes/today.txt"}),
         "decision": "allow",
         "decided_by": "policy",
         "rule": "risk_defaults.read",
