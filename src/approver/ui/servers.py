@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from approver.config import ServerConfig, read_servers_data
+from approver.confusables import find_lookalikes
 from approver.errors import ConfigError
 from approver.redact import Redactor
 from approver.service import Service
@@ -138,6 +139,10 @@ class ServersWindow(QWidget):
         self.summary = plain_label(wrap=True, selectable=True)
         self.summary.setObjectName("summary")
         layout.addWidget(self.summary)
+        self.lookalikes = plain_label(wrap=True, selectable=True, name="lookalikes")
+        self.lookalikes.setStyleSheet("QLabel { background: #fdecea; color: #8a1c1c; padding: 6px; }")
+        self.lookalikes.hide()
+        layout.addWidget(self.lookalikes)
         if not self._configs:
             self.summary.setText(self._empty_text())
             example = QPlainTextEdit(_EXAMPLE)
@@ -257,11 +262,25 @@ class ServersWindow(QWidget):
             self.summary.setText(
                 f"{len(self._configs)} server(s) from {self._service.paths.servers_file}: {tally}"
             )
+        self._show_lookalikes()
         if waiting and not self._countdown.isActive():
             self._countdown.start()
         elif not waiting:
             self._countdown.stop()
         self._show_selected()
+
+    def _show_lookalikes(self) -> None:
+        names: dict[str, list[str]] = {}
+        for entry in self._service.catalog.tools():
+            names.setdefault(entry.ref.server, []).append(entry.ref.tool)
+        groups = find_lookalikes(names)
+        self.lookalikes.setVisible(bool(groups))
+        if groups:
+            lines = [group.describe() for group in groups]
+            self.lookalikes.setText(
+                "Tools with look-alike names (one may be impersonating another; check which server "
+                "you mean before approving):\n" + "\n".join(lines)
+            )
 
     def _error_text(self, status: UpstreamStatus | None) -> str:
         return self._redactor.redact_text(status.error) if status is not None and status.error else ""
