@@ -63,6 +63,8 @@ class ApprovalRequest:
     """Wall-clock time at which the request times out and is denied."""
     rule: str
     """The policy rule that asked for approval."""
+    pin_change: str = ""
+    """When the tool's definition changed since it was pinned: a diff of old and new (else empty)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,17 +9,22 @@ would collide with another's is left out and its error is shown, never silently 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import mcp.types as types
 
 from approver.calls import Risk, ToolRef
 from approver.errors import ConfigError
 from approver.naming import NameTable, UriTable, default_prefix
+from approver.pins import PinState, PinStore, definition
 from approver.policy_file import PolicyFile
 from approver.risk import classify
 from approver.upstream import Upstream
+
+logger = logging.getLogger(__name__)
 
 _Lists = tuple[list[types.Tool], list[types.Resource], list[types.ResourceTemplate], list[types.Prompt]]
 _EMPTY: _Lists = ([], [], [], [])
@@ -33,14 +38,22 @@ class ToolEntry:
     exposed: types.Tool
     """The upstream's definition under the exposed name (everything else unchanged)."""
     risk: Risk
+    pin: PinState = field(default_factory=PinState)
+    """Whether the definition matched its pin at the last listing (see :meth:`Catalog.pin_check`)."""
+    definition: dict[str, Any] | None = None
+    """The pinned form of the upstream's definition (upstream name, server instructions)."""
 
 
 class Catalog:
     """Names, routes and risk for everything the upstreams offer."""
 
-    def __init__(self, upstreams: Mapping[str, Upstream], policy: PolicyFile) -> None:
+    def __init__(
+        self, upstreams: Mapping[str, Upstream], policy: PolicyFile, pins: PinStore | None = None
+    ) -> None:
         self._upstreams = dict(upstreams)
         self._policy = policy
+        self.pins = pins
+        """Where tool definitions are pinned; None turns pinning off (e.g. for a read-only listing)."""
         self._tool_names = NameTable("tool")
         self._prompt_names = NameTable("prompt")
         self._uris = UriTable()
@@ -125,13 +138,28 @@ class Catalog:
         self._uris.add_server(
             server, [u for u in uris if u not in shared], [t.uri_template for t in templates]
         )
+        instructions = self._upstreams[server].instructions
+        definitions = {tool.name: definition(tool, instructions) for tool in tools}
+        states: dict[str, PinState] = {}
+        if self.pins is not None:
+            try:
+                states = self.pins.observe(server, definitions)
+            except Exception as exc:
+                # Fail closed: a tool whose pin cannot be checked is treated as changed.
+                logger.exception("checking the pins of %s failed", server)
+                broken = PinState(quarantined=True, reason=f"approver could not check the tool's pin ({exc})")
+                states = dict.fromkeys(definitions, broken)
         entries: dict[str, ToolEntry] = {}
         for tool in tools:
             exposed = self._tool_names.exposed(server, tool.name)
             assert exposed is not None
             ref = ToolRef(server=server, tool=tool.name, name=exposed)
             entries[exposed] = ToolEntry(
-                ref, tool.model_copy(update={"name": exposed}), self._risk(ref, tool)
+                ref,
+                tool.model_copy(update={"name": exposed}),
+                self._risk(ref, tool),
+                states.get(tool.name, PinState()),
+                definitions[tool.name],
             )
         self._tools[server] = entries
         self._prompts[server] = [
@@ -152,6 +180,12 @@ class Catalog:
         self._uris.remove_server(server)
         self._tools.pop(server, None)
         self._prompts.pop(server, None)
+
+    def pin_check(self, entry: ToolEntry) -> PinState:
+        """The tool's pin state now: reads the pins file again if the user accepted a change."""
+        if self.pins is None or entry.definition is None:
+            return entry.pin
+        return self.pins.check(entry.ref.server, entry.ref.tool, entry.definition)
 
     # -- lookups ------------------------------------------------------------------------------
 

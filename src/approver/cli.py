@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -84,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=30.0, help="seconds to wait for upstreams (default 30)"
     )
 
+    pins = commands.add_parser("pins", help="pinned tool definitions (a changed tool needs approval)")
+    pins_commands = pins.add_subparsers(dest="pins_command", metavar="SUBCOMMAND", required=True)
+    pins_list = pins_commands.add_parser("list", help="list pinned tools; changed ones with a diff")
+    pins_list.add_argument("--json", action="store_true", help="print JSON")
+    accept = pins_commands.add_parser("accept", help="accept a changed tool definition after reviewing it")
+    accept.add_argument("server", help="server name in servers.json")
+    accept.add_argument("tool", nargs="?", help="the upstream tool name (default: every changed tool)")
+
     policy = commands.add_parser("policy", help="policy file commands")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
     check = policy_commands.add_parser("check", help="validate a policy file")
@@ -123,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "token": _token,
             "connect": _connect,
             "tools": _tools,
+            "pins": _pins,
             "policy": _policy,
             "audit": _audit,
         }[command]
@@ -366,6 +376,50 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
     for row in rows:
         risk = f"{row['risk_class']}/{row['risk_level']}"
         print(f"{row['name']:<{width}}  {risk:<20}  {row['action']:<17}  {'; '.join(row['reasons'])}")
+    return 0
+
+
+# -- pins --------------------------------------------------------------------------------------
+
+
+def _pins(args: argparse.Namespace, paths: Paths) -> int:
+    from approver.pins import PinStore
+
+    store = PinStore(paths.pins_file)
+    if args.pins_command == "accept":
+        accepted = store.accept(args.server, args.tool)
+        if not accepted:
+            print(
+                f"approver: nothing to accept: no changed definition pending for {args.server}"
+                + (f"/{args.tool}" if args.tool else ""),
+                file=sys.stderr,
+            )
+            return 0
+        for name in accepted:
+            print(f"accepted: {args.server}/{name}")
+        return 0
+    infos = store.pins()
+    if args.json:
+        print(json.dumps([dataclasses.asdict(info) for info in infos], indent=2, ensure_ascii=False))
+        return 0
+    if not infos:
+        print(f"approver: no pinned tools yet ({paths.pins_file})", file=sys.stderr)
+        return 0
+    from approver.visible import reveal_text
+
+    for info in infos:
+        state = "CHANGED" if info.changed else "pinned"
+        renamed = f" (renamed from {reveal_text(info.renamed_from)})" if info.renamed_from else ""
+        print(f"{state:<8} {reveal_text(info.server)}/{reveal_text(info.tool)}  {info.sha256[:12]}{renamed}")
+        if info.changed:
+            print("  " + reveal_text(info.diff, keep_newlines=True).replace("\n", "\n  "))
+    changed = sum(info.changed for info in infos)
+    if changed:
+        print(
+            f"approver: {changed} changed tool(s) need approval for every call; review the diff, then "
+            "run `approver pins accept SERVER [TOOL]`",
+            file=sys.stderr,
+        )
     return 0
 
 

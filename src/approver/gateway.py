@@ -268,10 +268,14 @@ class Gateway:
                 )
             context = CallContext(client=client, tool=entry.ref, risk=entry.risk, arguments=arguments)
             decision = self.policy.policy.decide(context, self.limiter, self._clock())
+            pin = self.catalog.pin_check(entry) if decision.action is not Action.DENY else entry.pin
+            if pin.quarantined and decision.action is Action.ALLOW:
+                # A changed definition may be a rug pull: a person sees the diff before any call.
+                decision = Decision(Action.REQUIRE_APPROVAL, "pin-changed", pin.reason)
             if decision.action is not Action.REQUIRE_APPROVAL:
                 return decision, "policy", ""
             session_key = self._session_key(ctx)
-            if (session_key, entry.ref.name) in self._grants:
+            if not pin.quarantined and (session_key, entry.ref.name) in self._grants:
                 return (
                     Decision(Action.ALLOW, "session-grant", "allowed for this session by the user"),
                     "user",
@@ -289,6 +293,7 @@ class Gateway:
                 received=now,
                 deadline=now + self.broker.timeout,
                 rule=decision.rule,
+                pin_change=(pin.diff or pin.reason) if pin.quarantined else "",
             )
             try:
                 resolution = await self.broker.submit(request)
@@ -304,6 +309,8 @@ class Gateway:
                 Verdict.CANCELLED: "the request was withdrawn",
             }.get(resolution.verdict, "denied by the user")
             message = resolution.message or action_reason
+            if pin.quarantined:
+                message = f"{pin.reason}; {message}"
             return Decision(Action.DENY, decision.rule, message), resolution.decided_by, message
         except asyncio.CancelledError:
             raise

@@ -70,6 +70,11 @@ class Paths:
         """The list of MCP clients with a bearer token (and the tokens when no keyring exists)."""
         return self.data_dir / "tokens.json"
 
+    @property
+    def pins_file(self) -> Path:
+        """The pinned definition of every upstream tool seen so far (see :mod:`approver.pins`)."""
+        return self.data_dir / "pins.json"
+
     @classmethod
     def resolve(
         cls,

@@ -30,6 +30,7 @@ from approver.events import EventHub, PausedChanged, PolicyChanged, UpstreamChan
 from approver.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway import Gateway
 from approver.paths import Paths, write_private_text
+from approver.pins import PinStore
 from approver.policy import add_allow_rule, policy_rule_for_always_allow
 from approver.policy_file import PolicyFile
 from approver.recorder import Recorder
@@ -140,7 +141,8 @@ class Service:
         self.upstreams = {
             config.name: Upstream(config, paths.logs_dir, hooks) for config in self.servers.enabled
         }
-        self.catalog = Catalog(self.upstreams, self.policy)
+        self.pins = PinStore(paths.pins_file)
+        self.catalog = Catalog(self.upstreams, self.policy, self.pins)
         self.gateway = Gateway(self.catalog, self.policy, self.recorder, self.broker)
         hooks.notification = self.gateway.upstream_notification
         hooks.server_request = self.gateway.upstream_request
@@ -209,6 +211,7 @@ class Service:
         lines.append("Policy: " + self.policy.describe())
         lines.append(self.tokens.storage_note)
         lines.append(f"Audit log: {self.paths.audit_db}")
+        lines.append(f"Tool pins: {self.pins.error or self.paths.pins_file}")
         return lines
 
     async def start(self) -> None:
