@@ -65,6 +65,8 @@ class ApprovalRequest:
     """The policy rule that asked for approval."""
     pin_change: str = ""
     """When the tool's definition changed since it was pinned: a diff of old and new (else empty)."""
+    lookalikes: tuple[str, ...] = ()
+    """Other tools whose names look like this one's (one line each), which it may impersonate."""
 
 
 @dataclass(frozen=True, slots=True)

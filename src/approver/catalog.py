@@ -17,6 +17,7 @@ from typing import Any
 import mcp.types as types
 
 from approver.calls import Risk, ToolRef
+from approver.confusables import find_lookalikes
 from approver.errors import ConfigError
 from approver.naming import NameTable, UriTable, default_prefix
 from approver.pins import PinState, PinStore, definition
@@ -180,6 +181,13 @@ class Catalog:
         self._uris.remove_server(server)
         self._tools.pop(server, None)
         self._prompts.pop(server, None)
+
+    def lookalikes(self, ref: ToolRef) -> list[str]:
+        """One line per other tool whose name looks like ``ref``'s (Unicode confusables)."""
+        names = {
+            server: [entry.ref.tool for entry in entries.values()] for server, entries in self._tools.items()
+        }
+        return [group.describe() for group in find_lookalikes(names) if group.involves(ref.server, ref.tool)]
 
     def pin_check(self, entry: ToolEntry) -> PinState:
         """The tool's pin state now: reads the pins file again if the user accepted a change."""

@@ -294,6 +294,7 @@ class Gateway:
                 deadline=now + self.broker.timeout,
                 rule=decision.rule,
                 pin_change=(pin.diff or pin.reason) if pin.quarantined else "",
+                lookalikes=tuple(self.catalog.lookalikes(entry.ref)),
             )
             try:
                 resolution = await self.broker.submit(request)

@@ -228,6 +228,15 @@ class ApprovalDialog(QDialog):
         self._warning.setStyleSheet("QLabel { background: #fff0d0; color: #5a3a00; padding: 6px; }")
         layout.addWidget(self._warning)
 
+        self._concern = self._named(plain_label(wrap=True, reveal=False), "concern", "Tool concerns")
+        self._concern.setStyleSheet("QLabel { background: #fdecea; color: #8a1c1c; padding: 6px; }")
+        layout.addWidget(self._concern)
+        self._pin_diff = plain_view(monospace=True)
+        self._pin_diff.setObjectName("pin_diff")
+        self._pin_diff.setAccessibleName("How the tool's definition changed")
+        self._pin_diff.setMaximumHeight(140)
+        layout.addWidget(self._pin_diff)
+
         layout.addWidget(plain_label("Tool description:", reveal=False))
         self._description = plain_view()
         self._description.setObjectName("description")
@@ -357,6 +366,9 @@ class ApprovalDialog(QDialog):
         self._arguments.clear()
         set_plain(self._arguments_caption, "", reveal=False)
         self._warning.hide()
+        self._concern.hide()
+        self._pin_diff.clear()
+        self._pin_diff.hide()
         self._pages.setCurrentIndex(0)
         self._disarm()
 
@@ -393,7 +405,25 @@ class ApprovalDialog(QDialog):
         warning = hidden_warning(found)
         set_plain(self._warning, warning, keep_newlines=True)
         self._warning.setVisible(bool(warning))
+        self._show_concerns(request)
         self._update_countdown()
+
+    def _show_concerns(self, request: ApprovalRequest) -> None:
+        """A changed definition (with its diff) and look-alike names, above everything else."""
+        lines = []
+        if request.pin_change:
+            lines.append(
+                "This tool's definition changed since approver first saw it, so this call needs you even "
+                "if the policy allows it. A server that swaps a trusted tool's description or hints may be "
+                "attacking you: read the change below."
+            )
+        if request.lookalikes:
+            lines.append("Other tools have names that look like this one (it may be impersonating one):")
+            lines += [f"• {line}" for line in request.lookalikes]
+        set_plain(self._concern, "\n".join(lines), keep_newlines=True)
+        self._concern.setVisible(bool(lines))
+        set_view_text(self._pin_diff, request.pin_change)
+        self._pin_diff.setVisible(bool(request.pin_change))
 
     def _update_countdown(self) -> None:
         request = self.current()
