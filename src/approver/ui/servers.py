@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QPlainTextEdit,
@@ -34,6 +35,7 @@ from approver.confusables import find_lookalikes
 from approver.errors import ConfigError
 from approver.redact import Redactor
 from approver.service import Service
+from approver.ui.pins_view import PinsPanel
 from approver.ui.text import plain_label, plain_tooltip
 from approver.upstream import UpstreamState, UpstreamStatus
 from approver.visible import reveal_text
@@ -211,6 +213,11 @@ class ServersWindow(QWidget):
         splitter.setStretchFactor(1, 2)
         layout.addWidget(splitter)
         splitter.setVisible(bool(self._configs))
+        changed = QGroupBox("Changed tools (pinning)")
+        box = QVBoxLayout(changed)
+        self.pins = PinsPanel(self._service.pins)
+        box.addWidget(self.pins)
+        layout.addWidget(changed)
         self.resize(900, 520)
         self._show_selected()
 
@@ -263,6 +270,7 @@ class ServersWindow(QWidget):
                 f"{len(self._configs)} server(s) from {self._service.paths.servers_file}: {tally}"
             )
         self._show_lookalikes()
+        self.pins.refresh()
         if waiting and not self._countdown.isActive():
             self._countdown.start()
         elif not waiting:
