@@ -20,7 +20,7 @@ from approver.calls import Risk, ToolRef
 from approver.confusables import find_lookalikes
 from approver.errors import ConfigError
 from approver.naming import NameTable, UriTable, default_prefix
-from approver.pins import PinState, PinStore, definition
+from approver.pins import PinState, PinStore, definition, fingerprint
 from approver.policy_file import PolicyFile
 from approver.risk import classify
 from approver.upstream import Upstream
@@ -43,6 +43,8 @@ class ToolEntry:
     """Whether the definition matched its pin at the last listing (see :meth:`Catalog.pin_check`)."""
     definition: dict[str, Any] | None = None
     """The pinned form of the upstream's definition (upstream name, server instructions)."""
+    sha256: str | None = None
+    """The definition's fingerprint, computed once per listing rather than on every call."""
 
 
 class Catalog:
@@ -161,6 +163,7 @@ class Catalog:
                 self._risk(ref, tool),
                 states.get(tool.name, PinState()),
                 definitions[tool.name],
+                fingerprint(definitions[tool.name]),
             )
         self._tools[server] = entries
         self._prompts[server] = [
@@ -193,7 +196,7 @@ class Catalog:
         """The tool's pin state now: reads the pins file again if the user accepted a change."""
         if self.pins is None or entry.definition is None:
             return entry.pin
-        return self.pins.check(entry.ref.server, entry.ref.tool, entry.definition)
+        return self.pins.check(entry.ref.server, entry.ref.tool, entry.definition, entry.sha256)
 
     # -- lookups ------------------------------------------------------------------------------
 

@@ -146,13 +146,17 @@ class PinStore:
                 del self._servers[server]
             return states
 
-    def check(self, server: str, tool: str, current: Definition) -> PinState:
-        """The live state of one tool at call time (re-reads the file if another process wrote it)."""
+    def check(self, server: str, tool: str, current: Definition, sha256: str | None = None) -> PinState:
+        """The live state of one tool at call time (re-reads the file if another process wrote it).
+
+        ``sha256`` is ``fingerprint(current)`` when the caller already has it: this runs on every
+        call, and hashing a tool's schemas each time would be wasted work.
+        """
         self._reload()
         if self.error is not None:
             return self._broken_state()
         pin = self._servers.get(server, {}).get(tool)
-        if pin is not None and pin["sha256"] == fingerprint(current):
+        if pin is not None and pin["sha256"] == (sha256 or fingerprint(current)):
             return PinState(renamed_from=pin.get("renamed_from"))
         return self.observe(server, {tool: current})[tool]
 
