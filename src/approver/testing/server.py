@@ -179,6 +179,21 @@ def _peer_key(ctx: _Ctx) -> str | None:
     return "stdio"
 
 
+def _log_call(path: Path, name: str, args: dict[str, Any]) -> None:
+    """Append one received call to ``path`` as a JSON line and fsync it before the tool runs.
+
+    Fault tests read this file after killing the gateway: every line is a call that reached
+    this upstream, and each must have a committed decision row in approver's audit log.
+    """
+    line = json.dumps({"tool": name, "arguments": args}, sort_keys=True) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class _Call:
     """One ``tools/call`` as a tool implementation sees it."""
@@ -191,8 +206,11 @@ class _Call:
 class ServerState:
     """What one server process remembers, and the handlers that read and change it."""
 
-    def __init__(self, name: str, extra_tools: Sequence[types.Tool] = ()) -> None:
+    def __init__(
+        self, name: str, extra_tools: Sequence[types.Tool] = (), call_log: Path | None = None
+    ) -> None:
         self.name = name
+        self.call_log = call_log
         self.bus = InMemorySubscriptionBus()
         self.tools: dict[str, types.Tool] = {tool.name: tool for tool in builtin_tools()}
         self._builtin = frozenset(self.tools)
@@ -223,9 +241,11 @@ class ServerState:
     async def call_tool(self, ctx: _Ctx, params: types.CallToolRequestParams) -> _ToolResult:
         """``tools/call``: check the arguments against the tool's input schema, then run it."""
         tool = self.tools.get(params.name)
+        args = params.arguments or {}
+        if self.call_log is not None:
+            _log_call(self.call_log, params.name, args)
         if tool is None:
             return _text(f"unknown tool: {params.name}", error=True)
-        args = params.arguments or {}
         problems = [e.message for e in jsonschema.Draft202012Validator(tool.input_schema).iter_errors(args)]
         if problems:
             return _text(f"invalid arguments for {params.name}: " + "; ".join(problems), error=True)
@@ -524,13 +544,17 @@ class _AnnouncingServer(Server[Any]):
         return super().create_initialization_options(options, experimental_capabilities, extensions)
 
 
-def build_server(name: str = "test", extra_tools: Sequence[types.Tool] = ()) -> Server[Any]:
+def build_server(
+    name: str = "test", extra_tools: Sequence[types.Tool] = (), call_log: Path | None = None
+) -> Server[Any]:
     """Build the test server; ``extra_tools`` are listed after the built-in tools.
+
+    With ``call_log``, every received ``tools/call`` is appended (fsynced) to that file first.
 
     A called extra tool answers with its name and arguments as JSON text. Raises ``ValueError``
     when an extra tool reuses a built-in tool's name.
     """
-    state = ServerState(name, extra_tools)
+    state = ServerState(name, extra_tools, call_log)
     server = _AnnouncingServer(
         name,
         version=__version__,
@@ -583,9 +607,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1; 0 picks a free one")
     parser.add_argument("--name", default="test", help="server name announced to clients")
     parser.add_argument("--tools-file", type=Path, help="JSON array of extra MCP tools to list")
+    parser.add_argument(
+        "--call-log", type=Path, help="append every received tools/call to this file (JSON lines, fsynced)"
+    )
     options = parser.parse_args(argv)
     try:
-        server = build_server(options.name, load_tools_file(options.tools_file) if options.tools_file else [])
+        extra = load_tools_file(options.tools_file) if options.tools_file else []
+        server = build_server(options.name, extra, options.call_log)
     except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
         parser.error(f"--tools-file: {error}")
     if options.transport == "http":
