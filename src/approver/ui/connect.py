@@ -25,11 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from approver.clients.setup import Installer
 from approver.config import NAME_PATTERN
 from approver.errors import ApproverError
 from approver.front import MCP_PATH
 from approver.service import HOST, client_url
 from approver.tokens import TokenStore
+from approver.ui.client_install import ClientInstallPanel
 from approver.ui.text import plain_label
 from approver.visible import reveal_text
 
@@ -113,7 +115,13 @@ class ConnectWindow(QWidget):
     """Pick a client name; get its URL, header, stdio command and config snippets to copy."""
 
     def __init__(
-        self, tokens: TokenStore, port: int, bridge_command: Sequence[str], parent: QWidget | None = None
+        self,
+        tokens: TokenStore,
+        port: int,
+        bridge_command: Sequence[str],
+        parent: QWidget | None = None,
+        *,
+        installer: Installer | None = None,
     ) -> None:
         super().__init__(parent)
         if not bridge_command:
@@ -125,7 +133,14 @@ class ConnectWindow(QWidget):
         self._settings: ClientSettings | None = None
         self._values: dict[str, QLineEdit | QPlainTextEdit] = {}
         self._copy_buttons: list[QPushButton] = []
+        self.install_panel: ClientInstallPanel | None = None
         self._build()
+        if installer is not None:
+            self.install_panel = ClientInstallPanel(installer, self)
+            layout = self.layout()
+            assert isinstance(layout, QVBoxLayout)
+            layout.addWidget(self.install_panel)
+            self.resize(760, 900)
         self.name_edit.setText(DEFAULT_CLIENT)
         self.apply()
 

@@ -1,0 +1,51 @@
+"""One object with everything install and uninstall need, for front-ends that offer both (the desktop app)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from approver.clients.formats import ClientFormat
+from approver.clients.routing import Change, Route, plan_install, plan_uninstall
+from approver.clients.status import RoutingStatus, routing_status
+from approver.config import read_servers_data
+from approver.paths import Paths
+
+
+def bridge_data_dir(paths: Paths) -> Path | None:
+    """The ``--data-dir`` the bridge needs to find ``paths``' tokens, or None for the default one.
+
+    A client starts the bridge without approver's environment, so an override given by flag or
+    ``APPROVER_DATA_DIR`` must be written into the command.
+    """
+    return None if paths.data_dir == Paths.resolve(environ={}).data_dir else paths.data_dir
+
+
+@dataclass(frozen=True)
+class Installer:
+    """Plans installs and uninstalls of the stdio bridge into any known client."""
+
+    servers_file: Path
+    bridge_command: tuple[str, ...]
+    data_dir: Path | None = None
+    locate: Callable[[ClientFormat], Path] | None = None
+    """Where each client's config is; default: its user-level file."""
+
+    def path(self, client: ClientFormat) -> Path:
+        """The config file of ``client`` that install and uninstall change."""
+        return self.locate(client) if self.locate is not None else client.default_path()
+
+    def plan_install(self, client: ClientFormat) -> Change:
+        """The rewrite that routes ``client`` through approver's stdio bridge."""
+        known = set(read_servers_data(self.servers_file).get("mcpServers", {}))
+        route = Route(client.name, self.bridge_command, self.data_dir)
+        return plan_install(client, self.path(client), route, known)
+
+    def plan_uninstall(self, client: ClientFormat) -> Change:
+        """The restore of ``client``'s config from approver's newest backup."""
+        return plan_uninstall(client, self.path(client))
+
+    def status(self, client: ClientFormat) -> RoutingStatus:
+        """Whether ``client`` is routed through approver now."""
+        return routing_status(client, self.path(client))

@@ -1,0 +1,98 @@
+"""The Connect a client window's Install / Uninstall panel, offscreen, on files under tmp_path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import keyring.backends.fail
+from pytestqt.qtbot import QtBot
+
+from approver.clients.formats import ClientFormat
+from approver.clients.routing import record_file
+from approver.clients.setup import Installer
+from approver.tokens import TokenStore
+from approver.ui.connect import ConnectWindow
+
+DATA = Path(__file__).parent / "data" / "clients"
+BRIDGE = ["/opt/approver/bin/approver"]
+
+
+def window_for(qtbot: QtBot, tmp_path: Path, servers: list[str]) -> tuple[ConnectWindow, Path]:
+    config = tmp_path / "home" / "Claude" / "claude_desktop_config.json"
+    config.parent.mkdir(parents=True)
+    shutil.copy(DATA / "claude_desktop_config.json", config)
+    servers_file = tmp_path / "servers.json"
+    entries = {name: {"command": "npx"} for name in servers}
+    servers_file.write_text(json.dumps({"mcpServers": entries}), "utf-8")
+
+    def locate(client: ClientFormat) -> Path:
+        if client.name == "claude-desktop":
+            return config
+        return tmp_path / "home" / client.name / "mcp.json"
+
+    tokens = TokenStore(tmp_path / "tokens.json", backend=keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+    installer = Installer(servers_file, tuple(BRIDGE), tmp_path / "data", locate)
+    window = ConnectWindow(tokens, 39999, BRIDGE, installer=installer)
+    qtbot.addWidget(window)
+    return window, config
+
+
+def test_install_shows_the_diff_and_writes_only_after_confirm_then_uninstall_restores(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    known = ["filesystem", "github", "brave-search", "pricing"]
+    window, config = window_for(qtbot, tmp_path, known)
+    panel = window.install_panel
+    assert panel is not None
+    original = config.read_bytes()
+    assert panel.client.name == "claude-desktop"
+    assert "does not use approver" in panel.status_label.text()
+    assert not panel.confirm_button.isEnabled() and not panel.uninstall_button.isEnabled()
+
+    panel.install_button.click()
+    diff = panel.diff_view.toPlainText()
+    assert panel.diff_view.isReadOnly()
+    assert '-    "filesystem": {' in diff and '+    "approver": {' in diff
+    assert config.read_bytes() == original  # nothing written yet
+    assert panel.confirm_button.isEnabled() and panel.confirm_button.text() == "Install"
+
+    panel.confirm_button.click()
+    assert list(json.loads(config.read_text())["mcpServers"]) == ["approver"]
+    assert "reaches its servers only through approver" in panel.status_label.text()
+    assert panel.uninstall_button.isEnabled() and "original is saved as" in panel.message.text()
+
+    panel.uninstall_button.click()
+    assert '+    "filesystem": {' in panel.diff_view.toPlainText()
+    panel.confirm_button.click()
+    assert config.read_bytes() == original and not record_file(config).exists()
+
+
+def test_cancel_writes_nothing_and_unknown_servers_are_named_before_confirming(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    window, config = window_for(qtbot, tmp_path, ["filesystem"])
+    panel = window.install_panel
+    assert panel is not None
+    original = config.read_bytes()
+
+    panel.install_button.click()
+    assert "lacks github, brave-search, pricing" in panel.message.text()
+    panel.cancel_button.click()
+    assert config.read_bytes() == original and panel.diff_view.toPlainText() == ""
+    assert not panel.confirm_button.isEnabled() and panel.message.text() == "Nothing was changed."
+
+
+def test_a_broken_client_file_is_reported_in_the_panel_not_raised(qtbot: QtBot, tmp_path: Path) -> None:
+    window, _ = window_for(qtbot, tmp_path, [])
+    panel = window.install_panel
+    assert panel is not None
+    broken = tmp_path / "home" / "cursor" / "mcp.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{ not json")
+    panel.client_box.setCurrentIndex(panel.client_box.findData("cursor"))
+
+    assert "not valid JSON" in panel.status_label.text()
+    panel.install_button.click()
+    assert "not valid JSON" in panel.message.text() and not panel.confirm_button.isEnabled()
