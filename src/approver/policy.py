@@ -45,7 +45,7 @@ from typing import Any, Final, TypeVar
 
 from approver.calls import Action, CallContext, Decision, Risk, RiskClass, RiskLevel, ToolRef
 from approver.errors import ConfigError
-from approver.schema import load_json_file, schema_path, validate
+from approver.schema import load_json_file, schema_path, validate, with_schema
 
 WINDOWS: Final[Mapping[str, float]] = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 """The named limit windows, in seconds."""
@@ -283,7 +283,7 @@ def add_allow_rule(path: Path, tool: ToolRef) -> None:
     written; an invalid existing file raises ConfigError and is left untouched.
     """
     if path.exists():
-        data: dict[str, Any] = load_json_file(path, "policy")
+        data: dict[str, Any] = with_schema(load_json_file(path, "policy"), "policy", add=False)
     else:
         data = {"$schema": schema_path("policy").as_uri(), **copy.deepcopy(dict(DEFAULT_POLICY_DATA))}
     tools = data.setdefault("tools", {})

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import jsonschema
 from jsonschema import Draft202012Validator
@@ -30,6 +32,36 @@ def load_schema(name: str) -> dict[str, Any]:
 def schema_path(name: str) -> Path:
     """Filesystem path of a shipped schema, for ``$schema`` references in files approver writes."""
     return Path(str(resources.files("approver.schemas").joinpath(f"{name}.schema.json")))
+
+
+def schema_uri(name: str) -> str:
+    """The ``file://`` URI of a shipped schema: the ``$schema`` value approver writes."""
+    return schema_path(name).as_uri()
+
+
+def is_missing_file_uri(reference: str) -> bool:
+    """True for a ``file:`` URI whose file does not exist (approver was reinstalled elsewhere)."""
+    if not reference.startswith("file:"):
+        return False
+    return not Path(unquote(urlparse(reference).path)).exists()
+
+
+def with_schema(data: Mapping[str, Any], name: str, *, add: bool) -> dict[str, Any]:
+    """``data`` with its ``$schema`` pointing at the installed schema ``name`` where it must.
+
+    A ``$schema`` the file has is kept where it is, unless it is a ``file:`` URI to a schema
+    that is gone; then it points at the installed one. With ``add`` (for a file approver
+    creates) a missing ``$schema`` is added as the first key; without it, a file the user wrote
+    without one stays without one.
+    """
+    reference = data.get("$schema")
+    if isinstance(reference, str):
+        if not is_missing_file_uri(reference):
+            return dict(data)
+        return {key: schema_uri(name) if key == "$schema" else value for key, value in data.items()}
+    if add and "$schema" not in data:
+        return {"$schema": schema_uri(name), **data}
+    return dict(data)
 
 
 def _pointer(path: Any) -> str:
