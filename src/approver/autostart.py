@@ -13,6 +13,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Final
 
@@ -26,7 +27,10 @@ class AutostartError(ApproverError):
 
 
 def default_command() -> list[str]:
-    """How to start the desktop app: the ``approver`` script, else this Python with ``-m approver``."""
+    """How to start the desktop app: the frozen app itself, the ``approver`` script, else this
+    Python with ``-m approver``."""
+    if getattr(sys, "frozen", False):  # a PyInstaller build: sys.executable is the app
+        return [sys.executable]
     script = shutil.which("approver")
     if script:
         return [str(Path(script).resolve())]
@@ -43,6 +47,12 @@ def _exec_line(command: Sequence[str]) -> str:
         return f'"{escaped}"'
 
     return " ".join(quote(arg) for arg in command)
+
+
+def icon_file() -> Path | None:
+    """The application icon shipped inside the package (an SVG), or None if it is missing."""
+    path = Path(str(resources.files("approver").joinpath("resources", "approver.svg")))
+    return path if path.is_file() else None
 
 
 class Autostart:
@@ -102,7 +112,8 @@ class Autostart:
             "Name=approver\n"
             "Comment=Approve or deny what AI agents do through MCP\n"
             f"Exec={_exec_line(self.command)}\n"
-            "Icon=approver\n"
+            # An absolute path works whether or not the icon was copied into an icon theme.
+            f"Icon={icon_file() or 'approver'}\n"
             "Terminal=false\n"
             "X-GNOME-Autostart-enabled=true\n"
             f"# Written by approver; {shlex.join(self.command)}\n"

@@ -51,6 +51,11 @@ class Paths:
         return self.config_dir / "policy.json"
 
     @property
+    def settings_file(self) -> Path:
+        """Optional settings (today: the OpenTelemetry export); missing means every default."""
+        return self.config_dir / "settings.json"
+
+    @property
     def audit_db(self) -> Path:
         """The SQLite audit log."""
         return self.data_dir / "audit.db"
