@@ -273,6 +273,21 @@ async def test_deny_all_denies_every_pending_request() -> None:
     assert broker.deny_all("shutdown", "again") == 0
 
 
+async def test_a_closed_broker_denies_what_waits_and_every_later_request_at_once() -> None:
+    broker = attached_broker()
+    arrivals = Arrivals(broker)
+    waiting = asyncio.create_task(broker.submit(request("r1")))
+    await arrivals.wait_for(1)
+
+    assert broker.close("shutdown", "approver is quitting") == 1
+
+    shutdown = Resolution(Verdict.DENIED, "shutdown", "approver is quitting")
+    with anyio.fail_after(WAIT):
+        assert await waiting == shutdown
+        assert await broker.submit(request("r2")) == shutdown
+    assert broker.pending() == []
+
+
 async def test_pending_lists_waiting_requests_oldest_first() -> None:
     broker = attached_broker()
     arrivals = Arrivals(broker)

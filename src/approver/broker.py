@@ -19,10 +19,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from approver.calls import Risk, ToolRef
 
 logger = logging.getLogger(__name__)
+
+
+DEFAULT_APPROVAL_TIMEOUT: Final = 120.0
+"""Seconds a call waits for a person before it is denied (``approver app --approval-timeout``)."""
 
 
 class Verdict(enum.StrEnum):
@@ -88,13 +93,16 @@ Observer = Callable[[ApprovalRequest, Resolution | None], None]
 class Broker:
     """Holds pending approvals; the only place a pending call can be settled."""
 
-    def __init__(self, timeout: float = 120.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, timeout: float = DEFAULT_APPROVAL_TIMEOUT, clock: Callable[[], float] = time.time
+    ) -> None:
         self.timeout = timeout
         self._clock = clock
         self._pending: dict[str, tuple[ApprovalRequest, asyncio.Future[Resolution]]] = {}
         self._observers: list[Observer] = []
         self._approvers = 0
         self._ids = itertools.count(1)
+        self._closed: Resolution | None = None
 
     def new_id(self) -> str:
         """A fresh request id, unique within this process."""
@@ -129,6 +137,8 @@ class Broker:
 
     async def submit(self, request: ApprovalRequest) -> Resolution:
         """Wait for a decision on ``request``. Cancelling the awaiting task withdraws it."""
+        if self._closed is not None:
+            return self._closed
         if not self.has_approver:
             return Resolution(
                 Verdict.DENIED,
@@ -166,6 +176,15 @@ class Broker:
             self._settle(request_id, Resolution(Verdict.DENIED, decided_by, message))
             for request_id in list(self._pending)
         )
+
+    def close(self, decided_by: str, message: str) -> int:
+        """Deny every pending request and every later one (quit, shutdown); returns how many were pending.
+
+        A call that arrives while approver shuts down is then denied at once with the same reason,
+        instead of waiting for a dialog that will not come.
+        """
+        self._closed = Resolution(Verdict.DENIED, decided_by, message)
+        return self.deny_all(decided_by, message)
 
     def _settle(self, request_id: str, resolution: Resolution) -> bool:
         entry = self._pending.get(request_id)
