@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Hypothesis caches under ./.hypothesis by default: keep the repository clean.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "approver-hyp"))
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator

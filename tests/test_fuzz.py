@@ -1,0 +1,450 @@
+"""Hostile input to the HTTP door and the stdio bridge: proper errors, still serving, nothing undecided."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import keyring.backends.fail
+import mcp_types
+import pytest
+from pydantic import ValidationError
+
+from approver.bridge import unreadable_input_error
+from approver.front import MAX_BODY_BYTES
+from approver.paths import Paths
+from approver.service import Service
+from approver.testing.fuzz import classify_http, connect_command, run_bridge_fuzz, run_http_fuzz
+from approver.testing.fuzz_cases import LEGACY, MODERN, dumps, request, routing
+from approver.testing.fuzz_report import undecided_calls
+from approver.testing.harness import running_service, upstream_entry, write_config
+
+pytestmark = pytest.mark.anyio
+
+TIMEOUT = 60
+POLICY = {"version": "1", "default": "allow", "tools": {"test__delete_note": {"action": "deny"}}}
+ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+BRIDGE_ENV = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.fixture(scope="module")
+async def service(root: Path) -> AsyncIterator[Service]:
+    paths = write_config(
+        root, {"test": upstream_entry("test", "--call-log", str(root / "calls.jsonl"))}, POLICY
+    )
+    # The fail backend keeps tokens in the tokens file, where `approver connect` finds them.
+    async with running_service(paths, keyring_backend=keyring.backends.fail.Keyring()) as running:
+        yield running
+
+
+@pytest.fixture
+def token(service: Service) -> str:
+    return str(service.tokens.get_or_create("fuzzer"))
+
+
+def headers(token: str, **extra: str) -> dict[str, str]:
+    return ACCEPT | {"authorization": f"Bearer {token}"} | extra
+
+
+async def open_session(http: httpx2.AsyncClient, url: str, token: str) -> str:
+    params = {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    answer = await http.post(
+        url, headers=headers(token), content=dumps(request("initialize", params, 0, LEGACY))
+    )
+    session = answer.headers["mcp-session-id"]
+    initialized = dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    await http.post(url, headers=headers(token, **legacy(session)), content=initialized)
+    return str(session)
+
+
+def legacy(session: str) -> dict[str, str]:
+    return {"mcp-session-id": session, "mcp-protocol-version": LEGACY}
+
+
+def echo(text: str, era: str, **arguments: Any) -> bytes:
+    return dumps(
+        request("tools/call", {"name": "test__echo", "arguments": {"text": text, **arguments}}, 1, era)
+    )
+
+
+def error_of(answer: httpx2.Response) -> dict[str, Any]:
+    body = answer.text
+    data = [line[5:] for line in body.splitlines() if line.startswith("data:")] or [body]
+    error: dict[str, Any] = json.loads(data[-1])["error"]
+    return error
+
+
+def decisions(service: Service) -> list[dict[str, Any]]:
+    return [row for row in service.audit.tail(0, 100_000) if row["kind"] == "decision"]
+
+
+def upstream_calls(root: Path) -> list[dict[str, Any]]:
+    path = root / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()] if path.exists() else []
+
+
+# -- the fuzz loops ------------------------------------------------------------------------------
+
+
+async def test_the_http_fuzz_loop_gets_proper_errors_keeps_serving_and_forwards_nothing_undecided(
+    service: Service, root: Path, token: str
+) -> None:
+    other = service.tokens.get_or_create("other-fuzzer")
+    with anyio.fail_after(TIMEOUT):
+        report = await run_http_fuzz(
+            service.url, token, seed=7, count=36, other_token=other,
+            call_log=root / "calls.jsonl", audit_db=service.paths.audit_db,
+        )  # fmt: skip
+
+    assert report.ok, report.summary()
+    assert report.total == 36 and len(report.tried) == 17
+    assert report.proper_errors >= 24
+    assert report.gateway_failures == [] and report.liveness_checks == 36
+    assert report.upstream_calls is not None and report.upstream_calls >= 18
+    assert report.undecided_calls == []
+
+
+async def test_the_bridge_fuzz_loop_answers_every_request_keeps_relaying_and_forwards_nothing_undecided(
+    service: Service, root: Path
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        report = await run_bridge_fuzz(
+            connect_command(service.paths.data_dir, service.paths.config_dir),
+            seed=7, count=32, env=BRIDGE_ENV, stderr=root / "bridge.log",
+            call_log=root / "calls.jsonl", audit_db=service.paths.audit_db,
+        )  # fmt: skip
+
+    assert report.ok, report.summary()
+    assert report.total == 32 and len(report.tried) == 15
+    assert report.proper_errors >= 16
+    assert report.gateway_failures == []
+    assert report.undecided_calls == []
+
+
+def test_a_call_the_upstream_saw_without_an_allow_decision_is_reported(
+    service: Service, tmp_path: Path
+) -> None:
+    log = tmp_path / "calls.jsonl"
+    log.write_text(json.dumps({"tool": "echo", "arguments": {"text": "never decided on"}}) + "\n", "utf-8")
+
+    seen, missing = undecided_calls(log, service.paths.audit_db)
+
+    assert seen == 1
+    assert len(missing) == 1 and "never decided on" in missing[0]
+
+
+# -- sessions ------------------------------------------------------------------------------------
+
+
+async def test_a_forged_session_id_is_refused_and_the_gateway_keeps_serving(
+    service: Service, token: str
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            session = await open_session(http, service.url, token)
+            forged = await http.post(
+                service.url, headers=headers(token, **legacy("f" * 32)), content=echo("x", LEGACY)
+            )
+            garbage = await http.post(
+                service.url, headers=headers(token, **legacy("../" * 50)), content=echo("x", LEGACY)
+            )
+            after = await http.post(
+                service.url, headers=headers(token, **legacy(session)), content=echo("ok", LEGACY)
+            )
+
+    assert forged.status_code == 404 and error_of(forged)["message"] == "Session not found"
+    assert garbage.status_code == 404
+    assert classify_http(after.status_code, after.content)[0] == "result"
+
+
+async def test_another_clients_session_id_is_refused_so_its_session_cannot_be_borrowed(
+    service: Service, token: str
+) -> None:
+    other = service.tokens.get_or_create("session-owner")
+    before = len(decisions(service))
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            owned = await open_session(http, service.url, other)
+            borrowed = await http.post(
+                service.url, headers=headers(token, **legacy(owned)), content=echo("borrowed", LEGACY)
+            )
+            owner = await http.post(
+                service.url, headers=headers(other, **legacy(owned)), content=echo("own", LEGACY)
+            )
+
+    assert borrowed.status_code == 404
+    assert classify_http(owner.status_code, owner.content)[0] == "result"
+    assert [row["client"] for row in decisions(service)[before:]] == ["session-owner"]
+
+
+# -- size and depth ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("era", [LEGACY, MODERN])
+async def test_ten_megabyte_arguments_are_refused_with_a_clear_error_before_any_decision(
+    service: Service, token: str, era: str
+) -> None:
+    body = echo("huge", era, padding="x" * 10_000_000)
+    before = len(decisions(service))
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            extra = (
+                legacy(await open_session(http, service.url, token))
+                if era == LEGACY
+                else routing("tools/call", "test__echo")
+            )
+            answer = await http.post(service.url, headers=headers(token, **extra), content=body)
+            after = await http.post(service.url, headers=headers(token, **extra), content=echo("after", era))
+
+    assert answer.status_code == 413
+    message = error_of(answer)["message"]
+    assert f"up to {MAX_BODY_BYTES} bytes" in message and str(len(body)) in message
+    assert "nothing was decided or forwarded" in message
+    assert len(decisions(service)) == before + 1  # only the call after it
+    assert classify_http(after.status_code, after.content)[0] == "result"
+
+
+async def test_two_megabyte_arguments_are_decided_recorded_and_forwarded_whole(
+    service: Service, root: Path, token: str
+) -> None:
+    padding = "p" * 2_000_000
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            answer = await http.post(
+                service.url,
+                headers=headers(token, **routing("tools/call", "test__echo")),
+                content=echo("two megabytes", MODERN, padding=padding),
+            )
+
+    assert classify_http(answer.status_code, answer.content)[0] == "result"
+    row = decisions(service)[-1]
+    assert row["decision"] == "allow" and row["args_size"] > 2_000_000 and row["args_truncated"] == 1
+    [forwarded] = [c for c in upstream_calls(root) if c["arguments"].get("text") == "two megabytes"]
+    assert forwarded["arguments"]["padding"] == padding
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+async def test_deeply_nested_arguments_get_a_parse_error_and_reach_nothing(
+    service: Service, root: Path, token: str, depth: int
+) -> None:
+    nested = b"[" * depth + b"]" * depth
+    body = echo(f"deep {depth}", MODERN, deep=0).replace(b'"deep":0', b'"deep":' + nested)
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            answer = await http.post(
+                service.url, headers=headers(token, **routing("tools/call", "test__echo")), content=body
+            )
+
+    assert answer.status_code == 400 and error_of(answer)["code"] == mcp_types.PARSE_ERROR
+    assert not [c for c in upstream_calls(root) if c["arguments"].get("text") == f"deep {depth}"]
+
+
+async def test_nesting_the_parser_accepts_is_decided_and_forwarded_as_decided(
+    service: Service, root: Path, token: str
+) -> None:
+    nested: Any = "bottom"
+    for _ in range(150):
+        nested = [nested]
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            answer = await http.post(
+                service.url,
+                headers=headers(token, **routing("tools/call", "test__echo")),
+                content=echo("deep 150", MODERN, deep=nested),
+            )
+
+    assert classify_http(answer.status_code, answer.content)[0] == "result"
+    [forwarded] = [c for c in upstream_calls(root) if c["arguments"].get("text") == "deep 150"]
+    assert forwarded["arguments"]["deep"] == nested
+
+
+# -- encoding and shape --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("era", [LEGACY, MODERN])
+async def test_invalid_utf8_gets_a_parse_error(service: Service, token: str, era: str) -> None:
+    body = echo("bad \u0001", era).replace(b"\\u0001", b"\xff\xfe")
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            extra = (
+                legacy(await open_session(http, service.url, token))
+                if era == LEGACY
+                else routing("tools/call", "test__echo")
+            )
+            answer = await http.post(service.url, headers=headers(token, **extra), content=body)
+
+    assert answer.status_code == 400
+    assert error_of(answer)["code"] == mcp_types.PARSE_ERROR
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+async def test_nan_and_infinity_in_arguments_are_denied_not_forwarded_as_null(
+    service: Service, root: Path, token: str, literal: bytes
+) -> None:
+    text = f"not a number {literal.decode()}"
+    body = echo(text, MODERN, n=0).replace(b'"n":0', b'"n":' + literal)
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            answer = await http.post(
+                service.url, headers=headers(token, **routing("tools/call", "test__echo")), content=body
+            )
+
+    assert classify_http(answer.status_code, answer.content)[0] == "error"
+    assert "cannot be encoded" in answer.text
+    assert not [c for c in upstream_calls(root) if c["arguments"].get("text") == text]
+
+
+async def test_a_tools_call_without_an_id_is_a_notification_and_never_reaches_the_upstream(
+    service: Service, root: Path, token: str
+) -> None:
+    message = json.loads(echo("no id", MODERN))
+    del message["id"]
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            session = await open_session(http, service.url, token)
+            answer = await http.post(
+                service.url, headers=headers(token, **legacy(session)), content=dumps(message)
+            )
+            after = await http.post(
+                service.url, headers=headers(token, **legacy(session)), content=echo("after no id", LEGACY)
+            )
+
+    assert answer.status_code == 202
+    assert classify_http(after.status_code, after.content)[0] == "result"
+    assert not [c for c in upstream_calls(root) if c["arguments"].get("text") == "no id"]
+
+
+@pytest.mark.parametrize("era", [LEGACY, MODERN])
+async def test_an_unknown_method_gets_method_not_found(service: Service, token: str, era: str) -> None:
+    body = dumps(request("tools/destroy", {}, 5, era))
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            extra = (
+                legacy(await open_session(http, service.url, token))
+                if era == LEGACY
+                else routing("tools/destroy")
+            )
+            answer = await http.post(service.url, headers=headers(token, **extra), content=body)
+
+    assert error_of(answer)["code"] == mcp_types.METHOD_NOT_FOUND
+
+
+# -- the bridge ----------------------------------------------------------------------------------
+
+
+async def bridge_answers(
+    paths: Paths, lines: list[bytes], log: Path, wait_for: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
+    """Initialize through a real bridge, write ``lines``, then a ping; what came out until the ping's
+    answer and those to ``wait_for`` arrived (the initialize answer left out)."""
+    init = {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    script = [
+        dumps(request("initialize", init, "init", LEGACY)),
+        *lines,
+        dumps(request("ping", None, "last", LEGACY)),
+    ]
+    out: list[dict[str, Any]] = []
+    with log.open("wb") as errors:
+        async with await anyio.open_process(
+            connect_command(paths.data_dir, paths.config_dir),
+            env=BRIDGE_ENV,
+            stderr=errors,
+            stdout=subprocess.PIPE,
+        ) as process:
+            assert process.stdin is not None and process.stdout is not None
+            for line in script:
+                await process.stdin.send(line + b"\n")
+            buffer = b""
+            while not {"last", *wait_for} <= {message.get("id") for message in out}:
+                buffer += await process.stdout.receive()
+                *complete, buffer = buffer.split(b"\n")
+                out += [json.loads(line) for line in complete]
+            await process.stdin.aclose()
+            await process.wait()
+    return [message for message in out if message.get("id") != "init"]
+
+
+BRIDGE_LINES = [
+    b"hello there",
+    b'{"jsonrpc":"1.0","id":41,"method":"ping"}',
+    b'[{"jsonrpc":"2.0","id":42,"method":"ping"}]',
+    b"[" * 100_000 + b"]" * 100_000,
+    dumps(request("tools/call", {"name": "test__echo", "arguments": {"text": "y" * 10_000_000}}, 44, LEGACY)),
+    b'{"jsonrpc":"2.0","id":43,"method":"tools/call","params":{"name":"test__echo","arguments":{"text":"relayed"}}}',
+]
+
+
+@pytest.fixture(scope="module")
+async def bridge_transcript(service: Service, root: Path) -> list[dict[str, Any]]:
+    """What one real bridge answered to :data:`BRIDGE_LINES` (one subprocess for several tests)."""
+    with anyio.fail_after(TIMEOUT):
+        return await bridge_answers(service.paths, BRIDGE_LINES, root / "bridge-lines.log", wait_for=(43, 44))
+
+
+async def test_unreadable_lines_on_the_bridge_get_errors_and_the_bridge_keeps_relaying(
+    bridge_transcript: list[dict[str, Any]],
+) -> None:
+    by_id = {json.dumps(answer["id"]): answer for answer in bridge_transcript}
+    nulls = [answer["error"] for answer in bridge_transcript if answer["id"] is None]
+
+    assert [error["code"] for error in nulls] == [
+        mcp_types.PARSE_ERROR,
+        mcp_types.INVALID_REQUEST,
+        mcp_types.PARSE_ERROR,
+    ]
+    assert by_id["41"]["error"]["code"] == mcp_types.INVALID_REQUEST
+    assert "JSON-RPC 2.0" in by_id["41"]["error"]["message"]
+    assert by_id["43"]["result"]["structuredContent"] == {"text": "relayed"}
+    assert by_id['"last"']["result"] == {}
+
+
+async def test_a_ten_megabyte_line_on_the_bridge_gets_the_gateways_clear_error(
+    bridge_transcript: list[dict[str, Any]],
+) -> None:
+    [error] = [answer["error"] for answer in bridge_transcript if answer["id"] == 44]
+
+    assert "request too large" in error["message"] and "nothing was decided or forwarded" in error["message"]
+
+
+def validation_error(line: str) -> ValidationError:
+    with pytest.raises(ValidationError) as raised:
+        mcp_types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+    return raised.value
+
+
+def test_a_bridge_line_that_is_no_json_gets_a_parse_error_with_a_null_id() -> None:
+    error = unreadable_input_error(validation_error("{not json"))
+
+    assert error is not None and error.id is None and error.error.code == mcp_types.PARSE_ERROR
+
+
+def test_a_bridge_request_of_the_wrong_shape_is_answered_with_its_own_id() -> None:
+    error = unreadable_input_error(validation_error('{"jsonrpc":"2.0","id":"abc","method":"x","params":[1]}'))
+
+    assert error is not None and error.id == "abc" and error.error.code == mcp_types.INVALID_REQUEST
+
+
+def test_a_malformed_answer_from_the_client_is_not_answered() -> None:
+    assert unreadable_input_error(validation_error('{"jsonrpc":"1.0","id":3,"result":{}}')) is None
+
+
+def test_a_boolean_id_is_not_echoed_back_as_an_id() -> None:
+    error = unreadable_input_error(validation_error('{"jsonrpc":"1.0","id":true,"method":"ping"}'))
+
+    assert error is not None and error.id is None
