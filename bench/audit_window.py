@@ -1,8 +1,10 @@
 """Audit window over a large log: open, first page, filter, scroll to the end, memory.
 
-Usage: ``python bench/audit_window.py [ROWS] [--db PATH]`` (default 1,000,000 event rows in a
-temporary file; pass ``--db`` to keep and reuse a generated log between runs). Runs offscreen.
-Each figure is the wall time of one real action on the real window, with Qt's events processed.
+Usage: ``python bench/audit_window.py [ROWS] [--db PATH] [--json]`` (default 1,000,000 event rows
+in a temporary file; pass ``--db`` to keep and reuse a generated log between runs; ``run_all.py``
+keeps one under the benchmark cache). Runs offscreen. Each figure is the wall time of one real
+action on the real window, with Qt's events processed; memory is this process's peak RSS, so run
+it in a process of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from common import Figure, print_figures
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -34,9 +37,11 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def main() -> int:
+    """Command line: measure, then print a table (or JSON lines with ``--json``)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("rows", type=int, nargs="?", default=1_000_000)
     parser.add_argument("--db", type=Path, help="log file to reuse (generated when missing)")
+    parser.add_argument("--json", action="store_true", help="print JSON lines (for run_all.py)")
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
     assert isinstance(app, QApplication)
@@ -78,12 +83,34 @@ def main() -> int:
         figures["scroll to the middle"] = timed(lambda: window.table.scrollTo(model.index(calls // 2, 0)))
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         window.close()
+    if args.json:
+        print_figures(_figures(figures, rss_mb, calls, args.rows), as_json=True)
+        return 0
     print(f"{calls:,} calls ({denied:,} denied) in {args.rows:,} event rows")
     print(f"{'action':32} {'seconds':>8}")
     for action, seconds in figures.items():
         print(f"{action:32} {seconds:8.3f}")
     print(f"{'peak memory (RSS, MB)':32} {rss_mb:8.0f}")
     return 0
+
+
+_TARGETS: dict[str, tuple[str, float]] = {
+    "open and show the first page": ("<= 0.5 s", 0.5),
+    "filter: decision = deny": ("<= 0.2 s", 0.2),
+    "filter: back to all calls": ("<= 0.2 s", 0.2),
+    "scroll to the end": ("no stall (<= 0.1 s)", 0.1),
+    "scroll to the middle": ("no stall (<= 0.1 s)", 0.1),
+}
+
+
+def _figures(figures: dict[str, float], rss_mb: float, calls: int, rows: int) -> list[Figure]:
+    name = f"audit window, {rows:,} rows"
+    out = [
+        Figure(name, action, seconds, "s", _TARGETS[action][0], seconds <= _TARGETS[action][1])
+        for action, seconds in figures.items()
+    ]
+    out.append(Figure(name, "peak memory (RSS)", rss_mb, "MB", "< 200 MB", rss_mb < 200, f"{calls:,} calls"))
+    return out
 
 
 if __name__ == "__main__":

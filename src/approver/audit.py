@@ -233,7 +233,8 @@ class AuditLog:
                 if created:
                     os.chmod(path, 0o600)  # arguments can be private even after redaction
         except (sqlite3.Error, OSError) as exc:
-            raise AuditError(f"could not open the audit log {path}: {exc}") from exc
+            hint = "" if read_only else "; it must be a file you can write (or choose another --data-dir)"
+            raise AuditError(f"could not open the audit log {path}: {exc}{hint}") from exc
         try:
             self._db = Database(conn, execute_plugins=False)
             if not read_only:
@@ -249,6 +250,8 @@ class AuditLog:
         except AuditError:
             conn.close()
             raise
+        self._synced_commits = True
+        """Whether the connection's commits wait for the disk (``synchronous=FULL``) now."""
         self._last_id: int = last[0] if last else 0
         self._last_hash: str = last[1] if last else GENESIS_HASH
 
@@ -295,12 +298,43 @@ class AuditLog:
         self.close()
 
     def record_decision(self, record: DecisionRecord) -> int:
-        """Append and commit a decision row; returns its id. Raises :class:`AuditWriteError`."""
+        """Append and commit a decision row, on disk; returns its id. Raises :class:`AuditWriteError`."""
+        return self.append([record])[0]
+
+    def record_outcome(self, record: OutcomeRecord) -> int:
+        """Append and commit an outcome row, on disk; client, server and tool come from its decision row."""
+        return self.append([record])[0]
+
+    def append(self, records: Sequence[DecisionRecord | OutcomeRecord], *, sync: bool = True) -> list[int]:
+        """Append ``records`` in order in one transaction (all or none); returns their row ids.
+
+        With ``sync`` the commit returns only once the rows are on disk (and so is every row
+        committed before them). Without it the rows are committed, so they survive a crash of
+        this process, but reach the disk only with the next synced commit or :meth:`sync`: an
+        operating-system crash or power loss before then can lose them, always as a suffix of the
+        log, so the chain stays intact. Raises :class:`AuditWriteError`.
+        """
+        rows = [
+            (self._decision_row(r), False) if isinstance(r, DecisionRecord) else (self._outcome_row(r), True)
+            for r in records
+        ]
+        return self._append(rows, sync)
+
+    def sync(self) -> bool:
+        """Put every committed row on disk (a WAL checkpoint); False if a reader kept some from it."""
+        with self._lock:
+            try:
+                _, frames, done = self._db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as exc:
+                raise _write_error(self.path, exc) from exc
+            return bool(frames == done)
+
+    def _decision_row(self, record: DecisionRecord) -> dict[str, Any]:
         redact = self._redactor.redact_text
         names = ("call_id", "client", "server", "tool", "upstream_tool", "risk_class", "risk_level")
         row: dict[str, Any] = {name: str(getattr(record, name)) for name in names}
         arguments, truncated = self._stored_arguments(record.arguments)
-        row |= {
+        return row | {
             "kind": "decision",
             "risk_reasons": canonical_json([str(reason) for reason in record.risk_reasons]).decode(),
             "arguments": arguments,
@@ -312,13 +346,11 @@ class AuditLog:
             "rule": redact(str(record.rule)),
             "reason": redact(str(record.reason)),
         }
-        return self._append(row)
 
-    def record_outcome(self, record: OutcomeRecord) -> int:
-        """Append and commit an outcome row; client, server and tool are copied from its decision row."""
+    def _outcome_row(self, record: OutcomeRecord) -> dict[str, Any]:
         duration = float(record.duration_ms)
         error = record.error and _clip(self._redactor.redact_text(record.error), ERROR_CAP)[0]
-        row = {
+        return {
             "kind": "outcome",
             "call_id": str(record.call_id),
             "outcome": str(record.outcome),
@@ -328,7 +360,6 @@ class AuditLog:
             "result_sha256": record.result_sha256,
             "error": error,
         }
-        return self._append(row, copy_from_decision=True)
 
     def _stored_arguments(self, raw: bytes) -> tuple[str, bool]:
         try:
@@ -338,21 +369,30 @@ class AuditLog:
             text = self._redactor.redact_text(raw.decode(errors="replace"))
         return _clip(text, ARGUMENTS_CAP)
 
-    def _append(self, fields: dict[str, Any], *, copy_from_decision: bool = False) -> int:
+    def _append(self, rows: list[tuple[dict[str, Any], bool]], sync: bool) -> list[int]:
+        """Insert ``(fields, copy_from_decision)`` rows, chained, in one transaction."""
         with self._lock:
             conn = self._db.conn
-            row: dict[str, Any] = dict.fromkeys(COLUMNS) | fields
+            last_id, last_hash = self._last_id, self._last_hash
+            ids = []
             try:
+                if sync != self._synced_commits:
+                    conn.execute(f"PRAGMA synchronous={'FULL' if sync else 'NORMAL'}")
+                    self._synced_commits = sync
                 conn.execute("BEGIN IMMEDIATE")
-                if copy_from_decision:
-                    found = conn.execute(
-                        "SELECT client, server, tool FROM events WHERE call_id = ? AND kind = 'decision'",
-                        (row["call_id"],),
-                    ).fetchone()
-                    row["client"], row["server"], row["tool"] = found or (None, None, None)
-                row |= {"id": self._last_id + 1, "ts": format_ts(self._clock()), "prev_hash": self._last_hash}
-                row["hash"] = row_hash(self._last_hash, row)
-                conn.execute(_INSERT_SQL, row)
+                for fields, copy_from_decision in rows:
+                    row: dict[str, Any] = dict.fromkeys(COLUMNS) | fields
+                    if copy_from_decision:
+                        found = conn.execute(
+                            "SELECT client, server, tool FROM events WHERE call_id = ? AND kind = 'decision'",
+                            (row["call_id"],),
+                        ).fetchone()
+                        row["client"], row["server"], row["tool"] = found or (None, None, None)
+                    row |= {"id": last_id + 1, "ts": format_ts(self._clock()), "prev_hash": last_hash}
+                    row["hash"] = row_hash(last_hash, row)
+                    conn.execute(_INSERT_SQL, row)
+                    last_id, last_hash = row["id"], row["hash"]
+                    ids.append(last_id)
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
@@ -360,8 +400,8 @@ class AuditLog:
                         conn.execute("ROLLBACK")
                 raise _write_error(self.path, exc) from exc
             # Only now: advancing before the commit would chain the next row to a ghost.
-            self._last_id, self._last_hash = row["id"], row["hash"]
-            return self._last_id
+            self._last_id, self._last_hash = last_id, last_hash
+            return ids
 
     def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
         """Recompute the chain from the first row and report the first row that breaks it.

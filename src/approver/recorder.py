@@ -1,22 +1,55 @@
-"""Audit writes off the event loop: one writer thread owns every SQLite commit.
+"""Audit writes off the event loop: one writer thread owns every SQLite commit, and groups them.
 
-``synchronous=FULL`` means each commit waits for the disk; doing that on the event loop would
-stall every other call. The :class:`Recorder` runs :class:`~approver.audit.AuditLog` writes on a
-single dedicated thread (so rows keep their order) and lets the caller await them.
+A commit that waits for the disk (an fsync, milliseconds) must not stall the event loop, so the
+:class:`Recorder` hands rows to a single writer thread (rows keep their order) and lets callers
+await them. The writer takes every row queued while it was busy and commits them together
+(group commit), so concurrent calls share one fsync instead of queueing behind one each.
+
+What is on disk when an await returns:
+
+* a **decision** row is committed *and on disk* (with every row before it): the gateway forwards
+  a call only after this, so every forwarded call has its decision row even after a power loss;
+* an **outcome** row is committed (it survives a crash of approver, and readers see it) but
+  reaches the disk with the next decision's commit, or by a checkpoint once writes have paused
+  for :data:`SYNC_DELAY` seconds. A power loss or operating-system crash in that window can lose
+  the newest outcome rows, never a decision row and never a row in the middle of the chain.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import functools
-from collections.abc import Callable
-from typing import TypeVar
+import contextlib
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
 
-from approver.audit import AuditLog, DecisionRecord, OutcomeRecord
+from approver.audit import AuditError, AuditLog, DecisionRecord, OutcomeRecord
 from approver.events import AuditFailed, EventHub, Recorded
 
-T = TypeVar("T")
+SYNC_DELAY: Final = 1.0
+"""Seconds without writes after which committed outcome rows are checkpointed to disk."""
+
+MAX_BATCH: Final = 256
+"""The most rows one group commit takes."""
+
+Record = DecisionRecord | OutcomeRecord
+
+
+@dataclass
+class _Job:
+    """Rows to write (none for a flush marker) and where to report back."""
+
+    record: Record | None
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.future = self.loop.create_future()
+
+
+_STOP: Final = object()
 
 
 class Recorder:
@@ -25,38 +58,120 @@ class Recorder:
     def __init__(self, log: AuditLog, events: EventHub | None = None) -> None:
         self.log = log
         self._events = events if events is not None else EventHub()
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="approver-audit"
-        )
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="approver-audit", daemon=True)
+        self._thread.start()
         self.last_error: str | None = None
         """The last write failure, shown to the user until a write succeeds again."""
 
-    async def _run(self, fn: Callable[[T], int], record: T) -> int:
-        loop = asyncio.get_running_loop()
+    async def decision(self, record: DecisionRecord) -> int:
+        """Commit a decision row to disk; raises AuditWriteError when it cannot be written."""
+        return await self._submit(record)
+
+    async def outcome(self, record: OutcomeRecord) -> int:
+        """Commit an outcome row (on disk soon after: see the module docstring); raises AuditWriteError."""
+        return await self._submit(record)
+
+    async def flush(self) -> None:
+        """Return once every write submitted before this call has finished."""
+        job = _Job(None, asyncio.get_running_loop())
+        self._queue.put(job)
+        await job.future
+
+    def close(self) -> None:
+        """Finish queued writes, put every row on disk, then close the log."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        with contextlib.suppress(AuditError):
+            self.log.sync()
+        self.log.close()
+
+    async def _submit(self, record: Record) -> int:
+        job = _Job(record, asyncio.get_running_loop())
+        self._queue.put(job)
         try:
-            row_id = await loop.run_in_executor(self._executor, functools.partial(fn, record))
+            row_id = await asyncio.shield(job.future)
         except Exception as exc:
             self.last_error = str(exc)
             self._events.publish(AuditFailed(self.last_error))
             raise
         self.last_error = None
-        assert isinstance(record, DecisionRecord | OutcomeRecord)
         self._events.publish(Recorded(row_id, record))
         return row_id
 
-    async def decision(self, record: DecisionRecord) -> int:
-        """Commit a decision row; raises AuditWriteError when it cannot be written."""
-        return await self._run(self.log.record_decision, record)
+    # -- the writer thread --------------------------------------------------------------------
 
-    async def outcome(self, record: OutcomeRecord) -> int:
-        """Commit an outcome row; raises AuditWriteError when it cannot be written."""
-        return await self._run(self.log.record_outcome, record)
+    def _work(self) -> None:
+        unsynced = False
+        while True:
+            try:
+                first = self._queue.get(timeout=SYNC_DELAY) if unsynced else self._queue.get()
+            except queue.Empty:
+                unsynced = not self._sync()
+                continue
+            batch, stop = self._drain(first)
+            if batch:
+                unsynced = self._write(batch) or unsynced
+            if stop:
+                return
 
-    async def flush(self) -> None:
-        """Return once every write submitted before this call has finished."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, lambda: None)
+    def _drain(self, first: _Job | object) -> tuple[list[_Job], bool]:
+        """``first`` and whatever else is queued now, up to :data:`MAX_BATCH` rows."""
+        batch: list[_Job] = []
+        item = first
+        while True:
+            if item is _STOP:
+                return batch, True
+            assert isinstance(item, _Job)
+            batch.append(item)
+            if len(batch) >= MAX_BATCH:
+                return batch, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
 
-    def close(self) -> None:
-        """Finish queued writes, then close the log."""
-        self._executor.shutdown(wait=True)
-        self.log.close()
+    def _write(self, batch: list[_Job]) -> bool:
+        """Commit the batch's rows; returns True when some are committed but not yet on disk."""
+        jobs = [job for job in batch if job.record is not None]
+        records = [job.record for job in jobs if job.record is not None]
+        durable = any(isinstance(record, DecisionRecord) for record in records)
+        results: list[int | BaseException] = []
+        if records:
+            try:
+                results = list(self.log.append(records, sync=durable))
+            except Exception:
+                # One bad row must not fail the others: write them one at a time.
+                results = [self._write_one(record) for record in records]
+                durable = False  # outcome rows after the last decision may be waiting for the disk
+        settled = dict(zip(map(id, jobs), results, strict=True))
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, int | BaseException]]] = {}
+        for job in batch:
+            by_loop.setdefault(job.loop, []).append((job, settled.get(id(job), 0)))
+        for loop, outcomes in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle, outcomes)
+        return bool(records) and not durable
+
+    def _write_one(self, record: Record) -> int | BaseException:
+        try:
+            return self.log.append([record], sync=isinstance(record, DecisionRecord))[0]
+        except Exception as exc:
+            return exc
+
+    def _sync(self) -> bool:
+        try:
+            return self.log.sync()
+        except AuditError:
+            return True  # nothing to retry on a log that cannot checkpoint; the next write reports it
+
+
+def _settle(outcomes: Sequence[tuple[_Job, int | BaseException]]) -> None:
+    for job, result in outcomes:
+        if job.future.done():
+            continue
+        if isinstance(result, BaseException):
+            job.future.set_exception(result)
+        else:
+            job.future.set_result(result)
