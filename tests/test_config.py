@@ -210,7 +210,7 @@ def test_a_missing_keyring_secret_says_how_to_set_it(tmp_path: Path) -> None:
     path = _write(tmp_path, {"mcpServers": {"gh": {"command": "x", "env": {"TOKEN": "${keyring:github}"}}}})
     error = _error(path)
     assert error.pointer == "/mcpServers/gh/env/TOKEN"
-    assert error.message == "keyring secret 'github' not found; set it with: keyring set approver github"
+    assert error.message == "keyring secret 'github' not found; set it with: approver secret set github"
 
 
 def test_a_missing_environment_variable_is_named(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -301,3 +303,18 @@ async def test_a_lifespan_scope_passes_straight_through() -> None:
 
     assert inner.scopes == [scope]
     assert CLIENT_SCOPE_KEY not in inner.scopes[0]
+
+
+def test_the_front_doors_body_limit_is_the_sdks() -> None:
+    from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+
+    from approver.front import MAX_BODY_BYTES
+
+    assert MAX_BODY_BYTES == DEFAULT_MAX_REQUEST_BODY_SIZE
+
+
+def test_importing_the_cli_does_not_import_the_mcp_server_package() -> None:
+    # Every approver command imports the CLI; `approver secret` or `doctor` must not pay for mcp.server.
+    code = "import sys, approver.cli; print('mcp.server' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

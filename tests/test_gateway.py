@@ -116,6 +116,16 @@ async def test_a_2026_client_calls_through_a_url_with_an_embedded_token(service:
     assert result.structured_content == {"text": "modern"}
 
 
+async def test_a_2026_call_finds_its_tools_schema_without_a_whole_tools_list(service: Service) -> None:
+    # The SDK checks a 2026-era call's Mcp-Param headers against the tool's input schema; without
+    # this lookup it ran a full tools/list per call (a seventh of the gateway's CPU under load).
+    lookup = service.gateway.server.get_tool_input_schema
+    assert lookup is not None
+    schema = lookup("test__echo")
+    assert schema is not None and schema["required"] == ["text"]
+    assert lookup("test__no_such_tool") is None
+
+
 async def test_every_content_type_passes_through_unchanged(service: Service, token: str) -> None:
     with anyio.fail_after(TIMEOUT):
         async with legacy_client(service.url, token) as session:

@@ -273,3 +273,24 @@ async def test_a_corrupt_pins_file_denies_allowed_calls_with_a_clear_reason(tmp_
     assert paths.pins_file.read_text("utf-8") == "not json"
     listed = cli(tmp_path, "pins", "list")
     assert listed.returncode == 2 and "cannot be read" in listed.stderr and "Traceback" not in listed.stderr
+
+
+def test_approver_tools_shows_a_changed_tool_as_needing_approval_until_accepted(tmp_path: Path) -> None:
+    configure(tmp_path, [LOOKUP])
+    first = cli(tmp_path, "tools", "--json")
+    (tmp_path / "tools.json").write_text(json.dumps([RUG_PULLED]), "utf-8")
+    changed = cli(tmp_path, "tools", "--json")
+    text = cli(tmp_path, "tools")
+    cli(tmp_path, "pins", "accept", "test", "lookup")
+    accepted = cli(tmp_path, "tools", "--json")
+
+    def lookup(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+        assert result.returncode == 0, result.stderr
+        return next(row for row in json.loads(result.stdout) if row["name"] == "test__lookup")
+
+    assert lookup(first)["changed"] is False and lookup(first)["action"] == "allow"
+    assert lookup(changed)["changed"] is True
+    assert lookup(changed)["action"] == "require_approval" and lookup(changed)["rule"] == "pin-changed"
+    assert "changed" in lookup(changed)["change"]
+    assert "CHANGED since pinned" in text.stdout and "approver pins accept" in text.stderr
+    assert lookup(accepted)["changed"] is False and lookup(accepted)["action"] == "allow"

@@ -88,7 +88,8 @@ def test_a_keyring_that_refuses_to_store_falls_back_to_the_file(tmp_path: Path) 
     store = TokenStore(tmp_path / "tokens.json", LockedKeyring())
     token = store.get_or_create("claude")
     assert json.loads((tmp_path / "tokens.json").read_text())["clients"]["claude"]["token"] == token
-    assert store.storage_note.startswith("No system keyring is available")
+    assert store.storage_note.startswith("The system keyring is locked, so client tokens created now")
+    assert "unlock the keyring" in store.storage_note
 
 
 def test_a_token_file_made_readable_by_others_is_tightened_on_load(tmp_path: Path) -> None:

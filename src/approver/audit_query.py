@@ -20,6 +20,7 @@ from typing import Any, Final, Literal, TextIO
 from sqlite_utils import Database
 
 from approver.audit_table import COLUMNS, HASHED_COLUMNS, OUTCOME_COLUMNS, format_ts
+from approver.visible import escape_hidden_json, reveal_text
 
 _EQUAL_FILTERS: Final = ("decision", "risk_class", "server", "client")
 _TEXT_COLUMNS: Final = ("tool", "upstream_tool", "arguments")
@@ -317,9 +318,27 @@ def export(
     if fmt == "csv":
         writer.writerow(COLUMNS)
     for row in rows:
+        # Exports get read in terminals: hidden and control characters must not reach one raw
+        # (an ESC sequence can rewrite the screen). JSONL escapes them and keeps every value
+        # exact; CSV, meant for people, shows them as <U+XXXX>.
         if fmt == "csv":
-            writer.writerow(["" if row[name] is None else row[name] for name in COLUMNS])
+            writer.writerow([_csv_cell(row[name]) for name in COLUMNS])
         else:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(escape_hidden_json(json.dumps(row, ensure_ascii=False)) + "\n")
         written += 1
     return written
+
+
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+"""A CSV cell starting with one of these is run as a formula by spreadsheet programs."""
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    text = reveal_text(value, keep_newlines=True)
+    # Tool names, reasons and errors come from agents and servers; a spreadsheet must not run
+    # `=HYPERLINK(...)` from an export. The quote shows the text as text (OWASP's advice).
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text

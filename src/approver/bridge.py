@@ -8,10 +8,11 @@ answered with an error that says how to start one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import anyio
 import httpx2
@@ -19,8 +20,17 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.stdio import stdio_server
 from mcp.shared.inbound import NAME_BEARING_METHODS, encode_header_value
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
-from mcp_types import PROTOCOL_VERSION_META_KEY, ErrorData, JSONRPCError, JSONRPCRequest, JSONRPCResponse
+from mcp_types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    PROTOCOL_VERSION_META_KEY,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCRequest,
+    JSONRPCResponse,
+)
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +39,13 @@ NOT_RUNNING = (
     "approver is not running, so this client cannot reach its tools. Start it with `approver` "
     "(desktop app) or `approver serve` (headless), then reconnect this client."
 )
+UNREADABLE_LINE: Final = "Parse error: approver's bridge read a line that is not JSON (one message a line)"
+"""The message answering a stdin line that is not JSON."""
+NOT_A_REQUEST: Final = (
+    "Invalid Request: approver's bridge read JSON that is not a JSON-RPC 2.0 message object "
+    '(it needs "jsonrpc": "2.0", a string "method", an integer or string "id", and object "params")'
+)
+"""The message answering a JSON line that is not a JSON-RPC message (batches included)."""
 
 
 def _headers_for(message: Any, negotiated: str | None) -> dict[str, str] | None:
@@ -71,7 +88,7 @@ async def run_bridge(
                 async with gateway_write:
                     async for item in client_read:
                         if isinstance(item, Exception):
-                            logger.warning("unreadable input from the client: %s", item)
+                            await _answer_unreadable(client_write, item)
                             continue
                         message = item.message
                         if isinstance(message, JSONRPCRequest) and message.method == "initialize":
@@ -102,6 +119,36 @@ async def run_bridge(
                 group.start_soon(downstream_pump)
 
 
+def unreadable_input_error(exc: Exception) -> JSONRPCError | None:
+    """The JSON-RPC error for a stdin line that is not a message; None when it was a malformed answer.
+
+    The SDK's reader hands over only the validation error, not the line: the request's id is
+    recovered from the errors about the whole object, so the client's waiting request fails.
+    """
+    errors = exc.errors() if isinstance(exc, ValidationError) else []
+    if not errors or any(error["type"] == "json_invalid" for error in errors):
+        return JSONRPCError(
+            jsonrpc="2.0", id=None, error=ErrorData(code=PARSE_ERROR, message=UNREADABLE_LINE)
+        )
+    whole = next((e["input"] for e in errors if len(e["loc"]) <= 2 and isinstance(e["input"], dict)), None)
+    if isinstance(whole, dict) and "method" not in whole and ("result" in whole or "error" in whole):
+        return None  # an answer to a server request cannot itself be answered
+    raw_id = whole.get("id") if isinstance(whole, dict) else None
+    request_id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+    return JSONRPCError(
+        jsonrpc="2.0", id=request_id, error=ErrorData(code=INVALID_REQUEST, message=NOT_A_REQUEST)
+    )
+
+
+async def _answer_unreadable(client_write: Any, exc: Exception) -> None:
+    reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) and exc.errors() else str(exc)
+    logger.warning("unreadable input from the client: %s", reason[:200])
+    error = unreadable_input_error(exc)
+    if error is not None:
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await client_write.send(SessionMessage(error))
+
+
 async def _answer_unavailable(
     client_read: Any, client_write: Any, find_gateway: Callable[[], str | None]
 ) -> None:
@@ -109,6 +156,7 @@ async def _answer_unavailable(
     async with client_write:
         async for item in client_read:
             if isinstance(item, Exception):
+                await _answer_unreadable(client_write, item)
                 continue
             message = item.message
             if isinstance(message, JSONRPCRequest):

@@ -10,22 +10,28 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import mcp.types as types
+from mcp.shared.exceptions import MCPError
 
 from approver.calls import Risk, ToolRef
 from approver.confusables import find_lookalikes
 from approver.errors import ConfigError
-from approver.naming import NameTable, UriTable, default_prefix
+from approver.naming import SEPARATOR, NameTable, UriTable, default_prefix, exposed_name
 from approver.pins import PinState, PinStore, definition, fingerprint
 from approver.policy_file import PolicyFile
 from approver.risk import classify
-from approver.upstream import Upstream
+from approver.upstream import Upstream, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
+
+LIST_PAGE_BYTES: Final = 512 * 1024
+"""About how many bytes of tool definitions one ``tools/list`` page holds: the MCP Python client
+refuses a server-sent event over 1 MiB, so a list of thousands of tools must come in pages."""
 
 _Lists = tuple[list[types.Tool], list[types.Resource], list[types.ResourceTemplate], list[types.Prompt]]
 _EMPTY: _Lists = ([], [], [], [])
@@ -66,7 +72,8 @@ class Catalog:
         self.errors: dict[str, str] = {}
         """Per server: why its catalog is left out (a name collision), if it is."""
         self.warnings: dict[str, str] = {}
-        """Per server: resources it shares with another server (served by the first)."""
+        """Per server: what it lists oddly: tool names listed twice (the first definition is used),
+        names changed to fit, resources it shares with another server (served by the first)."""
 
     def prefix(self, server: str) -> str:
         """The prefix a server's tools and prompts get."""
@@ -124,20 +131,25 @@ class Catalog:
         prompts: list[types.Prompt],
     ) -> None:
         prefix = self.prefix(server)
+        notes = _duplicates_note(tools)
+        by_name: dict[str, types.Tool] = {}
+        for tool in tools:
+            by_name.setdefault(tool.name, tool)  # a later definition must not replace what was pinned
+        tools = list(by_name.values())
         # Each table is unchanged by a failed add_server; the caller removes the server on error.
         self._tool_names.add_server(server, prefix, [tool.name for tool in tools])
+        notes += _renamed_note(self._tool_names, server, prefix)
         self._prompt_names.add_server(server, prefix, [prompt.name for prompt in prompts])
         uris = [str(r.uri) for r in resources]
         owners = {uri: self._uris.server_for(uri) for uri in uris}
         shared = [uri for uri, owner in owners.items() if owner not in (None, server)]
         if shared:
             first = owners[shared[0]]
-            self.warnings[server] = (
-                f"{len(shared)} resource(s) of {server!r} (e.g. {shared[0]}) are also listed by {first!r}; "
+            notes.append(
+                f"{len(shared)} resource(s) of {server!r} (e.g. {shared[0]!r}) are also listed by {first!r}; "
                 f"reads of them go to {first!r}"
             )
-        else:
-            self.warnings.pop(server, None)
+        self._note(server, notes)
         self._uris.add_server(
             server, [u for u in uris if u not in shared], [t.uri_template for t in templates]
         )
@@ -170,6 +182,15 @@ class Catalog:
             prompt.model_copy(update={"name": self._prompt_names.exposed(server, prompt.name)})
             for prompt in prompts
         ]
+
+    def _note(self, server: str, notes: list[str]) -> None:
+        text = "; ".join(notes)
+        if text and self.warnings.get(server) != text:
+            logger.warning("server %s: %s", server, text)
+        if text:
+            self.warnings[server] = text
+        else:
+            self.warnings.pop(server, None)
 
     def _risk(self, ref: ToolRef, tool: types.Tool) -> Risk:
         annotations = (
@@ -211,6 +232,21 @@ class Catalog:
     def tools(self) -> list[ToolEntry]:
         """Every exposed tool, server by server."""
         return [entry for server in self._upstreams for entry in self._tools.get(server, {}).values()]
+
+    def unavailable(self, exposed: str) -> str | None:
+        """Why ``exposed`` is not listed when it is a tool of a server that is down now, else None.
+
+        A server that crashed or is restarting drops out of the listing, but it keeps the tools
+        it last listed, so a call during its backoff can be told why instead of "unknown tool".
+        """
+        for upstream in self._upstreams.values():
+            prefix = self.prefix(upstream.name)
+            if any(exposed_name(prefix, tool.name) == exposed for tool in upstream.catalog.tools):
+                try:
+                    upstream.session_or_raise()
+                except UpstreamUnavailable as exc:
+                    return f"{exc}; its tools are back once it is ready"
+        return None
 
     def tool(self, exposed: str) -> ToolEntry | None:
         """The tool exposed as ``exposed``, if any."""
@@ -257,3 +293,60 @@ class Catalog:
             if template in self._uris.templates(server):
                 return self._upstreams[server]
         return self.resource_owner(template)
+
+
+_EXAMPLES: Final = 3
+"""How many names a note quotes before it says "..."."""
+
+
+def _duplicates_note(tools: list[types.Tool]) -> list[str]:
+    """A note on tool names listed more than once, or none."""
+    twice = [name for name, count in Counter(tool.name for tool in tools).items() if count > 1]
+    if not twice:
+        return []
+    quoted = ", ".join(repr(name) for name in twice[:_EXAMPLES]) + (", ..." if len(twice) > _EXAMPLES else "")
+    return [
+        f"{len(twice)} tool name(s) are listed more than once ({quoted}); only the first definition of "
+        "each is offered, and calls go to whatever the server runs under that name"
+    ]
+
+
+def _renamed_note(names: NameTable, server: str, prefix: str) -> list[str]:
+    """A note on tool names that had to change to become valid exposed names, or none."""
+    changed = [
+        (upstream, exposed)
+        for upstream, exposed in names.items(server)
+        if exposed != (f"{prefix}{SEPARATOR}{upstream}" if prefix else upstream)
+    ]
+    if not changed:
+        return []
+    quoted = ", ".join(f"{upstream!r} as {exposed}" for upstream, exposed in changed[:_EXAMPLES])
+    more = ", ..." if len(changed) > _EXAMPLES else ""
+    return [
+        f"{len(changed)} tool name(s) are not valid MCP tool names (or too long) and are exposed under "
+        f"changed names: {quoted}{more}"
+    ]
+
+
+def list_page(
+    tools: list[types.Tool], cursor: str | None, budget: int = LIST_PAGE_BYTES
+) -> types.ListToolsResult:
+    """One page of ``tools`` from ``cursor`` (``None``: the first), at most about ``budget`` bytes.
+
+    A page holds at least one tool. The cursor is the index of the page's first tool; a cursor
+    that is not one raises ``MCPError`` (invalid params).
+    """
+    start = 0
+    if cursor:
+        if not cursor.isdigit() or int(cursor) > len(tools):
+            raise MCPError(
+                types.INVALID_PARAMS, f"invalid cursor {cursor[:40]!r}: list the tools from the start"
+            )
+        start = int(cursor)
+    end, size = start, 0
+    while end < len(tools) and (end == start or size < budget):
+        size += len(tools[end].model_dump_json(by_alias=True, exclude_none=True))
+        end += 1
+    if size > budget and end - start > 1:
+        end -= 1  # the last one overflowed: it starts the next page
+    return types.ListToolsResult(tools=tools[start:end], next_cursor=str(end) if end < len(tools) else None)

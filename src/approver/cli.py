@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from approver import __version__
+from approver import __version__, cli_clients, cli_doctor, cli_secrets
+from approver.broker import DEFAULT_APPROVAL_TIMEOUT
 from approver.errors import ApproverError, ConfigError
 from approver.front import DEFAULT_PORT, NonLoopbackError
 from approver.paths import Paths
@@ -42,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     app = commands.add_parser("app", help="run the desktop app (tray, approval dialog); the default")
     app.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})"
+    )
+    app.add_argument(
+        "--approval-timeout",
+        type=_seconds,
+        default=DEFAULT_APPROVAL_TIMEOUT,
+        metavar="SECONDS",
+        help=f"deny a call nobody approves within this time (default {DEFAULT_APPROVAL_TIMEOUT:g})",
     )
     demo = commands.add_parser(
         "demo", help="try approver: the desktop app with a sandboxed demo server and a scripted agent"
@@ -108,7 +116,21 @@ def _parser() -> argparse.ArgumentParser:
     tail = audit_commands.add_parser("tail", help="print the latest rows; --follow keeps printing new ones")
     tail.add_argument("-n", type=int, default=20, help="how many rows (default 20)")
     tail.add_argument("--follow", "-f", action="store_true", help="keep printing new rows")
+    cli_secrets.add_parser(commands)
+    cli_doctor.add_parser(commands)
+    cli_clients.add_parsers(commands)
     return parser
+
+
+def _seconds(text: str) -> float:
+    """An approval timeout in seconds: a number from 5 to 86400."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 5 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"expected 5 to 86400 seconds, got {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,13 +157,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             "pins": _pins,
             "policy": _policy,
             "audit": _audit,
+            "secret": cli_secrets.run,
+            "doctor": cli_doctor.run,
+            "import": cli_clients.run,
+            "install": cli_clients.run,
+            "uninstall": cli_clients.run,
         }[command]
         return handler(args, paths)
     except (ApproverError, NonLoopbackError, ValueError) as exc:
         print(f"approver: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"approver: {_file_problem(exc, paths)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _file_problem(exc: OSError, paths: Paths) -> str:
+    """An OSError (a data directory that is a file, a full or read-only disk) as what to do."""
+    what = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+    return (
+        f"cannot use {what}. approver reads its config directory ({paths.config_dir}) and writes its "
+        f"data directory ({paths.data_dir}): make both directories you can write, or choose others "
+        "with --config-dir and --data-dir (or APPROVER_CONFIG_DIR and APPROVER_DATA_DIR)."
+    )
 
 
 # -- desktop -----------------------------------------------------------------------------------
@@ -161,10 +201,12 @@ def _load_desktop() -> Any:
     try:
         from approver.ui import launch
     except ImportError as exc:
+        from approver.qt_probe import apt_hint
+
         raise ApproverError(
             f"the desktop app cannot start because Qt could not be loaded ({exc}). On Debian or "
-            "Ubuntu install the libraries Qt needs: sudo apt-get install libegl1 libgl1 libxkbcommon0 "
-            "libfontconfig1 libdbus-1-3; or run the gateway without a window: approver serve"
+            f"Ubuntu install the libraries Qt needs: {apt_hint(str(exc))}; or run the gateway without "
+            "a window: approver serve. `approver doctor` checks the rest."
         ) from None
     return launch
 
@@ -180,7 +222,8 @@ def _app(args: argparse.Namespace, paths: Paths) -> int:
         args.host = "127.0.0.1"
         return _serve(args, paths)
     launch = _load_desktop()
-    return int(launch.run_desktop(paths, launch.DesktopOptions(port=args.port)))
+    timeout = getattr(args, "approval_timeout", DEFAULT_APPROVAL_TIMEOUT)
+    return int(launch.run_desktop(paths, launch.DesktopOptions(port=args.port, approval_timeout=timeout)))
 
 
 def _demo(args: argparse.Namespace, paths: Paths) -> int:
@@ -312,11 +355,14 @@ def _connect(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _tools(args: argparse.Namespace, paths: Paths) -> int:
-    from approver.calls import CallContext
+    from approver.calls import Action, CallContext
     from approver.catalog import Catalog
     from approver.config import SecretResolver, load_servers
+    from approver.pins import PinStore
     from approver.policy_file import PolicyFile
+    from approver.redact import Redactor
     from approver.upstream import Upstream
+    from approver.visible import reveal_text
 
     servers = load_servers(paths.servers_file, SecretResolver())
     policy = PolicyFile(paths.policy_file)
@@ -325,8 +371,9 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
         print(f"approver: {policy.error} (showing the safe default policy)", file=sys.stderr)
 
     async def collect() -> list[dict[str, Any]]:
-        upstreams = {c.name: Upstream(c, paths.logs_dir) for c in servers.enabled}
-        catalog = Catalog(upstreams, policy)
+        redactor = Redactor(servers.secrets)
+        upstreams = {c.name: Upstream(c, paths.logs_dir, redactor=redactor) for c in servers.enabled}
+        catalog = Catalog(upstreams, policy, PinStore(paths.pins_file))
         tasks = [asyncio.create_task(u.run()) for u in upstreams.values()]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
@@ -346,6 +393,10 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
             decision = policy.policy.decide_without_arguments(
                 CallContext(client="", tool=entry.ref, risk=entry.risk)
             )
+            pin = catalog.pin_check(entry)
+            action, rule = decision.action.value, decision.rule
+            if pin.quarantined and decision.action is Action.ALLOW:
+                action, rule = Action.REQUIRE_APPROVAL.value, "pin-changed"  # as the gateway decides
             rows.append(
                 {
                     "name": entry.ref.name,
@@ -355,8 +406,10 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
                     "risk_level": entry.risk.level.value,
                     "reasons": list(entry.risk.reasons),
                     "conflict": entry.risk.conflict,
-                    "action": decision.action.value,
-                    "rule": decision.rule,
+                    "action": action,
+                    "rule": rule,
+                    "changed": pin.quarantined,
+                    "change": pin.reason if pin.quarantined else "",
                     "description": entry.exposed.description or "",
                 }
             )
@@ -375,7 +428,17 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
     width = max(len(row["name"]) for row in rows)
     for row in rows:
         risk = f"{row['risk_class']}/{row['risk_level']}"
-        print(f"{row['name']:<{width}}  {risk:<20}  {row['action']:<17}  {'; '.join(row['reasons'])}")
+        notes = "; ".join(row["reasons"])
+        if row["changed"]:
+            notes = f"CHANGED since pinned ({row['change']}); review with `approver pins list`; {notes}"
+        print(reveal_text(f"{row['name']:<{width}}  {risk:<20}  {row['action']:<17}  {notes}"))
+    changed = sum(1 for row in rows if row["changed"])
+    if changed:
+        print(
+            f"approver: {changed} tool{'s' if changed != 1 else ''} changed since first seen; "
+            "calls to them need your approval until you accept with `approver pins accept SERVER [TOOL]`",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -487,11 +550,17 @@ def _tail(log: Any, count: int, follow: bool) -> int:
 
 
 def _format_row(row: dict[str, Any]) -> str:
+    from approver.visible import reveal_text
+
+    # One line per row, and nothing a terminal would interpret: names and reasons come from
+    # clients and servers, so control, bidi and other hidden characters are shown as <U+XXXX>.
     if row.get("kind") == "decision":
-        return (
+        line = (
             f"{row['ts']}  {row['client']}  {row['tool']}  {row['decision']} by {row['decided_by']}"
             f" ({row['rule']}): {row['reason']}"
         )
+        return reveal_text(line)
     duration = row["duration_ms"] or 0.0
     who = f"{row.get('client') or ''}  {row.get('tool') or ''}"
-    return f"{row['ts']}  {who}  -> {row['outcome']} ({duration:.1f} ms)"
+    error = f": {row['error']}" if row.get("error") else ""
+    return reveal_text(f"{row['ts']}  {who}  -> {row['outcome']} ({duration:.1f} ms){error}")

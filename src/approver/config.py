@@ -2,7 +2,7 @@
 
 The file uses the ``mcpServers`` format of Claude Desktop, Claude Code and Cursor, so an
 existing block can be pasted in. String values may reference ``${keyring:NAME}`` (a secret
-stored with ``keyring set approver NAME``) and ``${env:NAME}`` (an environment variable);
+stored with ``approver secret set NAME``) and ``${env:NAME}`` (an environment variable);
 ``$${`` writes a literal ``${``. References are resolved when the file is loaded, never written
 back, and never shown: errors name the reference, and ``repr`` hides environment and header
 values and every keyring value.
@@ -25,7 +25,7 @@ import keyring.errors
 from approver.errors import ConfigError
 from approver.naming import default_prefix
 from approver.paths import write_private_text
-from approver.schema import parse_json, validate
+from approver.schema import parse_json, validate, with_schema
 
 KEYRING_SERVICE: Final = "approver"
 """The keyring service name under which approver's secrets and client tokens are stored."""
@@ -176,8 +176,12 @@ class SecretResolver:
 
     def _lookup(self, reference: str, file: str, pointer: str) -> tuple[str, bool]:
         kind, _, name = reference.partition(":")
+        # ${env:NAME:-default} gives the default when NAME is unset or empty, as in a POSIX shell.
+        name, has_default, default = name.partition(":-") if kind == "env" else (name, "", "")
         if kind == "env" and _ENV_NAME.fullmatch(name):
             value = self._environ.get(name)
+            if has_default and not value:
+                return default, False
             if value is None:
                 raise ConfigError(file, pointer, f"environment variable {name} is not set")
             return value, False
@@ -213,7 +217,7 @@ class SecretResolver:
             ) from None
         if value is None:
             raise ConfigError(
-                file, pointer, f"keyring secret {name!r} not found; set it with: keyring set approver {name}"
+                file, pointer, f"keyring secret {name!r} not found; set it with: approver secret set {name}"
             )
         return value
 
@@ -252,9 +256,16 @@ def _read(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except UnicodeDecodeError as exc:
-        raise ConfigError(file, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ConfigError(
+            file, "", f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 JSON"
+        ) from None
     except OSError as exc:
-        raise ConfigError(file, "", f"cannot be read: {exc.strerror or exc}") from None
+        raise ConfigError(
+            file,
+            "",
+            f"cannot be read ({exc.strerror or exc}): make it a JSON file readable by you, or move it "
+            "away to start with no servers",
+        ) from None
     data = parse_json(text, file)
     _check_names_and_types(data, file)
     validate(data, SCHEMA_NAME, file)
@@ -373,7 +384,8 @@ def save_servers(path: Path, data: Mapping[str, Any]) -> None:
     """Validate ``data`` and write it to ``path`` atomically with mode 0600.
 
     When ``data`` has no ``$schema`` the existing file's ``$schema`` is kept, so editors keep
-    offering completion. The directory must exist (see ``Paths.ensure``).
+    offering completion; a new file gets the installed schema's ``file://`` URI (see
+    :func:`~approver.schema.with_schema`). The directory must exist (see ``Paths.ensure``).
     """
     file = str(path)
     validate(data, SCHEMA_NAME, file)
@@ -384,6 +396,7 @@ def save_servers(path: Path, data: Mapping[str, Any]) -> None:
             document = {"$schema": existing, **document}
     elif next(iter(document)) != "$schema":
         document = {"$schema": document.pop("$schema"), **document}
+    document = with_schema(document, SCHEMA_NAME, add=not path.exists())
     write_private_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 

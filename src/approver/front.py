@@ -17,9 +17,11 @@ import ipaddress
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from approver.disconnect import GONE_SCOPE_KEY, DisconnectWatch
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,10 @@ CLIENT_SCOPE_KEY = "approver.client"
 TOKEN_PATH_PREFIX = "/t/"  # noqa: S105 - a URL path prefix, not a secret
 DEFAULT_PORT = 39217
 """The stable default port of the gateway on 127.0.0.1."""
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+"""The largest request body the MCP layer reads (the SDK's ``DEFAULT_MAX_REQUEST_BODY_SIZE``, 4 MiB);
+larger ones get a JSON-RPC 413 here. A literal, not an import: every ``approver`` command imports
+this module, and importing ``mcp.server`` costs about a second."""
 
 
 class NonLoopbackError(ValueError):
@@ -56,6 +62,12 @@ class FrontDoor:
     """ASGI middleware in front of the MCP app: Host, Origin, then token."""
 
     def __init__(self, app: ASGIApp, port: int, authenticate: Callable[[str], str | None]) -> None:
+        from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+        from mcp.server.auth.provider import AccessToken
+
+        self._principal: Callable[[str, str], Any] = lambda token, client: AuthenticatedUser(
+            AccessToken(token=token, client_id=client, scopes=[])
+        )
         self.app = app
         self.port = port
         self.authenticate = authenticate
@@ -100,9 +112,33 @@ class FrontDoor:
         if path != MCP_PATH:
             await _reject(send, 404, f"not found: the MCP endpoint is {MCP_PATH}")
             return
+        size = _declared_size(headers)
+        if size is not None and size > MAX_BODY_BYTES:
+            await _reject(
+                send,
+                413,
+                f"request too large: approver accepts messages of up to {MAX_BODY_BYTES} bytes and this one "
+                f"has {size}; nothing was decided or forwarded",
+            )
+            return
         scope = dict(scope)
         scope[CLIENT_SCOPE_KEY] = client
-        await self.app(scope, receive, send)
+        # The SDK binds each session to the principal that opened it: another client's token
+        # presenting this session's id then gets 404, and cannot use its session grants.
+        scope["user"] = self._principal(token or "", client)
+        watch = DisconnectWatch(receive, send)
+        scope[GONE_SCOPE_KEY] = watch.gone
+        try:
+            await self.app(scope, watch.receive, watch.send)
+        finally:
+            watch.close()
+
+
+def _declared_size(headers: dict[str, str]) -> int | None:
+    try:
+        return int(headers["content-length"])
+    except (KeyError, ValueError):
+        return None  # chunked or garbled: the SDK's own body limit still applies
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -135,6 +135,10 @@ class NameTable:
             return list(self._by_server.get(server, {}).values())
         return list(self._routes)
 
+    def items(self, server: str) -> list[tuple[str, str]]:
+        """``(upstream name, exposed name)`` of one server's names, in the order they were added."""
+        return list(self._by_server.get(server, {}).items())
+
     def servers(self) -> list[str]:
         """Servers that have names in the table."""
         return list(self._by_server)

@@ -108,6 +108,16 @@ def definition_diff(old: Mapping[str, Any], new: Mapping[str, Any], label: str) 
     )
 
 
+def _orphans(pins: Mapping[str, dict[str, Any]], listed: set[str]) -> dict[str, list[str]]:
+    """Pinned tools no longer listed, by nameless fingerprint, in pin order: a new name whose
+    definition matches one of them is that tool renamed."""
+    found: dict[str, list[str]] = {}
+    for old_name, pin in pins.items():
+        if old_name not in listed:
+            found.setdefault(nameless_fingerprint(pin["definition"]), []).append(old_name)
+    return found
+
+
 class PinStore:
     """The pins file of one approver data directory."""
 
@@ -136,8 +146,11 @@ class PinStore:
             now = self._clock()
             changed = False
             states: dict[str, PinState] = {}
+            listed = set(definitions)
+            # Built once per listing: looking for a rename per new tool made 10,000 tools take seconds.
+            orphans = _orphans(pins, listed) if any(name not in pins for name in definitions) else {}
             for name, current in definitions.items():
-                state, touched = self._observe_one(server, pins, name, current, set(definitions), now)
+                state, touched = self._observe_one(server, pins, name, current, orphans, now)
                 states[name] = state
                 changed |= touched
             if changed:
@@ -166,13 +179,14 @@ class PinStore:
         pins: dict[str, dict[str, Any]],
         name: str,
         current: Definition,
-        listed: set[str],
+        orphans: dict[str, list[str]],
         now: float,
     ) -> tuple[PinState, bool]:
         sha = fingerprint(current)
         pin = pins.get(name)
         if pin is None:
-            renamed = self._renamed(pins, current, listed)
+            candidates = orphans.get(nameless_fingerprint(current)) if orphans else None
+            renamed = candidates.pop(0) if candidates else None
             if renamed is not None:
                 del pins[renamed]
                 pins[name] = {"sha256": sha, "definition": current, "pinned_at": now, "renamed_from": renamed}
@@ -186,14 +200,6 @@ class PinStore:
         if touched:
             pin["pending"] = {"sha256": sha, "definition": current, "seen_at": now}
         return self._changed_state(server, name, pin), touched
-
-    @staticmethod
-    def _renamed(pins: Mapping[str, dict[str, Any]], current: Definition, listed: set[str]) -> str | None:
-        wanted = nameless_fingerprint(current)
-        for old_name, pin in pins.items():
-            if old_name not in listed and nameless_fingerprint(pin["definition"]) == wanted:
-                return old_name
-        return None
 
     @staticmethod
     def _changed_state(server: str, name: str, pin: Mapping[str, Any]) -> PinState:

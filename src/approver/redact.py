@@ -1,4 +1,4 @@
-"""Secret redaction: keep keyring values, token shapes and secret-named fields out of the audit log.
+"""Secret redaction: keep keyring values, token shapes and secret-named fields out of logs.
 
 A :class:`Redactor` replaces what it recognises with ``[REDACTED:kind]``:
 
@@ -7,10 +7,13 @@ A :class:`Redactor` replaces what it recognises with ``[REDACTED:kind]``:
   PEM private keys);
 - in JSON, the whole value of a key whose name says it holds a secret (``password``, ``githubToken``,
   ``api-key``, ...), but not ``max_tokens`` or ``token_count``.
+
+:func:`redact_logs` puts the same redaction on approver's log output (stderr).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
@@ -134,3 +137,48 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.redact_json(item) for item in value]
         return value
+
+
+LOGGERS_TO_REDACT: Final = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+"""Loggers whose handlers get a :class:`RedactingFilter`: the root and uvicorn's own."""
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that redacts each record's message and traceback before it is written.
+
+    Messages quote upstream errors and exceptions, which can carry tokens; a filter on the
+    handler (not the logger) also sees records propagated from every child logger.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact = self.redactor.redact_text
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: let the handler report it as it would
+            return True
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def redact_logs(redactor: Redactor, loggers: Iterable[str] = LOGGERS_TO_REDACT) -> Callable[[], None]:
+    """Add a :class:`RedactingFilter` to every handler of ``loggers`` now; returns the undo."""
+    log_filter = RedactingFilter(redactor)
+    handlers = {handler for name in loggers for handler in logging.getLogger(name).handlers}
+    for handler in handlers:
+        handler.addFilter(log_filter)
+
+    def undo() -> None:
+        for handler in handlers:
+            handler.removeFilter(log_filter)
+
+    return undo

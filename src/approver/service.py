@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,19 +22,21 @@ import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 
 from approver.audit import AuditLog
-from approver.broker import ApprovalRequest, Broker
+from approver.broker import DEFAULT_APPROVAL_TIMEOUT, ApprovalRequest, Broker
 from approver.catalog import Catalog
 from approver.config import SecretResolver, ServersConfig, load_servers
 from approver.errors import ApproverError
 from approver.events import EventHub, PausedChanged, PolicyChanged, UpstreamChanged
 from approver.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway import Gateway
+from approver.otlp import make_export
 from approver.paths import Paths, write_private_text
 from approver.pins import PinStore
 from approver.policy import add_allow_rule, policy_rule_for_always_allow
 from approver.policy_file import PolicyFile
 from approver.recorder import Recorder
-from approver.redact import Redactor
+from approver.redact import Redactor, redact_logs
+from approver.settings import load_settings
 from approver.tokens import TokenStore
 from approver.upstream import Upstream, UpstreamHooks
 
@@ -119,7 +121,7 @@ class Service:
         *,
         port: int = DEFAULT_PORT,
         host: str = HOST,
-        approval_timeout: float = 120.0,
+        approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT,
         resolver: SecretResolver | None = None,
         token_store: TokenStore | None = None,
     ) -> None:
@@ -129,17 +131,21 @@ class Service:
         paths.ensure()
         self.events = EventHub()
         self.servers: ServersConfig = load_servers(paths.servers_file, resolver or SecretResolver())
+        self.settings = load_settings(paths.settings_file, resolver or SecretResolver())
         self.policy = PolicyFile(paths.policy_file)
         self.policy.load()
         self.policy.on_status(lambda error: self.events.publish(PolicyChanged(error)))
         self.redactor = Redactor(self.servers.secrets)
         self.audit = AuditLog(paths.audit_db, self.redactor)
         self.recorder = Recorder(self.audit, self.events)
+        self.otlp = make_export(self.settings.otlp, self.audit, self.events)
+        """The OpenTelemetry export of audit events; None unless settings.json turns it on."""
         self.broker = Broker(timeout=approval_timeout)
         self.tokens = token_store or TokenStore(paths.tokens_file)
         hooks = UpstreamHooks(changed=self._upstream_changed)
         self.upstreams = {
-            config.name: Upstream(config, paths.logs_dir, hooks) for config in self.servers.enabled
+            config.name: Upstream(config, paths.logs_dir, hooks, self.redactor)
+            for config in self.servers.enabled
         }
         self.pins = PinStore(paths.pins_file)
         self.catalog = Catalog(self.upstreams, self.policy, self.pins)
@@ -150,6 +156,7 @@ class Service:
         self._tasks: list[asyncio.Task[Any]] = []
         self._uvicorn: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
+        self._unredact_logs: Callable[[], None] = lambda: None
 
     async def _upstream_changed(self, upstream: Upstream, what: str) -> None:
         self.events.publish(UpstreamChanged(upstream.name, what))
@@ -209,9 +216,21 @@ class Service:
         else:
             lines.append(f"{len(self.upstreams)} upstream server(s) from {self.paths.servers_file}")
         lines.append("Policy: " + self.policy.describe())
+        if self.policy.error:
+            lines.append(
+                f"Fix {self.paths.policy_file} (`approver policy check` names the problem); approver "
+                "applies it as soon as it is valid, without a restart."
+            )
         lines.append(self.tokens.storage_note)
+        lines += [
+            f"Client {client!r} cannot connect now: {problem} (then restart approver)."
+            for client, problem in sorted(self.tokens.problems.items())
+        ]
         lines.append(f"Audit log: {self.paths.audit_db}")
         lines.append(f"Tool pins: {self.pins.error or self.paths.pins_file}")
+        if self.settings.otlp is not None:
+            collector = self.settings.otlp.describe()
+            lines.append(f"Audit events also go to the OpenTelemetry collector at {collector}")
         return lines
 
     async def start(self) -> None:
@@ -233,11 +252,15 @@ class Service:
             lifespan="on",
             timeout_graceful_shutdown=3,
         )
+        # After uvicorn.Config, which replaces uvicorn's log handlers.
+        self._unredact_logs = redact_logs(self.redactor)
         server = _QuietServer(config)
         self._uvicorn = server
         for upstream in self.upstreams.values():
             self._tasks.append(asyncio.create_task(upstream.run(), name=f"upstream:{upstream.name}"))
         self._tasks.append(asyncio.create_task(self.policy.watch(), name="policy-watch"))
+        if self.otlp is not None:
+            self.otlp.start()
         serving = asyncio.create_task(server.serve(sockets=[self._socket]), name="http")
         self._tasks.append(serving)
         while not server.started:
@@ -276,7 +299,10 @@ class Service:
             info = read_runtime(self.paths)
             if info is not None and info.pid == os.getpid():
                 self.paths.runtime_file.unlink()
+        if self.otlp is not None:
+            self.otlp.close()  # before the log closes: it reads the rows it sends
         self.recorder.close()
+        self._unredact_logs()
 
     @property
     def url(self) -> str:

@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,6 +26,11 @@ from approver.config import KEYRING_SERVICE, NAME_PATTERN
 from approver.errors import ConfigError
 from approver.paths import PRIVATE_FILE_MODE, write_private_text
 from approver.schema import parse_json
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks, writes stay atomic
+    fcntl = None  # type: ignore[assignment]
 
 TOKEN_BYTES: Final = 32
 """Random bytes per token (``secrets.token_urlsafe``), 43 characters once encoded."""
@@ -51,6 +57,8 @@ class TokenStore:
         self.tokens_file = tokens_file
         self._backend = backend if backend is not None else keyring.get_keyring()
         self._use_keyring = not isinstance(self._backend, keyring.backends.fail.Keyring)
+        self._keyring_trouble: str | None = None
+        """Why a keyring that exists could not store a token (locked, failing), if it could not."""
         self._entries: dict[str, str | None] = {}
         """Client -> token when it lives in the file, None when it lives in the keyring."""
         self._tokens: dict[str, str] = {}
@@ -62,6 +70,11 @@ class TokenStore:
     def storage_note(self) -> str:
         """One sentence for the user on where client tokens are stored."""
         in_file = any(token is not None for token in self._entries.values())
+        if self._keyring_trouble is not None:
+            return (
+                f"The system keyring {self._keyring_trouble}, so client tokens created now are stored in "
+                f"{self.tokens_file} (readable only by you); unlock the keyring to keep new tokens there."
+            )
         if not self._use_keyring:
             return (
                 f"No system keyring is available; client tokens are stored in {self.tokens_file} "
@@ -117,30 +130,48 @@ class TokenStore:
         keyring that cannot be read now (a new token would silently lock out the old one).
         """
         check_client_name(client)
-        self.reload()
-        existing = self._tokens.get(client)
-        if existing is not None:
-            return existing
-        if client in self._problems:
-            raise ConfigError(str(self.tokens_file), f"/clients/{client}", self._problems[client])
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        self._entries[client] = None if self._store_in_keyring(client, token) else token
-        self._tokens[client] = token
-        self._write()
-        return token
+        with self._locked():
+            self.reload()
+            existing = self._tokens.get(client)
+            if existing is not None:
+                return existing
+            if client in self._problems:
+                raise ConfigError(str(self.tokens_file), f"/clients/{client}", self._problems[client])
+            token = secrets.token_urlsafe(TOKEN_BYTES)
+            self._entries[client] = None if self._store_in_keyring(client, token) else token
+            self._tokens[client] = token
+            self._write()
+            return token
 
     def revoke(self, client: str) -> bool:
         """Forget ``client`` and its token; False if it had none."""
-        self.reload()
-        if client not in self._entries:
-            return False
-        if self._entries.pop(client) is None:
-            with contextlib.suppress(keyring.errors.KeyringError):
-                self._backend.delete_password(KEYRING_SERVICE, keyring_username(client))
-        self._tokens.pop(client, None)
-        self._problems.pop(client, None)
-        self._write()
-        return True
+        with self._locked():
+            self.reload()
+            if client not in self._entries:
+                return False
+            if self._entries.pop(client) is None:
+                with contextlib.suppress(keyring.errors.KeyringError):
+                    self._backend.delete_password(KEYRING_SERVICE, keyring_username(client))
+            self._tokens.pop(client, None)
+            self._problems.pop(client, None)
+            self._write()
+            return True
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold an exclusive lock across a read-modify-write: two ``approver connect`` starting at
+        once must not each write a tokens file without the other's new client."""
+        if fcntl is None:
+            yield
+            return
+        self.tokens_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.tokens_file.with_name(self.tokens_file.name + ".lock")
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)
 
     def authenticate(self, token: str) -> str | None:
         """The client owning ``token``, or None.
@@ -170,8 +201,10 @@ class TokenStore:
             return False
         try:
             self._backend.set_password(KEYRING_SERVICE, keyring_username(client), token)
-        except keyring.errors.KeyringError:
+        except keyring.errors.KeyringError as exc:
             self._use_keyring = False
+            locked = isinstance(exc, keyring.errors.KeyringLocked)
+            self._keyring_trouble = "is locked" if locked else f"failed ({type(exc).__name__}: {exc})"
             return False
         return True
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import anyio
 import httpx2
@@ -30,6 +30,8 @@ from mcp.shared.exceptions import MCPError
 
 from approver import __version__
 from approver.config import ServerConfig
+from approver.redact import Redactor
+from approver.stderr_log import ROTATE_BYTES, RedactingLog
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,9 @@ BACKOFF_START = 0.5
 BACKOFF_MAX = 60.0
 STABLE_AFTER = 10.0
 """Seconds of uptime after which a crash restarts the backoff from the start."""
-LOG_ROTATE_BYTES = 5 * 1024 * 1024
+LOG_ROTATE_BYTES = ROTATE_BYTES
+STDERR_DRAIN_TIMEOUT = 1.0
+"""Seconds to wait for an exited server's last stderr lines before quoting the log."""
 
 
 class UpstreamState(enum.StrEnum):
@@ -96,10 +100,19 @@ class Catalog:
 class Upstream:
     """One configured upstream server and the task that keeps it connected."""
 
-    def __init__(self, config: ServerConfig, logs_dir: Path, hooks: UpstreamHooks | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        logs_dir: Path,
+        hooks: UpstreamHooks | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.config = config
         self.name = config.name
         self._logs_dir = logs_dir
+        self._redactor = redactor or Redactor()
+        """Keeps secrets out of the stderr log and of :attr:`error` (which clients and logs see)."""
+        self._stderr: RedactingLog | None = None
         self._hooks = hooks or UpstreamHooks()
         self.catalog = Catalog()
         self.session: ClientSession | None = None
@@ -131,6 +144,10 @@ class Upstream:
     def log_file(self) -> Path:
         """Where this upstream's stderr goes."""
         return self._logs_dir / f"{self.name}.log"
+
+    def stderr_drained(self, timeout: float) -> bool:
+        """Block up to ``timeout`` s until the last stdio connection's stderr is all in :attr:`log_file`."""
+        return self._stderr is None or self._stderr.drained(timeout)
 
     async def wait_for_state(self, state: UpstreamState) -> None:
         """Return once the upstream is in ``state`` (bound it with a timeout)."""
@@ -177,7 +194,7 @@ class Upstream:
             except anyio.get_cancelled_exc_class():
                 raise
             except BaseException as exc:
-                self.error = _describe_error(exc)
+                self.error = self._redactor.redact_text(_describe_error(exc))
                 logger.warning("upstream %s failed: %s", self.name, self.error)
             finally:
                 self.session = None
@@ -193,7 +210,9 @@ class Upstream:
             if time.monotonic() - started > STABLE_AFTER:
                 backoff = BACKOFF_START
             self.error = self.error or "the connection ended"
-            await self._set_state(UpstreamState.FAILED if self.restarts == 0 else UpstreamState.RESTARTING)
+            # "failed" only until the first connection: a crash after that is a restart.
+            never_ready = self.restarts == 0 and self.state is not UpstreamState.READY
+            await self._set_state(UpstreamState.FAILED if never_ready else UpstreamState.RESTARTING)
             self._ended_once.set()
             self._retry_at = time.monotonic() + backoff
             with anyio.move_on_after(backoff):
@@ -208,6 +227,8 @@ class Upstream:
     async def _connect_and_serve(self) -> None:
         async with AsyncExitStack() as stack:
             read, write = await stack.enter_async_context(self._transport(stack))
+            if self._stderr is not None:
+                self._stderr.spawned()
             ended = anyio.Event()
             relay_send, relay_recv = anyio.create_memory_object_stream[Any](0)
 
@@ -251,6 +272,8 @@ class Upstream:
                 waiters.start_soon(until, self._fresh_wake())
             self.session = None
             if ended.is_set() and not self._stop.is_set():
+                if self._stderr is not None:  # let its last lines reach the file before quoting them
+                    await anyio.to_thread.run_sync(self._stderr.drained, STDERR_DRAIN_TIMEOUT)
                 self.error = self._exit_description()
             group.cancel_scope.cancel()
 
@@ -265,30 +288,16 @@ class Upstream:
             stack.push_async_callback(client.aclose)
             return streamable_http_client(config.url, http_client=client)
         assert config.command is not None
-        errlog = self._open_log()
-        stack.callback(errlog.close)
+        # Upstream stderr may echo secrets from its environment: it is copied to the log redacted.
+        self._stderr = RedactingLog(self.log_file, self._redactor, f"starting {self.name}")
+        stack.callback(self._stderr.close)
         params = StdioServerParameters(
             command=config.command,
             args=list(config.args),
             env=dict(config.env) or None,
             cwd=config.cwd,
         )
-        return stdio_client(params, errlog=errlog)
-
-    def _open_log(self) -> TextIO:
-        self._logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.log_file
-        try:
-            if path.stat().st_size > LOG_ROTATE_BYTES:
-                os.replace(path, path.with_suffix(".log.1"))
-        except FileNotFoundError:
-            pass
-        # Upstream stderr may echo secrets from its environment: readable only by the user.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        handle = open(descriptor, "a", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the exit stack
-        handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name} ---\n")
-        handle.flush()
-        return handle
+        return stdio_client(params, errlog=self._stderr.stream)
 
     def _exit_description(self) -> str:
         if self.config.transport == "http":

@@ -10,6 +10,7 @@ can warn. The result is plain text; the UI must still show it as plain text.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -121,3 +122,19 @@ def reveal(text: str, *, keep_newlines: bool = False) -> Revealed:
 def reveal_text(text: str, *, keep_newlines: bool = False) -> str:
     """Just the revealed text (for table cells and titles)."""
     return reveal(text, keep_newlines=keep_newlines).text
+
+
+def _json_escape(run: re.Match[str]) -> str:
+    return "".join(
+        json.dumps(char)[1:-1] if _kind(char, False) is not None else char for char in run.group()
+    )
+
+
+def escape_hidden_json(text: str) -> str:
+    """JSON text with every hidden character written as a ``\\uXXXX`` escape.
+
+    The JSON value is unchanged (a decoder gives back the same strings, so hashes still verify),
+    but the text can go to a terminal: ``json.dumps(..., ensure_ascii=False)`` escapes only
+    C0 controls and leaves bidi overrides, C1 controls and tag characters raw.
+    """
+    return _NOT_PRINTABLE_ASCII.sub(_json_escape, text)

@@ -108,8 +108,11 @@ async def running_service(
 async def legacy_client(url: str, token: str | None, **session_kwargs: Any) -> AsyncIterator[ClientSession]:
     """An initialized 2025-11-25 era ClientSession over Streamable HTTP with a bearer token."""
     headers = {"authorization": f"Bearer {token}"} if token else {}
+    # The SDK's own client timeouts: httpx's 5 s default read timeout cuts off a slow answer's
+    # SSE stream, which the SDK reports as "SSE stream ended without a response".
+    timeout = httpx2.Timeout(30.0, read=300.0)
     async with (
-        httpx2.AsyncClient(headers=headers) as http,
+        httpx2.AsyncClient(headers=headers, timeout=timeout) as http,
         streamable_http_client(url, http_client=http) as (read, write),
         ClientSession(read, write, **session_kwargs) as session,
     ):

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 from approver.audit import DecisionRecord
 from approver.autostart import Autostart, AutostartError, default_command
 from approver.broker import ApprovalRequest, Resolution
+from approver.clients.setup import Installer, bridge_data_dir
 from approver.events import Recorded
 from approver.service import Service
 from approver.ui.approval import ApprovalController
@@ -290,20 +291,26 @@ class DesktopApp(QObject):
     def open_connect(self) -> ConnectWindow:
         """Open (or raise) the connect-a-client window."""
         service = self.service
+        installer = Installer(
+            service.paths.servers_file, tuple(self.bridge_command), bridge_data_dir(service.paths)
+        )
         window = self._open(
-            "connect", lambda: ConnectWindow(service.tokens, service.port, self.bridge_command)
+            "connect",
+            lambda: ConnectWindow(service.tokens, service.port, self.bridge_command, installer=installer),
         )
         assert isinstance(window, ConnectWindow)
         return window
 
     def request_quit(self) -> None:
         """Deny every waiting call (each is recorded by its waiting task), then ask to stop."""
-        self.service.broker.deny_all("shutdown", "approver is quitting")
+        self.service.broker.close("shutdown", "approver is quitting")
         self.quit_requested.emit()
 
     def close(self) -> None:
         """Detach from the core and close every window (the service is stopped by the caller)."""
         self.signals.disconnect_core()
+        # Notifications folded during a burst are shown by a timer that may fire after this.
+        self.notifier.shown.disconnect(self._notified)
         self._detach_approver()
         self.approvals.close()
         for window in self.windows.values():

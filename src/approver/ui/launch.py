@@ -37,6 +37,8 @@ class DesktopOptions:
     companion: Companion | None = None
     show_window: bool = False
     """Open the main window at start even when there is a tray (the demo does)."""
+    approval_timeout: float = 120.0
+    """Seconds a call waits for a person before it is denied."""
 
 
 def say(text: str) -> None:
@@ -50,6 +52,19 @@ def _show_error(text: str) -> None:
     if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
         # The event loop has ended, so a modal box cannot disturb any running task.
         QMessageBox.critical(None, "approver could not start", text)
+
+
+async def _end_leftover_tasks() -> None:
+    """Cancel what libraries left running (sse-starlette's shutdown watcher) while the loop runs.
+
+    Left to the runner's cleanup, such a task wakes while Qt processes events outside the loop,
+    and anyio prints a traceback on the way out.
+    """
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
 
 
 def run_desktop(paths: Paths, options: DesktopOptions) -> int:
@@ -74,7 +89,12 @@ def run_desktop(paths: Paths, options: DesktopOptions) -> int:
         quit_ = asyncio.Event()
         install_quit_on_signals(asyncio.get_running_loop(), quit_)
         try:
-            service = Service(paths, port=options.port, token_store=options.token_store)
+            service = Service(
+                paths,
+                port=options.port,
+                token_store=options.token_store,
+                approval_timeout=options.approval_timeout,
+            )
             await service.start()
         except ApproverError as exc:
             problem.append(str(exc))
@@ -95,9 +115,10 @@ def run_desktop(paths: Paths, options: DesktopOptions) -> int:
                 companion.cancel()
                 with contextlib.suppress(BaseException):
                     await companion
-            desktop.service.broker.deny_all("shutdown", "approver is quitting")
+            desktop.service.broker.close("shutdown", "approver is quitting")
             await service.stop()
             desktop.close()
+            await _end_leftover_tasks()
 
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
         runner.run(main())

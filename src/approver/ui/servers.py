@@ -327,6 +327,10 @@ class ServersWindow(QWidget):
             lines.append(f"HTTP headers: {', '.join(config.headers)} (values hidden)")
         if config.cwd:
             lines.append(f"Working directory: {self._redactor.redact_text(config.cwd)}")
+        catalog = self._service.catalog
+        for note in (catalog.errors.get(name), catalog.warnings.get(name)):
+            if note:  # a name clash, duplicated or renamed tools: what the server listed oddly
+                lines.append(self._redactor.redact_text(note))
         self.detail.setText(reveal_text("\n".join(lines), keep_newlines=True))
         status = self._status(name)
         if status is None:
