@@ -1,0 +1,53 @@
+"""scripts/reliability_report.py: the document it writes from the suites' reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+from approver.testing.fault_report import FaultReport
+from approver.testing.fuzz_report import FuzzReport
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "reliability_report.py"
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("reliability_report", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def fault(name: str, lost: int = 0) -> FaultReport:
+    return FaultReport(
+        name, faults=1, calls=10, reached_upstream=8, rows_checked=8, lost=lost, verify_ok=True
+    )
+
+
+def test_the_report_totals_every_suite_and_says_ok_when_nothing_was_lost() -> None:
+    script = load_script()
+    fuzz = FuzzReport("http", 1, tried=Counter({"malformed-json": 3}), proper_errors=3, upstream_calls=5)
+    results = script.Results(faults=[fault("killed-sigkill"), fault("audit-disk-full")], fuzz=[fuzz])
+
+    document = script.render(results, "python scripts/reliability_report.py")
+
+    assert "| Faults | 2 scenarios | 2 faults injected | 20 | 16 | 16 | 0 | ok |" in document
+    assert "| `killed-sigkill` | 1 | 10 | 8 | 8 | 0 | 0 | verifies | ok |" in document
+    assert "**Lost in total: 0.** Overall: ok." in document
+    assert "malformed-json (3)" in document
+
+
+def test_one_lost_call_fails_the_report_and_is_counted_in_the_total() -> None:
+    script = load_script()
+    results = script.Results(faults=[fault("killed-os-exit", lost=1)])
+
+    document = script.render(results, "python scripts/reliability_report.py --only faults")
+
+    assert not results.ok
+    assert "**Lost in total: 1.** Overall: **FAILED**." in document
+    assert "| `killed-os-exit` | 1 | 10 | 8 | 8 | 1 | 0 | verifies | **FAILED** |" in document
