@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
@@ -41,6 +41,9 @@ from approver.tokens import TokenStore
 from approver.upstream import Upstream, UpstreamHooks
 
 logger = logging.getLogger(__name__)
+
+IDLE_CONNECTION_TIMEOUT: Final = 75
+"""Seconds the gateway keeps an idle client connection open (uvicorn's default is 5)."""
 
 HOST = "127.0.0.1"
 
@@ -251,6 +254,10 @@ class Service:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=3,
+            # Longer than clients keep idle connections (httpx: 5 s, browsers and Node: about
+            # 60 s): when both sides use the same idle limit, a client can send a call on a
+            # connection in the moment the server closes it, and the call fails with a read error.
+            timeout_keep_alive=IDLE_CONNECTION_TIMEOUT,
         )
         # After uvicorn.Config, which replaces uvicorn's log handlers.
         self._unredact_logs = redact_logs(self.redactor)
