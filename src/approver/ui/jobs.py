@@ -11,6 +11,15 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
+_delivered: list[Job] = []
+"""Jobs whose result has been delivered, kept until their worker thread has ended.
+
+A Job is a QObject that lives on the GUI thread. If its worker thread held the last reference,
+the object would be destroyed on that thread, while the GUI thread may still touch it: Qt warns
+"Timers cannot be stopped from another thread" and can crash. Holding delivered jobs here until
+their thread is gone means the last reference is always dropped on the GUI thread.
+"""
+
 
 class Cancelled(Exception):
     """Raised inside a job when its window no longer wants the result."""
@@ -31,6 +40,7 @@ class Job(QObject):
         super().__init__()
         self.cancel = threading.Event()
         self.running = False
+        self._thread: threading.Thread | None = None
         # Connected first, so it runs (on the GUI thread) before the window's own handler: the
         # job counts as running until its result has been delivered, never in between.
         self.finished.connect(self._ended)
@@ -40,7 +50,10 @@ class Job(QObject):
         jobs.append(self)
         self.running = True
         self.cancel.clear()
-        threading.Thread(target=self._run, args=(work,), name="approver-audit-window", daemon=True).start()
+        self._thread = threading.Thread(
+            target=self._run, args=(work,), name="approver-audit-window", daemon=True
+        )
+        self._thread.start()
 
     def _run(self, work: Callable[[Job], object]) -> None:
         try:
@@ -51,6 +64,15 @@ class Job(QObject):
 
     def _ended(self) -> None:
         self.running = False
+        # On the GUI thread: release jobs whose threads have ended (a thread drops its reference
+        # to the job before it stops counting as alive), and keep this one until its thread has.
+        _delivered[:] = [job for job in _delivered if job.worker_alive()]
+        if self not in _delivered:
+            _delivered.append(self)
+
+    def worker_alive(self) -> bool:
+        """Whether the thread of the latest :meth:`start` is still running."""
+        return self._thread is not None and self._thread.is_alive()
 
     def check(self) -> None:
         """Raise :class:`Cancelled` if the window gave up on this job."""
