@@ -125,9 +125,7 @@ def reveal_text(text: str, *, keep_newlines: bool = False) -> str:
 
 
 def _json_escape(run: re.Match[str]) -> str:
-    return "".join(
-        json.dumps(char)[1:-1] if _kind(char, False) is not None else char for char in run.group()
-    )
+    return "".join(json.dumps(char)[1:-1] if _kind(char, False) is not None else char for char in run.group())
 
 
 def escape_hidden_json(text: str) -> str:
