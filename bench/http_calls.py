@@ -66,7 +66,15 @@ async def measure(
             approver = await processes.enter_async_context(approver_serve(dirs))
             targets = [
                 Target("direct stdio", lambda: stdio_session(upstream_argv()), "echo", [], {}),
-                Target("direct HTTP", http_sessions(direct_http.url, None), "echo", [], {}),
+                # Its CPU per call is the SDK's own server stack alone: a floor for any proxy on it.
+                Target(
+                    "direct HTTP",
+                    http_sessions(direct_http.url, None),
+                    "echo",
+                    [],
+                    {},
+                    direct_http.process.pid,
+                ),
                 Target("mcp-proxy", http_sessions(proxy.url, None), "echo", [], {}, proxy.pid),
                 Target("approver", http_sessions(approver.url, token), "test__echo", [], {}, approver.pid),
             ]

@@ -37,6 +37,10 @@ larger ones get a JSON-RPC 413 here. A literal, not an import: every ``approver`
 this module, and importing ``mcp.server`` costs about a second."""
 
 
+MAX_PRINCIPALS: Final = 256
+"""How many authenticated (token, client) principals the front door keeps built."""
+
+
 class NonLoopbackError(ValueError):
     """A bind address that is not loopback was asked for."""
 
@@ -65,9 +69,12 @@ class FrontDoor:
         from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
         from mcp.server.auth.provider import AccessToken
 
-        self._principal: Callable[[str, str], Any] = lambda token, client: AuthenticatedUser(
-            AccessToken(token=token, client_id=client, scopes=[])
-        )
+        def principal(token: str, client: str) -> Any:
+            return AuthenticatedUser(AccessToken(token=token, client_id=client, scopes=[]))
+
+        self._principal: Callable[[str, str], Any] = principal
+        self._principals: dict[tuple[str, str], Any] = {}
+        """Principals by (token, client): the same immutable object for every request of a client."""
         self.app = app
         self.port = port
         self.authenticate = authenticate
@@ -125,13 +132,22 @@ class FrontDoor:
         scope[CLIENT_SCOPE_KEY] = client
         # The SDK binds each session to the principal that opened it: another client's token
         # presenting this session's id then gets 404, and cannot use its session grants.
-        scope["user"] = self._principal(token or "", client)
+        scope["user"] = self._principal_of(token or "", client)
         watch = DisconnectWatch(receive, send)
-        scope[GONE_SCOPE_KEY] = watch.gone
+        scope[GONE_SCOPE_KEY] = watch
         try:
             await self.app(scope, watch.receive, watch.send)
         finally:
             watch.close()
+
+    def _principal_of(self, token: str, client: str) -> Any:
+        key = (token, client)
+        found = self._principals.get(key)
+        if found is None:
+            if len(self._principals) >= MAX_PRINCIPALS:
+                self._principals.clear()  # only tokens that authenticated get here; rarely many
+            found = self._principals[key] = self._principal(token, client)
+        return found
 
 
 def _declared_size(headers: dict[str, str]) -> int | None:

@@ -252,6 +252,9 @@ class Service:
             build_app(mcp_app, self.port, self.tokens.authenticate),
             log_level="warning",
             access_log=False,
+            # Nothing proxies a loopback gateway: X-Forwarded-* headers are a client's claim,
+            # and the middleware that reads them is one more layer around every request.
+            proxy_headers=False,
             lifespan="on",
             timeout_graceful_shutdown=3,
             # Longer than clients keep idle connections (httpx: 5 s, browsers and Node: about
