@@ -448,3 +448,25 @@ def test_a_boolean_id_is_not_echoed_back_as_an_id() -> None:
     error = unreadable_input_error(validation_error('{"jsonrpc":"1.0","id":true,"method":"ping"}'))
 
     assert error is not None and error.id is None
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "says"),
+    [
+        ("accept", "text/html", "Accept: application/json, text/event-stream"),
+        ("content-type", "text/plain", ""),
+    ],
+)
+async def test_a_wrong_accept_or_content_type_gets_an_error_that_says_what_to_send(
+    service: Service, token: str, header: str, value: str, says: str
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            answer = await http.post(
+                service.url,
+                headers=headers(token, **routing("tools/call", "test__echo"), **{header: value}),
+                content=echo("wrong header", MODERN),
+            )
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.content)
+    error = error_of(answer)
+    assert error["message"] and says in error["message"]

@@ -13,13 +13,14 @@ Every request passes three checks before it reaches the MCP layer, in this order
 
 from __future__ import annotations
 
+import http
 import ipaddress
 import json
 import logging
 from collections.abc import Callable
 from typing import Any, Final
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from approver.disconnect import GONE_SCOPE_KEY, DisconnectWatch
 
@@ -133,7 +134,7 @@ class FrontDoor:
         # The SDK binds each session to the principal that opened it: another client's token
         # presenting this session's id then gets 404, and cannot use its session grants.
         scope["user"] = self._principal_of(token or "", client)
-        watch = DisconnectWatch(receive, send)
+        watch = DisconnectWatch(receive, _ExplainedErrors(send).send)
         scope[GONE_SCOPE_KEY] = watch
         try:
             await self.app(scope, watch.receive, watch.send)
@@ -148,6 +149,59 @@ class FrontDoor:
                 self._principals.clear()  # only tokens that authenticated get here; rarely many
             found = self._principals[key] = self._principal(token, client)
         return found
+
+
+_ERROR_HINTS: Final = {
+    406: "not acceptable: an MCP client must send `Accept: application/json, text/event-stream`",
+    400: "bad request",
+    415: "unsupported media type: an MCP client must send `Content-Type: application/json`",
+}
+
+
+class _ExplainedErrors:
+    """Turns a 4xx answer of the MCP layer that is not JSON into a JSON-RPC error that says why.
+
+    The SDK answers some malformed requests (a wrong ``Accept`` or ``Content-Type``) with a bare
+    status or a line of plain text; a client then gets no JSON-RPC error to show, and an author
+    nothing to go on. JSON answers pass through untouched.
+    """
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._held: Message | None = None
+        self._text = b""
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+            content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+            if not content_type.startswith(b"application/json"):
+                self._held = message
+                return
+        if self._held is None or message["type"] != "http.response.body":
+            await self._send(message)
+            return
+        self._text = (self._text + message.get("body", b""))[:_MAX_ERROR_TEXT]
+        if message.get("more_body"):
+            return
+        start, self._held = self._held, None
+        status = start["status"]
+        said = self._text.decode("utf-8", "replace").strip()
+        text = _ERROR_HINTS.get(status) or said or http.HTTPStatus(status).phrase.lower()
+        if said and said not in text:
+            text = f"{text} ({said})"
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": text}})
+        kept = [(k, v) for k, v in start.get("headers", []) if k.lower() not in _BODY_HEADERS]
+        headers = [
+            *kept,
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await self._send({**start, "headers": headers})
+        await self._send({"type": "http.response.body", "body": body.encode()})
+
+
+_MAX_ERROR_TEXT: Final = 4096
+_BODY_HEADERS: Final = frozenset({b"content-type", b"content-length"})
 
 
 def _declared_size(headers: dict[str, str]) -> int | None:

@@ -125,9 +125,10 @@ class _HttpFuzzer:
         if case.era == LEGACY:
             headers |= await self._session_header(case.session)
         headers |= case.headers
-        headers = {name: value for name, value in headers.items() if value}
+        # A hostile client sends whatever bytes it likes; httpx would refuse non-ASCII str values.
+        wire = {name.encode(): value.encode("utf-8") for name, value in headers.items() if value}
         try:
-            answer = await self.http.post(self.url, headers=headers, content=case.body)
+            answer = await self.http.post(self.url, headers=wire, content=case.body)
         except (httpx2.HTTPError, TimeoutError) as exc:
             return FAILURE, f"{type(exc).__name__}: {exc}"
         return classify_http(answer.status_code, answer.content)
