@@ -132,19 +132,24 @@ def _make_private_dir(directory: Path) -> None:
 
 
 def write_private_text(path: Path, text: str) -> None:
-    """Replace ``path`` atomically with ``text``, readable and writable only by the owner.
+    """Replace ``path`` atomically with ``text``, readable and writable only by the owner."""
+    replace_file(path, text.encode("utf-8"), PRIVATE_FILE_MODE)
 
-    The text goes to a fresh temporary file in the same directory (created exclusively with mode
-    0600), is flushed to disk and then renamed over ``path``: a reader sees the old file or the
-    new one, never a half-written one, and the content is never readable by others.
+
+def replace_file(path: Path, data: bytes, mode: int) -> None:
+    """Replace ``path`` atomically with ``data`` and give it ``mode``.
+
+    The data goes to a fresh temporary file in the same directory (created exclusively with mode
+    0600), is flushed to disk, given ``mode`` and renamed over ``path``: a reader sees the old file
+    or the new one, never a half-written one, and never a private file's content with wider mode.
     """
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp_name, PRIVATE_FILE_MODE)
+        os.chmod(temp_name, mode)
         os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from approver.clients.formats import ClientFormat, read_client_file
 from approver.clients.importing import server_name, unified_diff
 from approver.clients.translate import is_approver_entry
 from approver.errors import ApproverError
-from approver.paths import PRIVATE_FILE_MODE, write_private_text
+from approver.paths import PRIVATE_FILE_MODE, replace_file, write_private_text
 
 SERVER_KEY: Final = "approver"
 """The name approver's own entry gets in a client's server table."""
@@ -184,7 +183,7 @@ def apply_install(change: Change, *, drop_unknown: bool = False, now: datetime |
     assert change.after is not None
     written = change.after.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _replace(path, written, PRIVATE_FILE_MODE if change.private else mode)
+    replace_file(path, written, PRIVATE_FILE_MODE if change.private else mode)
     records = _records(path)
     records.append(
         {
@@ -250,7 +249,7 @@ def apply_uninstall(change: Change, *, force: bool = False) -> None:
         if saved is None:
             raise RoutingError(f"the backup {backup} is missing; restore {path} by hand")
         mode = change.record.get("mode")
-        _replace(path, saved, mode if isinstance(mode, int) else PRIVATE_FILE_MODE)
+        replace_file(path, saved, mode if isinstance(mode, int) else PRIVATE_FILE_MODE)
         backup.unlink()
     else:
         with contextlib.suppress(FileNotFoundError):
@@ -278,22 +277,6 @@ def _create(path: Path, data: bytes, mode: int) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.chmod(path, mode)
-
-
-def _replace(path: Path, data: bytes, mode: int) -> None:
-    """Replace ``path`` atomically with ``data`` and give it ``mode``."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
