@@ -10,12 +10,36 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "approver-hyp"))
 
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
 
 T = TypeVar("T")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collect_garbage_on_the_main_thread() -> Iterator[None]:
+    """Collect reference cycles on the main thread only, as the desktop app does (ui/collector.py).
+
+    Automatic collection runs on whichever thread allocates; a worker thread (the audit writer,
+    an upstream's stderr reader) collecting a cycle that holds a widget from an earlier test makes
+    Qt destroy it on the wrong thread, and can crash the run.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_each_test() -> Iterator[None]:
+    yield
+    gc.collect()
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:

@@ -22,6 +22,7 @@ from approver.paths import Paths
 from approver.service import Service, read_runtime
 from approver.tokens import TokenStore
 from approver.ui.app import DesktopApp, application, install_quit_on_signals
+from approver.ui.collector import GuiCollector
 from approver.ui.single_instance import InstanceServer, ask_running_to_show
 
 Companion = Callable[[DesktopApp], Coroutine[None, None, None]]
@@ -120,8 +121,13 @@ def run_desktop(paths: Paths, options: DesktopOptions) -> int:
             desktop.close()
             await _end_leftover_tasks()
 
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        runner.run(main())
+    collector = GuiCollector(app)
+    collector.start()  # before any worker thread (audit writer, stderr readers) starts
+    try:
+        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+            runner.run(main())
+    finally:
+        collector.stop()
     instance.close()
     if problem:
         _show_error(problem[0])
