@@ -25,7 +25,7 @@ import keyring.errors
 from approver.errors import ConfigError
 from approver.naming import default_prefix
 from approver.paths import write_private_text
-from approver.schema import parse_json, validate, with_schema
+from approver.schema import load_json_file, validate, with_schema
 
 KEYRING_SERVICE: Final = "approver"
 """The keyring service name under which approver's secrets and client tokens are stored."""
@@ -250,27 +250,14 @@ def read_servers_data(path: Path) -> dict[str, Any]:
 
 
 def _read(path: Path) -> dict[str, Any] | None:
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            file, "", f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 JSON"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            file,
-            "",
-            f"cannot be read ({exc.strerror or exc}): make it a JSON file readable by you, or move it "
-            "away to start with no servers",
-        ) from None
-    data = parse_json(text, file)
-    _check_names_and_types(data, file)
-    validate(data, SCHEMA_NAME, file)
-    result: dict[str, Any] = data
-    return result
+    data: dict[str, Any] | None = load_json_file(
+        path,
+        SCHEMA_NAME,
+        missing_ok=True,
+        unreadable_hint="make it a JSON file readable by you, or move it away to start with no servers",
+        check=_check_names_and_types,
+    )
+    return data
 
 
 def _check_names_and_types(data: Any, file: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -112,16 +112,41 @@ def parse_json(text: str, file: str) -> Any:
         ) from None
 
 
-def load_json_file(path: Path, schema_name: str) -> Any:
-    """Read, parse and validate a JSON config file; every failure is a ConfigError."""
+def load_json_file(
+    path: Path,
+    schema_name: str,
+    *,
+    missing_ok: bool = False,
+    unreadable_hint: str = "",
+    check: Callable[[Any, str], None] | None = None,
+) -> Any:
+    """Read, parse and validate a JSON config file; every failure is a ConfigError.
+
+    With ``missing_ok`` a missing file reads as None. ``unreadable_hint`` says what to do when the
+    file cannot be read; ``check(data, file)`` runs before the schema, for messages more precise
+    than the schema's.
+    """
+    file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(str(path), "", "file not found") from None
+        if missing_ok:
+            return None
+        raise ConfigError(file, "", "file not found") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ConfigError(
+            file, "", f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 JSON"
+        ) from None
     except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot be read: {exc.strerror or exc}") from None
-    data = parse_json(text, str(path))
-    validate(data, schema_name, str(path))
+        reason = exc.strerror or str(exc)
+        message = (
+            f"cannot be read ({reason}): {unreadable_hint}"
+            if unreadable_hint
+            else f"cannot be read: {reason}"
+        )
+        raise ConfigError(file, "", message) from None
+    data = parse_json(text, file)
+    if check is not None:
+        check(data, file)
+    validate(data, schema_name, file)
     return data

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from approver.config import SecretResolver
 from approver.errors import ConfigError
-from approver.schema import parse_json, validate
+from approver.schema import load_json_file
 
 SCHEMA_NAME: Final = "settings"
 """The schema ``settings.json`` is validated against."""
@@ -99,19 +99,8 @@ def load_settings(
 
 
 def _read(path: Path) -> dict[str, Any] | None:
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(file, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(file, "", f"cannot be read: {exc.strerror or exc}") from None
-    data = parse_json(text, file)
-    validate(data, SCHEMA_NAME, file)
-    result: dict[str, Any] = data
-    return result
+    data: dict[str, Any] | None = load_json_file(path, SCHEMA_NAME, missing_ok=True)
+    return data
 
 
 def _otlp(
