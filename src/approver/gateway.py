@@ -521,15 +521,11 @@ class Gateway:
     @staticmethod
     def _progress_reporter(ctx: ServerRequestContext[Any, Any]) -> Report | None:
         """Sends progress for the request in ``ctx``; ``None`` when the client sent no token."""
-        meta = ctx.meta
-        if not meta or (meta.get("progress_token") is None and meta.get("progressToken") is None):
-            return None
-        return ctx.session.report_progress
+        return ctx.session.report_progress if _wants_progress(ctx) else None
 
     @staticmethod
     def _progress_relay(flight: _InFlight) -> Any:
-        meta = flight.ctx.meta
-        if not meta or (meta.get("progress_token") is None and meta.get("progressToken") is None):
+        if not _wants_progress(flight.ctx):
             return None
 
         async def relay(progress: float, total: float | None, message: str | None) -> None:
@@ -786,6 +782,14 @@ _ANSWER_TYPES: dict[str, type[Any]] = {
     "elicitation": types.ElicitResult,
     "roots": types.ListRootsResult,
 }
+
+
+def _wants_progress(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """Whether the client sent a progress token with the request in ``ctx``."""
+    meta = ctx.meta
+    if not meta:
+        return False
+    return meta.get("progress_token") is not None or meta.get("progressToken") is not None
 
 
 def _server_request(kind: str, params: Any) -> Any:
