@@ -38,17 +38,16 @@ from mcp.server.subscriptions import (
     ToolsListChanged,
 )
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from approver import __version__
 from approver.audit import AuditWriteError, DecisionRecord, OutcomeRecord, canonical_json
 from approver.broker import ApprovalRequest, Broker, Scope, Verdict
+from approver.callers import Caller, SdkCaller, client_of, session_id_of
 from approver.calls import Action, CallContext, Decision
 from approver.catalog import Catalog, ToolEntry, list_page
 from approver.disconnect import client_gone
-from approver.front import CLIENT_SCOPE_KEY
-from approver.held import KEEPALIVE_INTERVAL, Report, keepalive, unless_gone
+from approver.held import KEEPALIVE_INTERVAL, keepalive, unless_gone
 from approver.policy import RateLimiter
 from approver.policy_file import PolicyFile
 from approver.recorder import Recorder
@@ -70,8 +69,7 @@ and an upstream would get ``null`` instead of the value that was decided on."""
 class _InFlight:
     """A forwarded call, so server-to-client requests from its upstream find their way back."""
 
-    ctx: ServerRequestContext[Any, Any]
-    client: str
+    caller: Caller
     tool: str
     asks: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]] | None = None
     """For 2026-era clients: questions from the upstream, answered through input_required rounds."""
@@ -185,37 +183,20 @@ class Gateway:
     @staticmethod
     def client_of(ctx: ServerRequestContext[Any, Any]) -> str:
         """The authenticated client's name (``local`` for an in-process client)."""
-        request = ctx.request
-        scope = getattr(request, "scope", None)
-        if isinstance(scope, dict):
-            name = scope.get(CLIENT_SCOPE_KEY)
-            if isinstance(name, str):
-                return name
-        return "local"
-
-    @staticmethod
-    def _session_id(ctx: ServerRequestContext[Any, Any]) -> str | None:
-        headers = getattr(ctx.request, "headers", None)
-        if headers is None:
-            return None
-        value = headers.get("mcp-session-id")
-        return value if isinstance(value, str) else None
-
-    def _session_key(self, ctx: ServerRequestContext[Any, Any]) -> str:
-        return self._session_id(ctx) or f"client:{self.client_of(ctx)}"
+        return client_of(ctx)
 
     def _track(self, ctx: ServerRequestContext[Any, Any]) -> _LegacySession | None:
         """Remember a 2025-era session so later notifications can reach it."""
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return None
-        key = self._session_id(ctx)
+        key = session_id_of(ctx)
         if key is None:
             return None
         entry = self._legacy.get(key)
         if entry is None:
             if len(self._legacy) >= MAX_LEGACY_SESSIONS:
                 self._legacy.pop(next(iter(self._legacy)))
-            entry = self._legacy[key] = _LegacySession(ctx.session, self.client_of(ctx))
+            entry = self._legacy[key] = _LegacySession(ctx.session, client_of(ctx))
         return entry
 
     # -- tools --------------------------------------------------------------------------------
@@ -233,29 +214,36 @@ class Gateway:
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        """Decide on one tool call and, if allowed, forward it. Never raises to the client."""
+        """The SDK's handler for ``tools/call``: see :meth:`call`."""
         self._track(ctx)
         if params.request_state is not None:
             return await self._resume(ctx, params)
+        return await self.call(SdkCaller(ctx), params.name, params.arguments)
+
+    async def call(
+        self, caller: Caller, name: str, arguments: dict[str, Any] | None
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Decide on one tool call and, if allowed, forward it. Never raises to the client.
+
+        Only a 2026-era ``caller`` can get an ``InputRequiredResult`` (the upstream asked a question).
+        """
         started = time.monotonic()
-        entry = self.catalog.tool(params.name)
+        entry = self.catalog.tool(name)
         if entry is None:
-            down = self.catalog.unavailable(params.name)
+            down = self.catalog.unavailable(name)
             return _tool_error(
                 f"approver: {down}"
                 if down
-                else f"approver: unknown tool {params.name!r}; list the tools again to see what exists"
+                else f"approver: unknown tool {name!r}; list the tools again to see what exists"
             )
-        client = self.client_of(ctx)
-        arguments = dict(params.arguments or {})
+        client = caller.client
+        arguments = dict(arguments or {})
         call_id = self.broker.new_id()
         try:
             argument_bytes = _ARGUMENTS_JSON.encode(arguments).encode()
         except (TypeError, ValueError) as exc:
             return _tool_error(f"approver denied this call: its arguments cannot be encoded ({exc})")
-        decision, decided_by, message = await self._decide(
-            ctx, entry, client, arguments, argument_bytes, call_id
-        )
+        decision, decided_by, message = await self._decide(caller, entry, arguments, argument_bytes, call_id)
         record = _decision_record(entry, client, call_id, argument_bytes, decision, decided_by, message)
         try:
             await self.recorder.decision(record)
@@ -272,13 +260,12 @@ class Gateway:
             )
         if decision.action is not Action.ALLOW:
             return _tool_error(f"approver denied this call: {message or decision.reason}")
-        return await self._forward(ctx, entry, client, call_id, argument_bytes, started)
+        return await self._forward(caller, entry, call_id, argument_bytes, started)
 
     async def _decide(
         self,
-        ctx: ServerRequestContext[Any, Any],
+        caller: Caller,
         entry: ToolEntry,
-        client: str,
         arguments: dict[str, Any],
         argument_bytes: bytes,
         call_id: str,
@@ -291,6 +278,7 @@ class Gateway:
                     "paused",
                     "",
                 )
+            client = caller.client
             context = CallContext(client=client, tool=entry.ref, risk=entry.risk, arguments=arguments)
             decision = self.policy.policy.decide(context, self.limiter, self._clock())
             pin = self.catalog.pin_check(entry) if decision.action is not Action.DENY else entry.pin
@@ -299,7 +287,7 @@ class Gateway:
                 decision = Decision(Action.REQUIRE_APPROVAL, "pin-changed", pin.reason)
             if decision.action is not Action.REQUIRE_APPROVAL:
                 return decision, "policy", ""
-            session_key = self._session_key(ctx)
+            session_key = caller.session_key
             if not pin.quarantined and (session_key, entry.ref.name) in self._grants:
                 return (
                     Decision(Action.ALLOW, "session-grant", "allowed for this session by the user"),
@@ -323,11 +311,9 @@ class Gateway:
             )
             try:
                 async with keepalive(
-                    self._progress_reporter(ctx), self.broker.timeout, self.keepalive_interval
+                    caller.progress_reporter(), self.broker.timeout, self.keepalive_interval
                 ):
-                    resolution = await unless_gone(
-                        self.broker.submit(request), client_gone(getattr(ctx.request, "scope", None))
-                    )
+                    resolution = await unless_gone(self.broker.submit(request), client_gone(caller.scope))
             except asyncio.CancelledError:
                 await self._record_cancelled(entry, client, call_id, argument_bytes, decision)
                 raise
@@ -373,16 +359,9 @@ class Gateway:
             logger.exception("could not record a cancelled approval")
 
     async def _forward(
-        self,
-        ctx: ServerRequestContext[Any, Any],
-        entry: ToolEntry,
-        client: str,
-        call_id: str,
-        argument_bytes: bytes,
-        started: float,
+        self, caller: Caller, entry: ToolEntry, call_id: str, argument_bytes: bytes, started: float
     ) -> types.CallToolResult | types.InputRequiredResult:
-        modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
-        flight = _InFlight(ctx, client, entry.ref.name, asyncio.Queue() if modern else None)
+        flight = _InFlight(caller, entry.ref.name, asyncio.Queue() if caller.modern else None)
         flight.task = asyncio.create_task(
             self._upstream_call(flight, entry, call_id, argument_bytes, started)
         )
@@ -433,8 +412,12 @@ class Gateway:
         """A 2026-era retry that carries the answer to an upstream's question."""
         state = params.request_state or ""
         suspended = self._suspended.get(state)
-        client = self.client_of(ctx)
-        if suspended is None or suspended.flight.client != client or suspended.flight.tool != params.name:
+        caller = SdkCaller(ctx)
+        if (
+            suspended is None
+            or suspended.flight.caller.client != caller.client
+            or suspended.flight.tool != params.name
+        ):
             return _tool_error("approver: this request_state is unknown or expired; call the tool again")
         del self._suspended[state]
         suspended.expiry.cancel()
@@ -455,7 +438,7 @@ class Gateway:
                         code=types.INVALID_PARAMS, message=f"unreadable {suspended.key} answer: {exc}"
                     )
                 )
-        suspended.flight.ctx = ctx
+        suspended.flight.caller = caller
         return await self._drive(suspended.flight)
 
     async def _upstream_call(
@@ -519,18 +502,15 @@ class Gateway:
                 logger.exception("could not record the outcome of %s", call_id)
 
     @staticmethod
-    def _progress_reporter(ctx: ServerRequestContext[Any, Any]) -> Report | None:
-        """Sends progress for the request in ``ctx``; ``None`` when the client sent no token."""
-        return ctx.session.report_progress if _wants_progress(ctx) else None
-
-    @staticmethod
     def _progress_relay(flight: _InFlight) -> Any:
-        if not _wants_progress(flight.ctx):
+        if flight.caller.progress_reporter() is None:
             return None
 
         async def relay(progress: float, total: float | None, message: str | None) -> None:
             try:
-                await flight.ctx.session.report_progress(progress, total, message)
+                report = flight.caller.progress_reporter()  # the caller changes across input rounds
+                if report is not None:
+                    await report(progress, total, message)
             except Exception as exc:
                 # The client's stream may be gone between input rounds; progress is best effort.
                 logger.debug("progress not relayed: %s", exc)
@@ -553,13 +533,12 @@ class Gateway:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             await flight.asks.put((kind, request, future))
             return await future
-        metadata = ServerMessageMetadata(related_request_id=flight.ctx.request_id)
         try:
-            return await flight.ctx.session.send_request(request, _ANSWER_TYPES[kind], metadata=metadata)
+            return await flight.caller.ask(request, _ANSWER_TYPES[kind])
         except MCPError as exc:
             return exc.error
         except Exception as exc:
-            logger.warning("relaying %s to %s failed: %s", kind, flight.client, exc)
+            logger.warning("relaying %s to %s failed: %s", kind, flight.caller.client, exc)
             return types.ErrorData(
                 code=types.INTERNAL_ERROR, message=f"approver could not relay {kind}: {exc}"
             )
@@ -591,9 +570,7 @@ class Gateway:
             flights = self._in_flight.get(upstream.name) or []
             if flights:
                 try:
-                    await flights[-1].ctx.session.send_notification(
-                        message, related_request_id=flights[-1].ctx.request_id
-                    )
+                    await flights[-1].caller.notify(message)
                 except Exception as exc:
                     logger.debug("could not relay a log message: %s", exc)
                 return
@@ -782,14 +759,6 @@ _ANSWER_TYPES: dict[str, type[Any]] = {
     "elicitation": types.ElicitResult,
     "roots": types.ListRootsResult,
 }
-
-
-def _wants_progress(ctx: ServerRequestContext[Any, Any]) -> bool:
-    """Whether the client sent a progress token with the request in ``ctx``."""
-    meta = ctx.meta
-    if not meta:
-        return False
-    return meta.get("progress_token") is not None or meta.get("progressToken") is not None
 
 
 def _server_request(kind: str, params: Any) -> Any:
