@@ -18,11 +18,14 @@ import ipaddress
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from approver.disconnect import GONE_SCOPE_KEY, DisconnectWatch
+
+if TYPE_CHECKING:
+    from approver.fastcall import FastCalls
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,13 @@ def check_loopback(host: str) -> str:
 class FrontDoor:
     """ASGI middleware in front of the MCP app: Host, Origin, then token."""
 
-    def __init__(self, app: ASGIApp, port: int, authenticate: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        port: int,
+        authenticate: Callable[[str], str | None],
+        fast: FastCalls | None = None,
+    ) -> None:
         from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
         from mcp.server.auth.provider import AccessToken
 
@@ -77,6 +86,8 @@ class FrontDoor:
         self._principals: dict[tuple[str, str], Any] = {}
         """Principals by (token, client): the same immutable object for every request of a client."""
         self.app = app
+        self.fast = fast
+        """Answers 2025-era tool calls without the SDK's server stack (:mod:`approver.fastcall`)."""
         self.port = port
         self.authenticate = authenticate
         self.allowed_hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
@@ -122,12 +133,7 @@ class FrontDoor:
             return
         size = _declared_size(headers)
         if size is not None and size > MAX_BODY_BYTES:
-            await _reject(
-                send,
-                413,
-                f"request too large: approver accepts messages of up to {MAX_BODY_BYTES} bytes and this one "
-                f"has {size}; nothing was decided or forwarded",
-            )
+            await _too_large(send, f"this one has {size}")
             return
         scope = dict(scope)
         scope[CLIENT_SCOPE_KEY] = client
@@ -137,7 +143,20 @@ class FrontDoor:
         watch = DisconnectWatch(receive, _ExplainedErrors(send).send)
         scope[GONE_SCOPE_KEY] = watch
         try:
-            await self.app(scope, watch.receive, watch.send)
+            app_receive: Receive = watch.receive
+            session = self.fast.session_of(scope, headers) if self.fast is not None else None
+            if session is not None:
+                assert self.fast is not None
+                body = await _read_body(watch.receive)
+                if body is None:
+                    return  # the client left before it finished sending
+                if len(body) > MAX_BODY_BYTES:
+                    await _too_large(send, "this one is larger")
+                    return
+                if await self.fast.handle(session, scope, body, watch.send, client):
+                    return
+                app_receive = _replay(body, watch.receive)
+            await self.app(scope, app_receive, watch.send)
         finally:
             watch.close()
 
@@ -204,6 +223,31 @@ _MAX_ERROR_TEXT: Final = 4096
 _BODY_HEADERS: Final = frozenset({b"content-type", b"content-length"})
 
 
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body (stops early past the size limit); ``None`` if the client left."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False) or size > MAX_BODY_BYTES:
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the already-read body first, then whatever ``receive`` gives."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
 def _declared_size(headers: dict[str, str]) -> int | None:
     try:
         return int(headers["content-length"])
@@ -235,6 +279,17 @@ async def _reject(
     await send({"type": "http.response.body", "body": body})
 
 
-def build_app(mcp_app: Any, port: int, authenticate: Callable[[str], str | None]) -> FrontDoor:
+async def _too_large(send: Send, how: str) -> None:
+    await _reject(
+        send,
+        413,
+        f"request too large: approver accepts messages of up to {MAX_BODY_BYTES} bytes and {how}; "
+        "nothing was decided or forwarded",
+    )
+
+
+def build_app(
+    mcp_app: Any, port: int, authenticate: Callable[[str], str | None], fast: FastCalls | None = None
+) -> FrontDoor:
     """Wrap the SDK's Starlette app (which carries the session manager's lifespan)."""
-    return FrontDoor(mcp_app, port, authenticate)
+    return FrontDoor(mcp_app, port, authenticate, fast)

@@ -27,6 +27,7 @@ from approver.catalog import Catalog
 from approver.config import SecretResolver, ServersConfig, load_servers
 from approver.errors import ApproverError
 from approver.events import EventHub, PausedChanged, PolicyChanged, UpstreamChanged
+from approver.fastcall import FastCalls
 from approver.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway import Gateway
 from approver.otlp import make_export
@@ -90,8 +91,12 @@ def _pid_alive(pid: int) -> bool:
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket on host:port, or PortInUseError saying what to do."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on the connections of a socket that says it
+    # is TCP. Without it a response written as two sends (headers, then body) waits for the
+    # client's delayed ACK (40 ms) before its body leaves (Nagle's algorithm).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -158,6 +163,8 @@ class Service:
         self.policy.on_change(self.catalog.reclassify)
         self._tasks: list[asyncio.Task[Any]] = []
         self._uvicorn: uvicorn.Server | None = None
+        self.fast: FastCalls | None = None
+        """The front door's fast path for 2025-era tool calls, once serving."""
         self._socket: socket.socket | None = None
         self._unredact_logs: Callable[[], None] = lambda: None
 
@@ -248,8 +255,9 @@ class Service:
         mcp_app = self.gateway.server.streamable_http_app(
             streamable_http_path=MCP_PATH, json_response=False, transport_security=security, host=self.host
         )
+        self.fast = FastCalls(self.gateway, self.gateway.server.session_manager)
         config = uvicorn.Config(
-            build_app(mcp_app, self.port, self.tokens.authenticate),
+            build_app(mcp_app, self.port, self.tokens.authenticate, self.fast),
             log_level="warning",
             access_log=False,
             # Nothing proxies a loopback gateway: X-Forwarded-* headers are a client's claim,

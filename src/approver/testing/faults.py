@@ -30,7 +30,7 @@ from typing import Any, Final, Literal
 import anyio
 import mcp.types as types
 
-from approver.audit import AuditLog
+from approver.audit import AuditLog, DecisionRecord
 from approver.broker import ApprovalRequest, Resolution
 from approver.events import Event, Recorded, UpstreamChanged
 from approver.paths import Paths
@@ -364,8 +364,10 @@ async def _exit_after_rows(paths: Paths, rows: int) -> None:
     service = Service(paths, port=0, token_store=file_token_store(paths))
 
     def die(event: Event) -> None:
-        # Right after a commit, from inside the process: no cleanup, no flush, no goodbye.
-        if isinstance(event, Recorded) and event.row_id >= rows:
+        # Right after a decision's commit, before its call is forwarded, from inside the
+        # process: no cleanup, no flush, no goodbye. That call is sent and never reaches the
+        # upstream, so the kill is mid-stream however fast the calls go.
+        if isinstance(event, Recorded) and event.row_id >= rows and isinstance(event.record, DecisionRecord):
             os._exit(EXIT_CODE)
 
     service.events.subscribe(die)
