@@ -157,3 +157,28 @@ def test_close_finishes_queued_writes_and_closes_the_log(tmp_path: Path) -> None
     with pytest.raises(AuditWriteError):
         log.record_decision(decision("after-close"))
     assert AuditLog(tmp_path / "audit.db", read_only=True).tail(0, 10)[-1]["id"] == row_id
+
+
+@pytest.mark.anyio
+async def test_an_outcome_queued_soon_lands_in_order_and_a_failure_is_reported(log: WatchedLog) -> None:
+    events: list[Event] = []
+    hub = EventHub()
+    hub.subscribe(events.append)
+    recorder = Recorder(log, hub)
+    with anyio.fail_after(TIMEOUT):
+        await recorder.decision(decision("a"))
+        recorder.outcome_soon(outcome("a"))  # returns before the row is written
+        await recorder.decision(decision("b"))
+        recorder.outcome_soon(outcome("a"))  # the same call's outcome twice is refused
+        await recorder.flush()
+        await asyncio.sleep(0)  # the done-callbacks of the queued rows run on the next turn
+    recorder.close()
+
+    rows = AuditLog(log.path, read_only=True).tail(0, 10)
+    assert [(row["call_id"], row["kind"]) for row in rows] == [
+        ("a", "decision"),
+        ("a", "outcome"),
+        ("b", "decision"),
+    ]
+    assert [type(event).__name__ for event in events] == ["Recorded", "Recorded", "Recorded", "AuditFailed"]
+    assert recorder.last_error

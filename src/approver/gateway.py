@@ -496,10 +496,9 @@ class Gateway:
                 result_sha256=hashlib.sha256(result_bytes).hexdigest() if result_bytes else None,
                 error=error,
             )
-            try:
-                await asyncio.shield(self.recorder.outcome(record))
-            except Exception:
-                logger.exception("could not record the outcome of %s", call_id)
+            # Queued before the client is answered, committed while the answer goes out: the
+            # client does not wait for a row that changes nothing about its call.
+            self.recorder.outcome_soon(record)
 
     @staticmethod
     def _progress_relay(flight: _InFlight) -> Any:

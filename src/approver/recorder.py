@@ -13,20 +13,27 @@ What is on disk when an await returns:
   reaches the disk with the next decision's commit, or by a checkpoint once writes have paused
   for :data:`SYNC_DELAY` seconds. A power loss or operating-system crash in that window can lose
   the newest outcome rows, never a decision row and never a row in the middle of the chain.
+
+The gateway does not wait for an outcome row: :meth:`Recorder.outcome_soon` queues it (in
+order, before the client is answered) and its commit runs while the answer goes out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 from approver.audit import AuditError, AuditLog, DecisionRecord, OutcomeRecord
 from approver.events import AuditFailed, EventHub, Recorded
+
+logger = logging.getLogger(__name__)
 
 SYNC_DELAY: Final = 1.0
 """Seconds without writes after which committed outcome rows are checkpointed to disk."""
@@ -72,6 +79,16 @@ class Recorder:
         """Commit an outcome row (on disk soon after: see the module docstring); raises AuditWriteError."""
         return await self._submit(record)
 
+    def outcome_soon(self, record: OutcomeRecord) -> None:
+        """Queue an outcome row and return at once; it is committed moments later.
+
+        The row keeps its place in the order of writes, so a later :meth:`flush` or :meth:`close`
+        covers it. A failure is reported as any other: :attr:`last_error` and an ``AuditFailed``.
+        """
+        job = _Job(record, asyncio.get_running_loop())
+        self._queue.put(job)
+        job.future.add_done_callback(partial(self._settled, record))
+
     async def flush(self) -> None:
         """Return once every write submitted before this call has finished."""
         job = _Job(None, asyncio.get_running_loop())
@@ -93,12 +110,28 @@ class Recorder:
         try:
             row_id = await asyncio.shield(job.future)
         except Exception as exc:
-            self.last_error = str(exc)
-            self._events.publish(AuditFailed(self.last_error))
+            self._failed(exc)
             raise
+        self._written(row_id, record)
+        return row_id
+
+    def _settled(self, record: Record, future: asyncio.Future[int]) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is None:
+            self._written(future.result(), record)
+        else:
+            logger.error("could not record the outcome of %s: %s", record.call_id, error)
+            self._failed(error)
+
+    def _written(self, row_id: int, record: Record) -> None:
         self.last_error = None
         self._events.publish(Recorded(row_id, record))
-        return row_id
+
+    def _failed(self, error: BaseException) -> None:
+        self.last_error = str(error)
+        self._events.publish(AuditFailed(self.last_error))
 
     # -- the writer thread --------------------------------------------------------------------
 
