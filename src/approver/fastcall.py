@@ -137,7 +137,7 @@ class FastCalls:
         caller = _FastCaller(self, client, session, scope, reply, token)
         key = (session, request_id)
         if key in self._running:
-            return False  # a duplicate id in flight: let the SDK say so
+            return False  # an id already in flight here: the SDK serves it, so cancels stay unambiguous
         task = asyncio.create_task(self.gateway.call(caller, name, arguments))
         self._running[key] = task
         self.handled += 1
