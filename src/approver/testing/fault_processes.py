@@ -218,9 +218,10 @@ async def killed_mid_stream(
 
     ``sigkill``: a real ``approver serve`` gets SIGKILL once ``kill_after`` calls were answered.
     ``os-exit``: the ``exit-after-rows`` driver runs the Service and calls ``os._exit`` right after
-    the first decision row from row ``kill_after`` on is committed. Expected: every call the upstream received has its
-    committed decision row, every answered call has its decision and outcome rows, ``approver
-    audit verify`` exits 0, and a restarted gateway serves again and verifies again.
+    the first decision row from row ``kill_after`` on is committed. Expected: every call the
+    upstream received has its committed decision row, every answered call has its decision and
+    outcome rows, ``approver audit verify`` exits 0, and a restarted gateway serves again and
+    verifies again.
     """
     notes = Notes()
     call_log = root / "test.calls.jsonl"
