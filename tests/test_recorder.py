@@ -182,3 +182,34 @@ async def test_an_outcome_queued_soon_lands_in_order_and_a_failure_is_reported(l
     ]
     assert [type(event).__name__ for event in events] == ["Recorded", "Recorded", "Recorded", "AuditFailed"]
     assert recorder.last_error
+
+
+@pytest.mark.anyio
+async def test_an_outcome_queued_soon_joins_the_next_decisions_commit(log: WatchedLog) -> None:
+    # Waking the writer for each outcome row costs the event loop more than anything else per
+    # call; the row rides along with the next decision's commit instead.
+    recorder = Recorder(log, later_delay=TIMEOUT * 3)  # the writer never gives up waiting here
+    with anyio.fail_after(TIMEOUT):
+        await recorder.decision(decision("a"))
+        recorder.outcome_soon(outcome("a"))
+        await recorder.decision(decision("b"))
+    recorder.close()
+
+    assert log.commits == [(["decision"], True), (["outcome", "decision"], True)]
+
+
+@pytest.mark.anyio
+async def test_an_outcome_queued_soon_is_committed_alone_when_no_decision_follows(log: WatchedLog) -> None:
+    events: list[Event] = []
+    written = asyncio.Event()
+    hub = EventHub()
+    hub.subscribe(lambda event: (events.append(event), written.set() if len(events) == 2 else None))
+    recorder = Recorder(log, hub)
+    with anyio.fail_after(TIMEOUT):
+        await recorder.decision(decision("a"))
+        recorder.outcome_soon(outcome("a"))
+        await written.wait()  # no flush, no further write: the writer commits it on its own
+    recorder.close()
+
+    assert [type(event).__name__ for event in events] == ["Recorded", "Recorded"]
+    assert log.commits == [(["decision"], True), (["outcome"], False)]

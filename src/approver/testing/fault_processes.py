@@ -219,9 +219,10 @@ async def killed_mid_stream(
     ``sigkill``: a real ``approver serve`` gets SIGKILL once ``kill_after`` calls were answered.
     ``os-exit``: the ``exit-after-rows`` driver runs the Service and calls ``os._exit`` right after
     the first decision row from row ``kill_after`` on is committed. Expected: every call the
-    upstream received has its committed decision row, every answered call has its decision and
-    outcome rows, ``approver audit verify`` exits 0, and a restarted gateway serves again and
-    verifies again.
+    upstream received has its committed decision row, every answered call has its decision row
+    and, except perhaps each client's last one (its outcome row waits up to ``LATER_DELAY`` for
+    the next commit), its outcome row; ``approver audit verify`` exits 0, and a restarted gateway
+    serves again and verifies again.
     """
     notes = Notes()
     call_log = root / "test.calls.jsonl"
@@ -252,8 +253,16 @@ async def killed_mid_stream(
         if row["kind"] == "decision" and row["decision"] == "allow"
     }
     finished = {row["call_id"] for row in rows if row["kind"] == "outcome"}
-    unrecorded = [text for text in stream.answered if call_ids.get(text) not in finished]
-    notes.expect(not unrecorded, f"answered calls without decision and outcome rows: {unrecorded}")
+    undecided = [text for text in stream.answered if text not in call_ids]
+    notes.expect(not undecided, f"answered calls without a decision row: {undecided}")
+    # An outcome row joins the next commit (at most LATER_DELAY later): a kill can lose the
+    # outcome of each client's last answered call, and of no call before it.
+    last = {text.split("-")[0]: text for text in stream.answered}
+    unfinished = [text for text in stream.answered if call_ids.get(text) not in finished]
+    early = [text for text in unfinished if text not in last.values()]
+    notes.expect(not early, f"answered calls, not the last of their client, without an outcome row: {early}")
+    if unfinished:
+        notes.see(f"outcome rows still waiting to be committed at the kill: {len(unfinished)}")
     verify_code, verify_output = await audit_verify(paths)
     notes.see(f"approver audit verify after the kill: exit {verify_code}: {verify_output}")
     notes.expect(verify_code == 0, f"audit verify failed after the kill: {verify_output}")
