@@ -1,9 +1,10 @@
 """Profile ``approver serve`` on the allowed-call path with py-spy (installed in its own venv).
 
-Usage: ``python bench/profile_call_path.py [--calls N] [--clients C] [--out FILE]``
+Usage: ``python bench/profile_call_path.py [--calls N] [--clients C] [--gil] [--out FILE]``
 
-Attaches ``py-spy record`` (CPU samples) to the gateway (so time spent waiting, for example on fsync in
-the audit writer thread, shows up too), drives ``C`` clients making ``N`` allowed calls each over
+Attaches ``py-spy record`` to the gateway (samples of every thread, so time spent waiting, for
+example on fsync in the audit writer thread, shows up too; with ``--gil`` only the thread holding
+the GIL, which is where the CPU goes), drives ``C`` clients making ``N`` allowed calls each over
 Streamable HTTP, and leaves a speedscope profile in ``FILE`` plus a text summary of the hottest
 frames on stdout. py-spy is a tool of this benchmark, never a dependency of approver.
 """
@@ -34,7 +35,7 @@ def py_spy() -> str:
     return str(exe)
 
 
-async def drive(calls: int, clients: int, out: Path) -> None:
+async def drive(calls: int, clients: int, out: Path, gil: bool = False) -> None:
     """Run the gateway under the profiler and make the calls."""
     with approver_dirs() as dirs:
         token = dirs.token()
@@ -43,6 +44,8 @@ async def drive(calls: int, clients: int, out: Path) -> None:
             async with opener() as session:
                 await sequential(session, "test__echo", 0, warmup=20)
             record = [py_spy(), "record", "--threads", "--rate", "500", "--format", "speedscope"]
+            if gil:
+                record.append("--gil")
             profiler = subprocess.Popen([*record, "-o", str(out), "--pid", str(served.pid)])
 
             async def one() -> None:
@@ -86,9 +89,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL (CPU)")
     parser.add_argument("--out", type=Path, default=CACHE_DIR / "call-path.speedscope.json")
     args = parser.parse_args()
-    asyncio.run(drive(args.calls, args.clients, args.out))
+    asyncio.run(drive(args.calls, args.clients, args.out, args.gil))
     summarize(args.out)
 
 
