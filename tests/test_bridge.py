@@ -70,6 +70,7 @@ async def test_a_legacy_stdio_client_reaches_upstream_tools_through_the_bridge(t
                 denied = await session.call_tool("test__delete_note", {"path": "x"})
                 sampled = await session.call_tool("test__sample", {"prompt": "1+1"})
             rows = service.audit.tail(0, 1000)
+            assert service.fast is not None and service.fast.handled == 3  # the front door's fast path
     assert "test__echo" in names
     assert echo.structured_content == {"text": "via stdio"}
     assert denied.is_error
