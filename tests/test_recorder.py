@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from approver import recorder as recorder_module
 from approver.audit import AuditLog, AuditWriteError, DecisionRecord, OutcomeRecord
 from approver.events import AuditFailed, Event, EventHub, Recorded
 from approver.recorder import Recorder
@@ -213,3 +214,25 @@ async def test_an_outcome_queued_soon_is_committed_alone_when_no_decision_follow
 
     assert [type(event).__name__ for event in events] == ["Recorded", "Recorded"]
     assert log.commits == [(["decision"], True), (["outcome"], False)]
+
+
+@pytest.mark.anyio
+async def test_an_outcome_queued_while_the_writer_waits_to_checkpoint_is_not_held_back(
+    log: WatchedLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After an outcome-only commit the writer waits SYNC_DELAY to checkpoint; a row queued then
+    # must wake it, not wait out the checkpoint delay (made longer than this test's bound here).
+    monkeypatch.setattr(recorder_module, "SYNC_DELAY", TIMEOUT * 6)
+    written = asyncio.Event()
+    hub = EventHub()
+    hub.subscribe(lambda event: written.set() if isinstance(event, Recorded) else None)
+    recorder = Recorder(log, hub, later_delay=0.0)  # outcome rows never wait for company
+    with anyio.fail_after(TIMEOUT):
+        recorder.outcome_soon(outcome("first"))
+        await written.wait()
+        written.clear()
+        recorder.outcome_soon(outcome("second"))
+        await written.wait()
+    recorder.close()
+
+    assert log.commits == [(["outcome"], False), (["outcome"], False)]

@@ -81,7 +81,7 @@ class Recorder:
         """Outcome rows waiting to join the next commit."""
         self._later_delay = later_delay
         self._asleep = False
-        """The writer waits with no time limit: a row put in :attr:`_later` must wake it."""
+        """The writer is not gathering outcome rows: one put in :attr:`_later` must wake it."""
         self._asleep_lock = threading.Lock()
         self._thread = threading.Thread(target=self._work, name="approver-audit", daemon=True)
         self._thread.start()
@@ -162,11 +162,11 @@ class Recorder:
         while True:
             gathering = expecting or bool(self._later)
             timeout = self._later_delay if gathering else SYNC_DELAY if unsynced else None
-            if timeout is None:
+            if not gathering:
                 with self._asleep_lock:
                     if self._later:
                         continue  # came in just now: wait for company instead
-                    self._asleep = True
+                    self._asleep = True  # an outcome row must wake the writer now
             try:
                 first = self._queue.get(timeout=timeout)
             except queue.Empty:
