@@ -79,7 +79,7 @@ class RawSession:
             "content-type": "application/json",
         }
 
-    async def open(self) -> None:
+    async def open(self, list_tools: bool = True) -> None:
         initialize = {
             "jsonrpc": "2.0",
             "id": 0,
@@ -96,6 +96,9 @@ class RawSession:
         self.headers["mcp-protocol-version"] = "2025-11-25"
         initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
         assert (await self.post_json(initialized)).status_code == 202
+        if list_tools:  # as clients do before calling; it registers the session for notifications
+            listed = await self.post_json({"jsonrpc": "2.0", "id": "list", "method": "tools/list"})
+            assert listed.status_code == 200 and "test__echo" in listed.text
 
     async def post_json(self, message: Any, **headers: str) -> httpx2.Response:
         return await self.http.post(self.url, content=json.dumps(message), headers=self.headers | headers)
@@ -119,6 +122,7 @@ async def test_a_legacy_clients_allowed_call_is_answered_fast_and_recorded(
     before = fast(service).handled
     with anyio.fail_after(TIMEOUT):
         async with legacy_client(service.url, token) as session:
+            await session.list_tools()
             result = await session.call_tool("test__echo", {"text": "fast-allowed"})
             denied = await session.call_tool("test__delete_note", {"name": "fast-denied"})
         await service.recorder.flush()
@@ -171,6 +175,7 @@ async def test_sampling_elicitation_and_roots_during_a_fast_call_reach_the_clien
     before = fast(service).handled
     with anyio.fail_after(TIMEOUT):
         async with legacy_client(service.url, token, **ASKING_CALLBACKS) as session:
+            await session.list_tools()
             sampled = await session.call_tool("test__sample", {"prompt": "5+5"})
             roots = await session.call_tool("test__roots", {})
     assert fast(service).handled == before + 2
@@ -292,6 +297,7 @@ async def test_a_call_held_on_the_fast_path_waits_for_the_person(tmp_path: Any) 
 
             service.broker.subscribe(approve)
             async with legacy_client(service.url, token) as session:
+                await session.list_tools()
                 result = await session.call_tool("test__echo", {"text": "held-fast"})
             await service.recorder.flush()
             (decision,) = rows_of(service, "held-fast")
@@ -324,3 +330,22 @@ async def test_a_fast_call_keeps_its_session_from_expiring(service: Service, tok
             response = await raw.post_json(call(21, "keeps-alive"))
             assert response.status_code == 200 and fast(service).handled
             assert transport.idle_scope.deadline > anyio.current_time() + 60
+
+
+async def test_a_session_that_never_listed_has_its_first_call_registered_through_the_sdk(
+    service: Service, token: str
+) -> None:
+    # Notifications (list changes, log messages) reach 2025-era sessions the gateway has seen
+    # through the SDK; a client that calls without listing first must not miss them.
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            raw = RawSession(http, service.url, token)
+            await raw.open(list_tools=False)
+            before = fast(service).handled
+            first = await raw.post_json(call(31, "first-unlisted"))
+            assert fast(service).handled == before
+            assert service.gateway.tracks(raw.headers["mcp-session-id"])
+            second = await raw.post_json(call(32, "second-unlisted"))
+            assert fast(service).handled == before + 1
+    assert first.status_code == 200 and "first-unlisted" in first.text
+    assert second.json()["result"]["structuredContent"] == {"text": "second-unlisted"}

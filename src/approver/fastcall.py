@@ -17,9 +17,10 @@ What a client can do through the SDK stays possible here, over the same wire:
   are taken here before the SDK sees them;
 * a ``notifications/cancelled`` for a call running here cancels it here.
 
-Anything else (another method, a 2026-era request, an unknown or foreign session, a request
-shape this module does not fully understand) goes to the SDK untouched: the fast path only
-takes what it can answer exactly.
+Anything else (another method, a 2026-era request, an unknown or foreign session, a session
+the gateway has not registered for notifications yet, a request shape this module does not
+fully understand) goes to the SDK untouched: the fast path only takes what it can answer
+exactly.
 """
 
 from __future__ import annotations
@@ -124,6 +125,10 @@ class FastCalls:
             return await self._take_cancel(session, message, send)
         call = _tool_call(message)
         if call is None:
+            return False
+        if not self.gateway.tracks(session):
+            # A call through the SDK registers the session for notifications (list changes, log
+            # messages); clients list tools before calling, so this is rarely a call.
             return False
         transport = self._sessions._server_instances.get(session)
         if transport is None:

@@ -199,6 +199,10 @@ class Gateway:
             entry = self._legacy[key] = _LegacySession(ctx.session, client_of(ctx))
         return entry
 
+    def tracks(self, session_id: str) -> bool:
+        """Whether a 2025-era session is known, so notifications (list changes, logs) reach it."""
+        return session_id in self._legacy
+
     # -- tools --------------------------------------------------------------------------------
 
     def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
