@@ -106,6 +106,8 @@ async def test_the_http_fuzz_loop_gets_proper_errors_keeps_serving_and_forwards_
     service: Service, root: Path, token: str
 ) -> None:
     other = service.tokens.get_or_create("other-fuzzer")
+    assert service.fast is not None
+    fast_before = service.fast.handled
     with anyio.fail_after(TIMEOUT):
         report = await run_http_fuzz(
             service.url, token, seed=7, count=36, other_token=other,
@@ -118,6 +120,7 @@ async def test_the_http_fuzz_loop_gets_proper_errors_keeps_serving_and_forwards_
     assert report.gateway_failures == [] and report.liveness_checks == 36
     assert report.upstream_calls is not None and report.upstream_calls >= 18
     assert report.undecided_calls == []
+    assert service.fast.handled > fast_before  # hostile calls reached the front door's fast path
 
 
 async def test_the_bridge_fuzz_loop_answers_every_request_keeps_relaying_and_forwards_nothing_undecided(

@@ -102,6 +102,10 @@ class _HttpFuzzer:
         initialized = dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
         headers |= {"mcp-session-id": session, "mcp-protocol-version": LEGACY}
         (await self.http.post(self.url, headers=headers, content=initialized)).raise_for_status()
+        # As clients do before calling: the gateway then knows the session, and its tool calls
+        # take the front door's fast path, which is what most real calls go through.
+        listing = dumps(request("tools/list", None, "list", LEGACY))
+        (await self.http.post(self.url, headers=headers, content=listing)).raise_for_status()
         return str(session)
 
     async def _session_header(self, session: str) -> dict[str, str]:
