@@ -180,11 +180,6 @@ class Gateway:
 
     # -- who is asking ------------------------------------------------------------------------
 
-    @staticmethod
-    def client_of(ctx: ServerRequestContext[Any, Any]) -> str:
-        """The authenticated client's name (``local`` for an in-process client)."""
-        return client_of(ctx)
-
     def _track(self, ctx: ServerRequestContext[Any, Any]) -> _LegacySession | None:
         """Remember a 2025-era session so later notifications can reach it."""
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
