@@ -454,14 +454,11 @@ class Gateway:
         flights.append(flight)
         outcome, error, result_bytes = "error", None, b""
         try:
-            session = upstream.session_or_raise()
             # Forward exactly the bytes that were decided on (and shown, when a person approved).
             arguments = json.loads(argument_bytes)
             result: types.CallToolResult | None = None
             with flight.scope:
-                result = await session.call_tool(
-                    entry.ref.tool, arguments, progress_callback=self._progress_relay(flight)
-                )
+                result = await upstream.call_tool(entry.ref.tool, arguments, self._progress_relay(flight))
             if result is None:
                 outcome = "cancelled"
                 return _tool_error("approver: the call was cancelled")

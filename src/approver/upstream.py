@@ -4,8 +4,8 @@ An :class:`Upstream` connects (stdio subprocess or Streamable HTTP), initializes
 ``ClientSession``, fetches the server's catalog (tools, resources, templates, prompts) and keeps
 it current on ``list_changed`` notifications. When the connection ends (a crashed subprocess, a
 dropped HTTP server) it restarts with exponential backoff. Its visible state is
-:class:`UpstreamStatus`. The gateway talks to it only through :meth:`Upstream.session_or_raise`
-and the hooks it passes in.
+:class:`UpstreamStatus`. The gateway talks to it only through :meth:`Upstream.call_tool`,
+:meth:`Upstream.session_or_raise` and the hooks it passes in.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ import mcp.types as types
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 
 from approver import __version__
 from approver.config import ServerConfig
+from approver.lane import ToolLane, lane_suits
 from approver.redact import Redactor
 from approver.stderr_log import ROTATE_BYTES, RedactingLog
 
@@ -116,6 +118,10 @@ class Upstream:
         self._hooks = hooks or UpstreamHooks()
         self.catalog = Catalog()
         self.session: ClientSession | None = None
+        self._lane: ToolLane | None = None
+        """Set while connected when tool calls may skip the session (see :mod:`approver.lane`)."""
+        self.lane_calls = 0
+        """Tool calls sent through a lane so far, over every connection (for tests and benchmarks)."""
         self.capabilities: types.ServerCapabilities | None = None
         self.instructions: str | None = None
         self.state = UpstreamState.STARTING
@@ -165,6 +171,19 @@ class Upstream:
             raise UpstreamUnavailable(f"upstream server {self.name!r} is {self.state.value}{detail}")
         return self.session
 
+    async def call_tool(
+        self, tool: str, arguments: dict[str, Any], progress: ProgressFnT | None = None
+    ) -> types.CallToolResult:
+        """Call ``tool`` on this upstream: through the lane when there is one, else the session.
+
+        Raises UpstreamUnavailable when not connected and MCPError for an error answer.
+        """
+        session = self.session_or_raise()
+        if self._lane is not None:
+            self.lane_calls += 1
+            return await self._lane.call_tool(tool, arguments, progress)
+        return await session.call_tool(tool, arguments, progress_callback=progress)
+
     def request_restart(self) -> None:
         """Drop the current connection (if any) and connect again now."""
         self._restart_pending = True
@@ -198,6 +217,7 @@ class Upstream:
                 logger.warning("upstream %s failed: %s", self.name, self.error)
             finally:
                 self.session = None
+                self._lane = None
                 self._ready = anyio.Event()
             if self._stop.is_set():
                 break
@@ -231,12 +251,17 @@ class Upstream:
                 self._stderr.spawned()
             ended = anyio.Event()
             relay_send, relay_recv = anyio.create_memory_object_stream[Any](0)
+            lane = ToolLane(write)
+            stack.callback(lane.close)
 
             async def relay() -> None:
-                # Sits between transport and session so we notice the connection ending.
+                # Sits between transport and session so we notice the connection ending, and
+                # hands the lane's answers to the lane.
                 async with relay_send:
                     async for message in read:
-                        await relay_send.send(message)
+                        if not lane.take(message):
+                            await relay_send.send(message)
+                lane.close()
                 ended.set()
 
             group = await stack.enter_async_context(anyio.create_task_group())
@@ -257,6 +282,8 @@ class Upstream:
             self.capabilities = result.capabilities
             self.instructions = result.instructions
             self.session = session
+            if lane_suits(self.config.transport, result.protocol_version):
+                self._lane = lane
             await self._refresh_all(session)
             self.error = None
             await self._set_state(UpstreamState.READY)
@@ -271,6 +298,7 @@ class Upstream:
                 waiters.start_soon(until, ended)
                 waiters.start_soon(until, self._fresh_wake())
             self.session = None
+            self._lane = None
             if ended.is_set() and not self._stop.is_set():
                 if self._stderr is not None:  # let its last lines reach the file before quoting them
                     await anyio.to_thread.run_sync(self._stderr.drained, STDERR_DRAIN_TIMEOUT)
