@@ -455,10 +455,10 @@ class Gateway:
         outcome, error, result_bytes = "error", None, b""
         try:
             # Forward exactly the bytes that were decided on (and shown, when a person approved).
-            arguments = json.loads(argument_bytes)
             result: types.CallToolResult | None = None
             with flight.scope:
-                result = await upstream.call_tool(entry.ref.tool, arguments, self._progress_relay(flight))
+                relay = self._progress_relay(flight)
+                result = await upstream.call_tool(entry.ref.tool, argument_bytes, relay)
             if result is None:
                 outcome = "cancelled"
                 return _tool_error("approver: the call was cancelled")

@@ -3,12 +3,14 @@
 The SDK's ``ClientSession`` takes every request through several layers: pydantic models for the
 request, a dispatcher and its tasks, a per-version validation of the result and a check of
 structured content against the tool's output schema. The profiler put those at about a sixth of
-approver's CPU for an allowed call. A :class:`ToolLane` shares the session's transport streams
-and sends ``tools/call`` itself:
+approver's CPU for an allowed call. A :class:`ToolLane` shares the upstream's pipes
+(:mod:`approver.stdio_link`) and sends ``tools/call`` itself:
 
 - its requests carry string ids of their own (``approver-N``; the SDK numbers its requests with
-  integers), and :meth:`ToolLane.take`, called for every message the upstream sends, picks their
-  responses and progress notifications off the stream before the session sees them;
+  integers), and :meth:`ToolLane.take`, offered every message the upstream writes, takes their
+  responses and progress notifications before the session sees them;
+- the arguments sent are the very bytes the decision was made on (and a person saw, when one
+  approved the call), spliced into the request rather than parsed and encoded again;
 - everything else the upstream sends still goes to the session: its sampling, elicitation and
   roots requests during a call, log messages, list changes. Those relays are unchanged.
 
@@ -23,17 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, Final
 
 import anyio
 import mcp.types as types
-from anyio.abc import ObjectSendStream
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
-from mcp.shared.message import SessionMessage
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from approver.stdio_link import LinkClosed
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +46,8 @@ ID_PREFIX: Final = "approver-"
 CANCEL_WRITE_TIMEOUT: Final = 2.0
 """Seconds a courtesy ``notifications/cancelled`` may take to write before it is given up."""
 
-_Reply = types.JSONRPCResponse | types.JSONRPCError
+SendLine = Callable[[bytes], Awaitable[None]]
+"""Writes one message line to the upstream; raises LinkClosed when it cannot."""
 
 
 def lane_suits(transport: str, protocol_version: str) -> bool:
@@ -51,12 +56,12 @@ def lane_suits(transport: str, protocol_version: str) -> bool:
 
 
 class ToolLane:
-    """Sends ``tools/call`` on an upstream's transport and takes the answers off its read side."""
+    """Sends ``tools/call`` on an upstream's pipes and takes the answers off its output."""
 
-    def __init__(self, write: ObjectSendStream[SessionMessage]) -> None:
-        self._write = write
+    def __init__(self, send_line: SendLine) -> None:
+        self._send_line = send_line
         self._ids = itertools.count(1)
-        self._pending: dict[str, asyncio.Future[_Reply]] = {}
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._progress: dict[str, ProgressFnT] = {}
         self._relays: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -66,26 +71,23 @@ class ToolLane:
         """Calls sent and not yet answered."""
         return len(self._pending)
 
-    def take(self, item: object) -> bool:
-        """Whether ``item``, read from the upstream, belongs to a lane call (and was handled here).
+    def take(self, message: dict[str, Any]) -> bool:
+        """Whether ``message``, from the upstream, belongs to a lane call (and was handled here).
 
         A response to a lane id nobody waits for any more (a call cancelled a moment earlier) is
         taken and dropped: the session never sent it, so it would only log an unknown id.
         """
-        if not isinstance(item, SessionMessage):
+        if "method" in message:
+            if message["method"] == "notifications/progress" and isinstance(message.get("params"), dict):
+                return self._take_progress(message["params"])
             return False
-        message = item.message
-        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
-            request_id = message.id
-            if not isinstance(request_id, str) or not request_id.startswith(ID_PREFIX):
-                return False
-            future = self._pending.get(request_id)
-            if future is not None and not future.done():
-                future.set_result(message)
-            return True
-        if isinstance(message, types.JSONRPCNotification) and message.method == "notifications/progress":
-            return self._take_progress(message.params or {})
-        return False
+        request_id = message.get("id")
+        if not isinstance(request_id, str) or not request_id.startswith(ID_PREFIX):
+            return False
+        future = self._pending.get(request_id)
+        if future is not None and not future.done():
+            future.set_result(message)
+        return True
 
     def _take_progress(self, params: dict[str, Any]) -> bool:
         token = params.get("progressToken")
@@ -97,7 +99,7 @@ class ToolLane:
             return True
         total = params.get("total")
         message = params.get("message")
-        # A task, as the SDK does: a slow client stream must not stall the upstream's read side.
+        # A task, as the SDK does: a slow client stream must not stall the upstream's output.
         relay = asyncio.get_running_loop().create_task(
             report(
                 float(progress),
@@ -115,9 +117,9 @@ class ToolLane:
             logger.debug("progress not relayed: %s", relay.exception())
 
     async def call_tool(
-        self, name: str, arguments: dict[str, Any], progress: ProgressFnT | None = None
+        self, name: str, arguments: bytes, progress: ProgressFnT | None = None
     ) -> types.CallToolResult:
-        """Call ``name`` on the upstream and return its validated result.
+        """Call ``name`` with ``arguments`` (a JSON object, UTF-8) and return its validated result.
 
         Raises MCPError for an error response or a closed connection. When the caller is
         cancelled, the upstream is told with ``notifications/cancelled``.
@@ -125,17 +127,28 @@ class ToolLane:
         if self._closed:
             raise _closed_error()
         request_id = f"{ID_PREFIX}{next(self._ids)}"
-        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        meta = b""
         if progress is not None:
-            params["_meta"] = {"progressToken": request_id}
+            meta = b',"_meta":{"progressToken":"' + request_id.encode() + b'"}'
             self._progress[request_id] = progress
-        future: asyncio.Future[_Reply] = asyncio.get_running_loop().create_future()
+        line = b"".join(
+            (
+                b'{"jsonrpc":"2.0","id":"',
+                request_id.encode(),
+                b'","method":"tools/call","params":{"name":',
+                json.dumps(name).encode(),
+                b',"arguments":',
+                arguments,
+                meta,
+                b"}}\n",
+            )
+        )
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        request = types.JSONRPCRequest(jsonrpc="2.0", id=request_id, method="tools/call", params=params)
         try:
             try:
-                await self._write.send(SessionMessage(request))
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await self._send_line(line)
+            except LinkClosed:
                 raise _closed_error() from None
             reply = await future
         except asyncio.CancelledError:
@@ -146,19 +159,17 @@ class ToolLane:
         finally:
             self._pending.pop(request_id, None)
             self._progress.pop(request_id, None)
-        if isinstance(reply, types.JSONRPCError):
-            raise MCPError(code=reply.error.code, message=reply.error.message, data=reply.error.data)
-        return types.CallToolResult.model_validate(reply.result, by_name=False)
+        return _result(reply)
 
     async def _cancel(self, request_id: str) -> None:
-        notice = types.JSONRPCNotification(
-            jsonrpc="2.0",
-            method="notifications/cancelled",
-            params={"requestId": request_id, "reason": "the client cancelled the call"},
-        )
-        closed = (anyio.BrokenResourceError, anyio.ClosedResourceError)
-        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_WRITE_TIMEOUT), suppress(*closed):
-            await self._write.send(SessionMessage(notice))
+        notice = {
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {"requestId": request_id, "reason": "the client cancelled the call"},
+        }
+        line = json.dumps(notice, separators=(",", ":")).encode() + b"\n"
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_WRITE_TIMEOUT), suppress(LinkClosed):
+            await self._send_line(line)
 
     def close(self) -> None:
         """The connection ended: every waiting call fails with a closed-connection error."""
@@ -166,6 +177,19 @@ class ToolLane:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(_closed_error())
+
+
+def _result(reply: dict[str, Any]) -> types.CallToolResult:
+    """The result of a response, or MCPError for an error response (malformed ones included)."""
+    if "error" in reply:
+        try:
+            error = types.ErrorData.model_validate(reply["error"], by_name=False)
+        except ValueError:
+            raise MCPError(
+                code=types.INTERNAL_ERROR, message="the upstream answered with a malformed error"
+            ) from None
+        raise MCPError(code=error.code, message=error.message, data=error.data)
+    return types.CallToolResult.model_validate(reply.get("result"), by_name=False)
 
 
 def _closed_error() -> MCPError:

@@ -11,11 +11,13 @@ dropped HTTP server) it restarts with exponential backoff. Its visible state is
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from approver.config import ServerConfig
 from approver.lane import ToolLane, lane_suits
 from approver.redact import Redactor
 from approver.stderr_log import ROTATE_BYTES, RedactingLog
+from approver.stdio_link import StdioLink, open_stdio_link
 
 logger = logging.getLogger(__name__)
 
@@ -172,9 +175,9 @@ class Upstream:
         return self.session
 
     async def call_tool(
-        self, tool: str, arguments: dict[str, Any], progress: ProgressFnT | None = None
+        self, tool: str, arguments: bytes, progress: ProgressFnT | None = None
     ) -> types.CallToolResult:
-        """Call ``tool`` on this upstream: through the lane when there is one, else the session.
+        """Call ``tool`` with ``arguments`` (a JSON object, UTF-8): through the lane if any, else the session.
 
         Raises UpstreamUnavailable when not connected and MCPError for an error answer.
         """
@@ -182,7 +185,7 @@ class Upstream:
         if self._lane is not None:
             self.lane_calls += 1
             return await self._lane.call_tool(tool, arguments, progress)
-        return await session.call_tool(tool, arguments, progress_callback=progress)
+        return await session.call_tool(tool, json.loads(arguments), progress_callback=progress)
 
     def request_restart(self) -> None:
         """Drop the current connection (if any) and connect again now."""
@@ -246,22 +249,24 @@ class Upstream:
 
     async def _connect_and_serve(self) -> None:
         async with AsyncExitStack() as stack:
-            read, write = await stack.enter_async_context(self._transport(stack))
+            read, write, link = await self._open(stack)
             if self._stderr is not None:
                 self._stderr.spawned()
             ended = anyio.Event()
             relay_send, relay_recv = anyio.create_memory_object_stream[Any](0)
-            lane = ToolLane(write)
-            stack.callback(lane.close)
+            lane = None
+            if link is not None:
+                lane = ToolLane(link.send_line)
+                link.claim = lane.take
+                stack.callback(lane.close)
 
             async def relay() -> None:
-                # Sits between transport and session so we notice the connection ending, and
-                # hands the lane's answers to the lane.
+                # Sits between transport and session so we notice the connection ending.
                 async with relay_send:
                     async for message in read:
-                        if not lane.take(message):
-                            await relay_send.send(message)
-                lane.close()
+                        await relay_send.send(message)
+                if lane is not None:
+                    lane.close()
                 ended.set()
 
             group = await stack.enter_async_context(anyio.create_task_group())
@@ -282,7 +287,7 @@ class Upstream:
             self.capabilities = result.capabilities
             self.instructions = result.instructions
             self.session = session
-            if lane_suits(self.config.transport, result.protocol_version):
+            if lane is not None and lane_suits(self.config.transport, result.protocol_version):
                 self._lane = lane
             await self._refresh_all(session)
             self.error = None
@@ -305,7 +310,8 @@ class Upstream:
                 self.error = self._exit_description()
             group.cancel_scope.cancel()
 
-    def _transport(self, stack: AsyncExitStack) -> AbstractAsyncContextManager[Any]:
+    async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any, StdioLink | None]:
+        """Connect; returns the session's read and write streams, and the stdio link if there is one."""
         config = self.config
         if config.transport == "http":
             assert config.url is not None
@@ -314,7 +320,9 @@ class Upstream:
                 timeout=httpx2.Timeout(30.0, read=300.0),
             )
             stack.push_async_callback(client.aclose)
-            return streamable_http_client(config.url, http_client=client)
+            streams = streamable_http_client(config.url, http_client=client)
+            read, write = await stack.enter_async_context(streams)
+            return read, write, None
         assert config.command is not None
         # Upstream stderr may echo secrets from its environment: it is copied to the log redacted.
         self._stderr = RedactingLog(self.log_file, self._redactor, f"starting {self.name}")
@@ -325,7 +333,11 @@ class Upstream:
             env=dict(config.env) or None,
             cwd=config.cwd,
         )
-        return stdio_client(params, errlog=self._stderr.stream)
+        if sys.platform == "win32":  # the SDK's transport knows Windows' process handling
+            read, write = await stack.enter_async_context(stdio_client(params, errlog=self._stderr.stream))
+            return read, write, None
+        link = await stack.enter_async_context(open_stdio_link(params, self._stderr.stream))
+        return link.read, link.write, link
 
     def _exit_description(self) -> str:
         if self.config.transport == "http":
