@@ -12,7 +12,8 @@ wrappers are installed in the child before approver starts, and cost a few micro
 
 Each stage's figure is its median over the calls; the medians need not add up to the median
 total, the means (in the notes) do. For scale, the same run also times the upstream called
-directly over stdio by the same kind of client.
+directly over stdio, by the same kind of client and by a bare JSON-lines client (a request line
+written, its response line read: the upstream server's own time and the pipes, nothing else).
 """
 
 from __future__ import annotations
@@ -221,6 +222,40 @@ async def _client_marks(url: str, token: str, calls: int) -> list[tuple[int, int
         return marks
 
 
+async def bare_stdio(calls: int) -> list[float]:
+    """Latencies of ``calls`` echo calls to the upstream from a bare JSON-lines client."""
+    server = await asyncio.create_subprocess_exec(
+        *upstream_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert server.stdin is not None and server.stdout is not None
+    stdin, stdout = server.stdin, server.stdout
+
+    async def call(request_id: int, method: str, params: dict[str, Any]) -> None:
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        stdin.write(json.dumps(message).encode() + b"\n")
+        await stdin.drain()
+        while json.loads(await stdout.readline()).get("id") != request_id:
+            pass
+
+    try:
+        hello = {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "b", "version": "1"},
+        }
+        await call(0, "initialize", hello)
+        stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        samples = []
+        for request_id in range(1, calls + 51):
+            start = time.perf_counter()
+            await call(request_id, "tools/call", {"name": "echo", "arguments": {"text": "x"}})
+            samples.append(time.perf_counter() - start)
+        return samples[50:]
+    finally:
+        stdin.close()
+        await server.wait()
+
+
 async def measure(calls: int) -> list[Figure]:
     """Time ``calls`` calls through the instrumented gateway, and the upstream directly."""
     async with stdio_session(upstream_argv()) as session:
@@ -240,11 +275,19 @@ async def measure(calls: int) -> list[Figure]:
             stop(process)
         marks = [(tag, at) for tag, at in json.loads(out.read_text("utf-8"))]
     figures = stage_figures(client, marks)
-    figures.append(
+    bare = await bare_stdio(calls)
+    figures += [
         Figure(
             NAME, "for scale: the upstream called directly over stdio", p50(direct), "ms", note="same client"
-        )
-    )
+        ),
+        Figure(
+            NAME,
+            "for scale: the same by a bare JSON-lines client",
+            p50(bare),
+            "ms",
+            note="the server's floor",
+        ),
+    ]
     return figures
 
 
