@@ -307,6 +307,50 @@ async def test_a_call_held_on_the_fast_path_waits_for_the_person(tmp_path: Any) 
     assert decision["decided_by"] == "user"
 
 
+async def test_a_held_fast_call_the_client_cancels_is_withdrawn_answered_and_recorded(tmp_path: Any) -> None:
+    policy = {"version": "1", "default": "require_approval"}
+    paths = write_config(tmp_path, {"test": upstream_entry("test")}, policy)
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(paths) as service:
+            token = service.tokens.get_or_create("held-cancel")
+            service.broker.attach_approver()
+            arrived, ended = anyio.Event(), anyio.Event()
+
+            def watch(request: Any, resolution: Any) -> None:
+                (ended if resolution is not None else arrived).set()
+
+            service.broker.subscribe(watch)
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(TIMEOUT)) as http:
+                raw = RawSession(http, service.url, token)
+                await raw.open()
+                async with anyio.create_task_group() as group:
+                    answers: list[httpx2.Response] = []
+
+                    async def held() -> None:
+                        answers.append(await raw.post_json(call(21, "never-forwarded")))
+
+                    group.start_soon(held)
+                    await arrived.wait()  # waiting for a person
+                    cancel = {
+                        "jsonrpc": "2.0",
+                        "method": "notifications/cancelled",
+                        "params": {"requestId": 21},
+                    }
+                    assert (await raw.post_json(cancel)).status_code == 202
+                await ended.wait()
+            await service.recorder.flush()
+            rows = rows_of(service, "never-forwarded")
+            assert fast(service).handled == 1 and service.broker.pending() == []
+    assert answers[0].json() == {
+        "jsonrpc": "2.0",
+        "id": 21,
+        "error": {"code": -32800, "message": "Request cancelled"},
+    }
+    assert [(row["kind"], row["decision"], row["decided_by"]) for row in rows] == [
+        ("decision", "deny", "cancelled")
+    ]
+
+
 def test_the_fast_path_knows_this_sdks_session_manager() -> None:
     # If an SDK upgrade renames what the fast path reads, it turns itself off and every call
     # takes the slow path: correct, but this test says so before the benchmarks do.

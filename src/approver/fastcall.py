@@ -76,7 +76,7 @@ class FastCalls:
         self._ids = itertools.count(1)
         self._asks: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         """Requests sent to clients, by (session, id), waiting for the client's answer."""
-        self._running: dict[tuple[str, str | int], asyncio.Task[Any]] = {}
+        self._running: dict[tuple[str, str | int], anyio.CancelScope] = {}
         """Calls running here, by (session, request id), so a cancellation can find them."""
         self.enabled = hasattr(sessions, "_server_instances") and hasattr(sessions, "_session_owners")
         if not self.enabled:
@@ -143,21 +143,20 @@ class FastCalls:
         key = (session, request_id)
         if key in self._running:
             return False  # an id already in flight here: the SDK serves it, so cancels stay unambiguous
-        task = asyncio.create_task(self.gateway.call(caller, name, arguments))
-        self._running[key] = task
+        # Run in this task, not one of its own (each task costs a turn of the event loop): a
+        # client's cancellation cancels this scope; the server stopping cancels the whole task.
+        cancel = anyio.CancelScope()
+        self._running[key] = cancel
         self.handled += 1
         try:
-            result = await asyncio.shield(task)
-            answer: dict[str, Any] = {
-                "jsonrpc": "2.0",
-                "id": request_id,
-                "result": result.model_dump(by_alias=True, mode="json", exclude_none=True),
-            }
-        except asyncio.CancelledError:
-            if not task.done():  # the server is stopping this request: stop the call with it
-                task.cancel()
-                raise
-            answer = _error(request_id, REQUEST_CANCELLED, "Request cancelled")
+            answer: dict[str, Any] = _error(request_id, REQUEST_CANCELLED, "Request cancelled")
+            with cancel:
+                result = await self.gateway.call(caller, name, arguments)
+                answer = {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "result": result.model_dump(by_alias=True, mode="json", exclude_none=True),
+                }
         except Exception as exc:
             logger.exception("the fast path failed on %s", name)
             answer = _error(request_id, types.INTERNAL_ERROR, f"approver: {type(exc).__name__}: {exc}")
@@ -184,10 +183,10 @@ class FastCalls:
         request_id = params.get("requestId") if isinstance(params, dict) else None
         if not isinstance(request_id, str | int) or isinstance(request_id, bool):
             return False
-        task = self._running.get((session, request_id))
-        if task is None:
+        scope = self._running.get((session, request_id))
+        if scope is None:
             return False
-        task.cancel()
+        scope.cancel()
         await _accepted(send, session)
         return True
 

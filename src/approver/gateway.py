@@ -74,8 +74,11 @@ class _InFlight:
     asks: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]] | None = None
     """For 2026-era clients: questions from the upstream, answered through input_required rounds."""
     task: asyncio.Task[types.CallToolResult] | None = None
+    """2026-era calls only: their upstream call outlives a request, so it runs in a task of its own.
+    A 2025-era call runs in its request's task, and is cancelled with it (by the front door's or
+    the SDK's anyio scope for that request)."""
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    """Cancels the upstream call. An anyio scope, not ``task.cancel()``: the SDK sends the
+    """Cancels a task's upstream call. An anyio scope, not ``task.cancel()``: the SDK sends the
     upstream its courtesy ``notifications/cancelled`` from a shielded scope that a native asyncio
     cancellation would cut short."""
 
@@ -361,6 +364,10 @@ class Gateway:
         self, caller: Caller, entry: ToolEntry, call_id: str, argument_bytes: bytes, started: float
     ) -> types.CallToolResult | types.InputRequiredResult:
         flight = _InFlight(caller, entry.ref.name, asyncio.Queue() if caller.modern else None)
+        if not caller.modern:
+            # Answered within this request: no task of its own (each costs a turn of the event
+            # loop). Cancelling the request cancels the call, which tells the upstream.
+            return await self._upstream_call(flight, entry, call_id, argument_bytes, started)
         flight.task = asyncio.create_task(
             self._upstream_call(flight, entry, call_id, argument_bytes, started)
         )
