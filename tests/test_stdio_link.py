@@ -130,3 +130,20 @@ time.sleep(600)
     child = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)
+
+
+async def test_a_long_line_in_many_chunks_and_several_lines_in_one_arrive_whole(errlog: TextIO) -> None:
+    script = """
+import json, sys
+big = json.dumps({"jsonrpc": "2.0", "method": "big", "params": {"text": "x" * 3_000_000}})
+small = json.dumps({"jsonrpc": "2.0", "method": "small"})
+sys.stdout.write(big + "\\n" + small + "\\n" + small + "\\n")
+sys.stdout.flush()
+"""
+    with anyio.fail_after(TIMEOUT):
+        async with open_stdio_link(params(script), errlog) as link:
+            items = [await link.read.receive() for _ in range(3)]
+    notes = [item.message for item in items if isinstance(item, SessionMessage)]
+    assert all(isinstance(note, types.JSONRPCNotification) for note in notes)
+    assert [getattr(note, "method", None) for note in notes] == ["big", "small", "small"]
+    assert getattr(notes[0], "params", None) == {"text": "x" * 3_000_000}

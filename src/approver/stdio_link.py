@@ -113,11 +113,17 @@ async def open_stdio_link(params: StdioServerParameters, errlog: TextIO) -> Asyn
         assert stdout is not None
         try:
             async with to_session:
-                buffer = b""
+                # The chunks of a line not yet ended, joined once it ends: a long line (a large
+                # result) is copied once, not once per chunk.
+                parts: list[bytes] = []
                 with suppress(anyio.EndOfStream, *_PIPE_GONE):
                     while True:
-                        lines = (buffer + await stdout.receive()).split(b"\n")
-                        buffer = lines.pop()
+                        chunk = await stdout.receive()
+                        parts.append(chunk)
+                        if b"\n" not in chunk:
+                            continue
+                        *lines, rest = b"".join(parts).split(b"\n")
+                        parts = [rest] if rest else []
                         for line in lines:
                             if not line.strip():
                                 continue
