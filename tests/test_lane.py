@@ -152,6 +152,7 @@ class Wire:
 
     def __init__(self) -> None:
         self.lines: list[dict[str, Any]] = []
+        self.raw: list[bytes] = []
         self.arrived = anyio.Event()
         self.open = True
 
@@ -159,6 +160,7 @@ class Wire:
         if not self.open:
             raise LinkClosed("closed")
         assert line.endswith(b"\n") and line.count(b"\n") == 1
+        self.raw.append(line)
         self.lines.append(json.loads(line))
         self.arrived.set()
 
@@ -181,6 +183,7 @@ async def test_a_lane_request_carries_the_decided_argument_bytes_unchanged() -> 
             assert lane.take({"jsonrpc": "2.0", "id": request["id"], "result": answer})
     assert request["method"] == "tools/call" and request["params"]["name"] == 'say "hi"'
     assert request["params"]["arguments"] == {"b": [1, 2.5], "a": "\u00e9\u0000"}
+    assert b'"arguments":' + arguments + b"}" in wire.raw[0]  # the very bytes, not re-encoded
     assert results[0].structured_content == {"x": 1} and lane.pending == 0
 
 
