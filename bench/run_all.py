@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/run_all.py                    # everything, default sizes (about 10 minutes)
+    python bench/run_all.py                    # everything, default sizes (about 12 minutes)
     python bench/run_all.py --quick            # small sizes, to check the benchmarks run
     python bench/run_all.py --only http,stdio  # pick benchmarks
     python bench/run_all.py --write-doc        # also rewrite the results in docs/BENCHMARKS.md
