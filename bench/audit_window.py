@@ -25,7 +25,7 @@ from common import Figure, print_figures
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from approver.audit_query import CallFilter
+from approver.audit.query import CallFilter
 from approver.ui.audit_window import AuditWindow
 
 

@@ -106,11 +106,11 @@ def _wrap(
 
 def instrument(marks: list[tuple[str, int]]) -> None:
     """Install the timing wrappers; ``marks`` collects (stage mark, monotonic ns)."""
-    from approver.audit import AuditLog
-    from approver.fastcall import FastCalls, _Reply
-    from approver.front import FrontDoor
-    from approver.lane import ToolLane
-    from approver.recorder import Recorder
+    from approver.audit.log import AuditLog
+    from approver.audit.recorder import Recorder
+    from approver.gateway.fastcall import FastCalls, _Reply
+    from approver.gateway.front import FrontDoor
+    from approver.upstream.lane import ToolLane
 
     door = FrontDoor.__call__
 
@@ -154,7 +154,7 @@ def serve_instrumented(out: Path, argv: list[str]) -> int:
     marks: list[tuple[str, int]] = []
     instrument(marks)
     atexit.register(lambda: out.write_text(json.dumps(marks), "utf-8"))
-    from approver.cli import main
+    from approver.cli.main import main
 
     return main(argv)
 

@@ -27,7 +27,7 @@ from common import BENCH_POLICY, Figure, p50, print_figures
 from PySide6.QtCore import QEvent, QObject, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
-from approver.autostart import Autostart
+from approver.config.autostart import Autostart
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
 from approver.ui.app import DesktopApp
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from approver.calls import Risk, RiskClass
-from approver.risk import classify, describe
+from approver.policy.risk import classify, describe
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "labelled_tools.jsonl"
 TARGET = 0.95

@@ -21,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QCoreApplication, QEventLoop
 from PySide6.QtWidgets import QApplication, QWidget
 
-from approver.broker import ApprovalRequest
+from approver.approval.broker import ApprovalRequest
 from approver.calls import Risk, RiskClass, RiskLevel, ToolRef
 from approver.testing.auditgen import generate_audit_log
 from approver.ui.approval import ApprovalDialog

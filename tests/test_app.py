@@ -14,17 +14,17 @@ import mcp.types as types
 from PySide6.QtCore import Qt, QTimer, SignalInstance
 from PySide6.QtWidgets import QLabel, QPushButton
 
-from approver.autostart import Autostart
-from approver.broker import ApprovalRequest, Resolution
+from approver.approval.broker import ApprovalRequest, Resolution
+from approver.config.autostart import Autostart
+from approver.config.paths import Paths
 from approver.demo.agent import CLIENT_NAME, Step, run_agent
 from approver.demo.sandbox import prepare_demo
-from approver.paths import Paths
 from approver.service import Service
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
 from approver.ui.app import DesktopApp
 from approver.ui.main_window import NO_TRAY_NOTE
 from approver.ui.single_instance import InstanceServer
-from approver.upstream import UpstreamState
+from approver.upstream.connection import UpstreamState
 
 TIMEOUT = 40
 POLICY = {

@@ -19,12 +19,12 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
-from approver.broker import ApprovalRequest, Broker, Resolution, Scope, Verdict
+from approver.approval.broker import ApprovalRequest, Broker, Resolution, Scope, Verdict
 from approver.calls import Risk, RiskClass, RiskLevel, ToolRef
-from approver.policy import Policy
+from approver.config.tokens import TokenStore
+from approver.policy.engine import Policy
 from approver.service import Service
 from approver.testing.harness import MemoryKeyring, write_config
-from approver.tokens import TokenStore
 from approver.ui.approval import ApprovalController, ApprovalDialog
 from approver.ui.signals import CoreSignals
 

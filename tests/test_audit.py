@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from approver.audit import (
+from approver.audit.log import (
     ARGUMENTS_CAP,
     COLUMNS,
     GENESIS_HASH,
@@ -29,7 +29,7 @@ from approver.audit import (
     parse_since,
     row_hash,
 )
-from approver.redact import Redactor
+from approver.audit.redact import Redactor
 from approver.testing.records import decision_record as decision
 from approver.testing.records import outcome_record as outcome
 

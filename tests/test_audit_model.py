@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from approver.audit import ActivityCount, AuditLog, CallFilter, OutcomeRecord
+from approver.audit.log import ActivityCount, AuditLog, CallFilter, OutcomeRecord
 from approver.testing.auditgen import generate_audit_log
 from approver.testing.records import decision_record as decision
 from approver.ui.audit_model import COLUMN_TITLES, AuditTableModel, duration_text, local_time, prepare

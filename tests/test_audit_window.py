@@ -18,7 +18,7 @@ from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QFileDialog, QPlainTextEdit, QToolTip
 from pytestqt.qtbot import QtBot
 
-from approver.audit import ActivityCount, AuditLog, CallFilter, OutcomeRecord, canonical_json
+from approver.audit.log import ActivityCount, AuditLog, CallFilter, OutcomeRecord, canonical_json
 from approver.testing.auditgen import generate_audit_log
 from approver.testing.records import decision_record as decision
 from approver.ui.activity import ActivityView, bucket_counts, bucket_size, describe

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from approver.audit import AuditLog, format_ts
+from approver.audit.log import AuditLog, format_ts
 from approver.testing.auditgen import generate_audit_log
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from approver.autostart import Autostart, AutostartError
+from approver.config.autostart import Autostart, AutostartError
 
 
 def test_enabling_writes_an_entry_that_runs_the_command_and_disabling_removes_it(tmp_path: Path) -> None:

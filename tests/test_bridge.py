@@ -15,7 +15,7 @@ import pytest
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 
-from approver.paths import Paths
+from approver.config.paths import Paths
 from approver.testing.harness import ASKING_CALLBACKS, running_service, upstream_entry, write_config
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ import logging
 import anyio
 import pytest
 
-from approver.broker import ApprovalRequest, Broker, Resolution, Scope, Verdict
+from approver.approval.broker import ApprovalRequest, Broker, Resolution, Scope, Verdict
 from approver.calls import Risk, RiskClass, RiskLevel, ToolRef
 
 pytestmark = pytest.mark.anyio
@@ -248,7 +248,7 @@ async def test_a_raising_observer_does_not_stop_the_request_being_settled(
     task = asyncio.create_task(broker.submit(request("r1")))
     await arrivals.wait_for(1)
 
-    with caplog.at_level(logging.ERROR, logger="approver.broker"):
+    with caplog.at_level(logging.ERROR, logger="approver.approval.broker"):
         assert broker.approve("r1") is True
         with anyio.fail_after(WAIT):
             resolution = await task

@@ -15,11 +15,11 @@ import mcp.types as types
 from mcp import ClientSession
 
 from approver.calls import RiskClass, RiskLevel, ToolRef
-from approver.catalog import Catalog
-from approver.config import ServerConfig
-from approver.policy import Policy
-from approver.policy_file import PolicyFile
-from approver.upstream import Upstream
+from approver.config.servers import ServerConfig
+from approver.gateway.catalog import Catalog
+from approver.policy.engine import Policy
+from approver.policy.file import PolicyFile
+from approver.upstream.connection import Upstream
 
 LIVE = cast(ClientSession, object())
 """Stands in for a connected session; the catalog only checks that there is one."""

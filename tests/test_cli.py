@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from approver.audit import AuditLog, DecisionRecord
+from approver.audit.log import AuditLog, DecisionRecord
 from approver.testing.harness import upstream_entry, write_config
 
 TIMEOUT = 60

@@ -17,9 +17,9 @@ import pytest
 from keyring.backend import KeyringBackend
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
-from approver.cli import main
-from approver.config import KEYRING_SERVICE
-from approver.paths import Paths
+from approver.cli.main import main
+from approver.config.paths import Paths
+from approver.config.servers import KEYRING_SERVICE
 from approver.testing.harness import MemoryKeyring, running_service
 
 DATA = Path(__file__).parent / "data" / "clients"

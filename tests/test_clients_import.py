@@ -11,9 +11,9 @@ import pytest
 
 from approver.clients.formats import CLIENTS, read_client_file
 from approver.clients.importing import ImportFailed, ImportPlan, apply_import, plan_import
-from approver.config import KEYRING_SERVICE, SecretResolver, load_servers
-from approver.paths import Paths
-from approver.secrets import SecretStore
+from approver.config.paths import Paths
+from approver.config.secrets import SecretStore
+from approver.config.servers import KEYRING_SERVICE, SecretResolver, load_servers
 from approver.testing.harness import LockedKeyring, MemoryKeyring
 
 DATA = Path(__file__).parent / "data" / "clients"

@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 from approver.clients.formats import ClientFormat
 from approver.clients.routing import record_file
 from approver.clients.setup import Installer
-from approver.tokens import TokenStore
+from approver.config.tokens import TokenStore
 from approver.ui.connect import ConnectWindow
 
 DATA = Path(__file__).parent / "data" / "clients"

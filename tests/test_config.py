@@ -14,7 +14,7 @@ import keyring.errors
 import pytest
 from keyring.backend import KeyringBackend
 
-from approver.config import (
+from approver.config.servers import (
     SecretResolver,
     ServerConfig,
     load_servers,

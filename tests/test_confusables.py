@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from approver.confusables import Unusual, find_lookalikes, is_suspicious, skeleton, unusual_characters
+from approver.policy.confusables import Unusual, find_lookalikes, is_suspicious, skeleton, unusual_characters
 
 
 def test_a_cyrillic_dze_is_found_and_named_with_its_position() -> None:

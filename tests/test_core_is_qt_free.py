@@ -26,7 +26,7 @@ def core_modules() -> list[str]:
 
 def test_core_modules_import_without_loading_qt() -> None:
     modules = core_modules()
-    assert "approver.gateway" in modules and "approver.policy" in modules
+    assert "approver.gateway.gateway" in modules and "approver.policy.engine" in modules
     code = (
         "import sys, importlib\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"

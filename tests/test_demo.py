@@ -16,13 +16,13 @@ import mcp.types as types
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
-from approver.broker import ApprovalRequest, Resolution
+from approver.approval.broker import ApprovalRequest, Resolution
 from approver.calls import Action, CallContext, Risk, RiskClass, RiskLevel, ToolRef
-from approver.config import SecretResolver, load_servers
+from approver.config.servers import SecretResolver, load_servers
 from approver.demo.agent import CLIENT_NAME, SUMMARY_TEXT, AgentError, run_agent
 from approver.demo.sandbox import PROTECTED_REASON, SAMPLE_FILES, SERVER_NAME, prepare_demo
 from approver.errors import ApproverError
-from approver.policy import Policy, RateLimiter
+from approver.policy.engine import Policy, RateLimiter
 from approver.testing.harness import running_service
 
 pytestmark = pytest.mark.anyio

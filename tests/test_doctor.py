@@ -16,8 +16,7 @@ from pathlib import Path
 import keyring.backends.fail
 import pytest
 
-from approver.config import SecretResolver
-from approver.doctor import (
+from approver.cli.doctor import (
     Status,
     check_clients,
     check_keyring,
@@ -28,9 +27,10 @@ from approver.doctor import (
     check_qt,
     check_servers,
 )
-from approver.paths import Paths
-from approver.qt_probe import apt_packages, probe_qt
-from approver.schema import schema_uri
+from approver.cli.qt_probe import apt_packages, probe_qt
+from approver.config.paths import Paths
+from approver.config.schema import schema_uri
+from approver.config.servers import SecretResolver
 from approver.testing.harness import (
     LockedKeyring,
     MemoryKeyring,

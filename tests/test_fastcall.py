@@ -17,7 +17,7 @@ import httpx2
 import pytest
 from mcp import Client
 
-from approver.fastcall import FastCalls
+from approver.gateway.fastcall import FastCalls
 from approver.service import Service, client_url
 from approver.testing.harness import (
     ASKING_CALLBACKS,

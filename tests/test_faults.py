@@ -14,14 +14,14 @@ from typing import Any
 import anyio
 import pytest
 
-from approver.autostart import Autostart
+from approver.config.autostart import Autostart
 from approver.testing.fault_processes import desktop_sigterm, killed_mid_stream
 from approver.testing.fault_report import ALLOW_ALL, FaultReport
 from approver.testing.fault_startup import STARTUP_PROBLEMS, startup_problem
 from approver.testing.faults import AuditFault, audit_fault_on, shutdown_with_waiting, upstream_crash
 from approver.testing.harness import running_service, upstream_entry, write_config
 from approver.ui.app import DesktopApp
-from approver.upstream import BACKOFF_START
+from approver.upstream.connection import BACKOFF_START
 
 # Generous: every scenario starts Python subprocesses, and CI machines are shared.
 TIMEOUT = 180

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from approver.front import CLIENT_SCOPE_KEY, FrontDoor, NonLoopbackError, build_app, check_loopback
+from approver.gateway.front import CLIENT_SCOPE_KEY, FrontDoor, NonLoopbackError, build_app, check_loopback
 
 pytestmark = pytest.mark.anyio
 
@@ -308,13 +308,13 @@ async def test_a_lifespan_scope_passes_straight_through() -> None:
 def test_the_front_doors_body_limit_is_the_sdks() -> None:
     from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 
-    from approver.front import MAX_BODY_BYTES
+    from approver.gateway.front import MAX_BODY_BYTES
 
     assert MAX_BODY_BYTES == DEFAULT_MAX_REQUEST_BODY_SIZE
 
 
 def test_importing_the_cli_does_not_import_the_mcp_server_package() -> None:
     # Every approver command imports the CLI; `approver secret` or `doctor` must not pay for mcp.server.
-    code = "import sys, approver.cli; print('mcp.server' in sys.modules)"
+    code = "import sys, approver.cli.main; print('mcp.server' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

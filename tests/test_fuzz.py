@@ -16,9 +16,9 @@ import mcp_types
 import pytest
 from pydantic import ValidationError
 
-from approver.bridge import unreadable_input_error
-from approver.front import MAX_BODY_BYTES
-from approver.paths import Paths
+from approver.config.paths import Paths
+from approver.gateway.bridge import unreadable_input_error
+from approver.gateway.front import MAX_BODY_BYTES
 from approver.service import Service
 from approver.testing.fuzz import classify_http, connect_command, run_bridge_fuzz, run_http_fuzz
 from approver.testing.fuzz_cases import LEGACY, MODERN, dumps, request, routing

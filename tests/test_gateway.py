@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 from mcp.shared.subscriptions import ResourceUpdated, ToolsListChanged
 
-from approver.broker import ApprovalRequest, Resolution
+from approver.approval.broker import ApprovalRequest, Resolution
 from approver.service import Service, client_url
 from approver.testing.harness import (
     ASKING_CALLBACKS,

@@ -20,10 +20,10 @@ import mcp.types as types
 import pytest
 from mcp import Client
 
-from approver.audit import DecisionRecord, OutcomeRecord
-from approver.broker import ApprovalRequest, Resolution, Verdict
+from approver.approval.broker import ApprovalRequest, Resolution, Verdict
+from approver.approval.keepalive import keepalive, waiting_message
+from approver.audit.log import DecisionRecord, OutcomeRecord
 from approver.events import Recorded
-from approver.held import keepalive, waiting_message
 from approver.service import Service, client_url
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
 

@@ -29,9 +29,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
-from approver import cli
-from approver.audit import AuditLog
-from approver.paths import Paths
+from approver.audit.log import AuditLog
+from approver.cli import main as cli
+from approver.config.paths import Paths
 from approver.testing.harness import legacy_client, running_service, write_config
 from approver.testing.hostile_server import (
     ANSI,

@@ -15,12 +15,12 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from approver.config import ServerConfig
-from approver.lane import ID_PREFIX, ToolLane, lane_suits
-from approver.stdio_link import LinkClosed
+from approver.config.servers import ServerConfig
 from approver.testing import http_test_server
 from approver.testing.server import SLOW_CANCELLED
-from approver.upstream import Upstream, UpstreamHooks, UpstreamState
+from approver.upstream.connection import Upstream, UpstreamHooks, UpstreamState
+from approver.upstream.lane import ID_PREFIX, ToolLane, lane_suits
+from approver.upstream.stdio_link import LinkClosed
 
 pytestmark = pytest.mark.anyio
 

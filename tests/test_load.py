@@ -22,11 +22,11 @@ import keyring.backends.fail
 import pytest
 from PySide6.QtCore import QTimer
 
-from approver.autostart import Autostart
+from approver.config.autostart import Autostart
+from approver.config.tokens import TokenStore
 from approver.testing.harness import running_service
 from approver.testing.load import LoadGateway, gateway_process, load_config, run_load
 from approver.testing.load_calls import ALLOWED, DENIED, RATE_LIMITED, LoadCall, check_audit
-from approver.tokens import TokenStore
 from approver.ui.app import DesktopApp
 
 MIB = 1024

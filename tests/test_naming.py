@@ -8,7 +8,7 @@ import re
 import pytest
 
 from approver.errors import ConfigError
-from approver.naming import NameTable, UriTable, default_prefix, exposed_name, template_pattern
+from approver.policy.naming import NameTable, UriTable, default_prefix, exposed_name, template_pattern
 
 VALID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

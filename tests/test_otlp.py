@@ -16,11 +16,11 @@ import anyio
 import mcp.types as types
 import pytest
 
-from approver.audit import AuditLog, DecisionRecord, canonical_json
+from approver.audit.log import AuditLog, DecisionRecord, canonical_json
+from approver.audit.otlp import OtlpExport
+from approver.config.paths import Paths
+from approver.config.settings import OtlpSettings
 from approver.events import EventHub, Recorded
-from approver.otlp import OtlpExport
-from approver.paths import Paths
-from approver.settings import OtlpSettings
 from approver.testing.harness import (
     MemoryKeyring,
     legacy_client,
@@ -105,18 +105,18 @@ async def test_a_gateway_call_reaches_the_collector_as_a_decision_and_an_outcome
     }
     assert decision.attributes["approver.decision"] == "allow"
     assert decision.attributes["approver.decided_by"] == "policy"
-    assert decision.attributes["approver.risk.class"] == rows[0]["risk_class"]
-    assert decision.attributes["approver.audit.row_id"] == rows[0]["id"]
-    assert decision.attributes["approver.audit.hash"] == rows[0]["hash"]
+    assert decision.attributes["approver.policy.risk.class"] == rows[0]["risk_class"]
+    assert decision.attributes["approver.audit.log.row_id"] == rows[0]["id"]
+    assert decision.attributes["approver.audit.log.hash"] == rows[0]["hash"]
     assert "approver.arguments" not in decision.attributes
     assert outcome.attributes["approver.outcome"] == "ok"
     assert outcome.attributes["approver.duration_ms"] == rows[1]["duration_ms"]
-    assert outcome.attributes["approver.audit.hash"] == rows[1]["hash"]
+    assert outcome.attributes["approver.audit.log.hash"] == rows[1]["hash"]
     assert outcome.attributes["approver.call_id"] == decision.attributes["approver.call_id"]
     assert decision.body == "allow t__echo for cursor (policy)" and decision.severity_text == "INFO"
     assert decision.resource["service.name"] == "approver" and decision.resource["team"] == "a"
     assert decision.resource["host.name"] == socket.gethostname()
-    assert decision.scope == "approver.audit"
+    assert decision.scope == "approver.audit.log"
     assert decision.headers["authorization"] == "Bearer collector-token-1"
     assert decision.headers["content-type"] == "application/x-protobuf"
 
@@ -160,7 +160,7 @@ async def test_a_dead_collector_never_delays_or_denies_calls(
     assert export.dropped == 22  # 11 calls, a decision and an outcome each: all counted
     assert max(durations) < 1.0, durations
     assert stop_seconds < 5.0
-    failures = [r for r in caplog.records if "failed" in r.getMessage() and r.name == "approver.otlp"]
+    failures = [r for r in caplog.records if "failed" in r.getMessage() and r.name == "approver.audit.otlp"]
     assert len(failures) == 1 and "calls are not affected" in failures[0].getMessage()
     assert "Connection refused" in failures[0].getMessage() or "retries" in failures[0].getMessage()
 
@@ -168,7 +168,7 @@ async def test_a_dead_collector_never_delays_or_denies_calls(
 def test_a_full_queue_drops_and_counts_and_a_returning_collector_gets_the_rest(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="approver.otlp")
+    caplog.set_level(logging.WARNING, logger="approver.audit.otlp")
     log = AuditLog(tmp_path / "audit.db")
     events = EventHub()
     with OtlpReceiver() as receiver:
@@ -188,9 +188,9 @@ def test_a_full_queue_drops_and_counts_and_a_returning_collector_gets_the_rest(
     log.close()
     assert export.dropped >= total - 2 * 3  # only a batch in flight (<= 3) and a full queue survive
     assert export.sent + export.dropped == total and export.sent == len(received)
-    ids = [r.attributes["approver.audit.row_id"] for r in received]
+    ids = [r.attributes["approver.audit.log.row_id"] for r in received]
     assert ids == sorted(ids) and set(ids) <= set(range(1, total + 1))
-    messages = [r.getMessage() for r in caplog.records if r.name == "approver.otlp"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "approver.audit.otlp"]
     assert sum("failed" in m for m in messages) == 1
     assert sum("works again (" in m for m in messages) == 1
 
@@ -207,8 +207,8 @@ def test_without_the_otel_extra_approver_runs_and_turning_the_export_on_says_wha
         "        if name.startswith(('opentelemetry.sdk', 'opentelemetry.exporter')):\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import approver.otlp, approver.service\n"
-        "from approver.cli import main\n"
+        "import approver.audit.otlp, approver.service\n"
+        "from approver.cli.main import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     paths = configure(tmp_path, {"endpoint": "http://127.0.0.1:4318"})

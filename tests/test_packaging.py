@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import approver
-from approver.autostart import Autostart, icon_file
+from approver.config.autostart import Autostart, icon_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DESKTOP_FILE = ROOT / "packaging" / "linux" / "approver.desktop"
@@ -87,10 +87,10 @@ def test_a_built_wheel_holds_the_schemas_the_icon_and_py_typed(tmp_path: Path) -
     )
     (wheel,) = (tmp_path / "out").glob("approver-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    schemas = {p.name for p in (ROOT / "src" / "approver" / "schemas").glob("*.json")}
+    schemas = {p.name for p in (ROOT / "src" / "approver" / "config" / "schemas").glob("*.json")}
     assert {"policy.schema.json", "servers.schema.json", "settings.schema.json"} <= schemas
-    assert {f"approver/schemas/{name}" for name in schemas} <= names
-    assert {"approver/resources/approver.svg", "approver/py.typed", "approver/cli.py"} <= names
+    assert {f"approver/config/schemas/{name}" for name in schemas} <= names
+    assert {"approver/resources/approver.svg", "approver/py.typed", "approver/cli/main.py"} <= names
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from approver.paths import Paths, write_private_text
+from approver.config.paths import Paths, write_private_text
 
 
 def _mode(path: Path) -> int:

@@ -15,12 +15,12 @@ import anyio
 import mcp.types as types
 import pytest
 
-from approver.broker import ApprovalRequest, Resolution
+from approver.approval.broker import ApprovalRequest, Resolution
 from approver.errors import ApproverError
-from approver.pins import PinsFileError, PinStore, definition, fingerprint
+from approver.policy.pins import PinsFileError, PinStore, definition, fingerprint
 from approver.service import Service
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
-from approver.upstream import UpstreamState
+from approver.upstream.connection import UpstreamState
 
 TIMEOUT = 60
 

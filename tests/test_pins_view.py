@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
-from approver.pins import PinStore, definition
+from approver.policy.pins import PinStore, definition
 from approver.ui.pins_view import PinsPanel
 
 LOOKUP: dict[str, Any] = {

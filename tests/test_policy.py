@@ -10,7 +10,7 @@ import pytest
 
 from approver.calls import Action, CallContext, Decision, Risk, RiskClass, RiskLevel, ToolRef
 from approver.errors import ConfigError
-from approver.policy import (
+from approver.policy.engine import (
     DEFAULT_POLICY_DATA,
     Policy,
     RateLimiter,

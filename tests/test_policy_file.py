@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from approver.calls import Action, CallContext, Risk, RiskClass, RiskLevel, ToolRef
-from approver.policy import Policy, RateLimiter
-from approver.policy_file import PolicyFile
+from approver.policy.engine import Policy, RateLimiter
+from approver.policy.file import PolicyFile
 
 WRITE_TOOL = CallContext(
     client="claude",

@@ -11,14 +11,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from approver.audit import canonical_json
+from approver.audit.log import canonical_json
+from approver.audit.redact import Redactor
 from approver.calls import Action, CallContext, Risk, RiskClass, RiskLevel, ToolRef
-from approver.confusables import find_lookalikes, is_suspicious, skeleton, unusual_characters
 from approver.errors import ConfigError
-from approver.gateway import _ARGUMENTS_JSON
-from approver.naming import exposed_name
-from approver.policy import Policy, RateLimiter
-from approver.redact import Redactor
+from approver.gateway.gateway import _ARGUMENTS_JSON
+from approver.policy.confusables import find_lookalikes, is_suspicious, skeleton, unusual_characters
+from approver.policy.engine import Policy, RateLimiter
+from approver.policy.naming import exposed_name
 from approver.visible import reveal
 
 BOUNDED = settings(

@@ -10,10 +10,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from approver import recorder as recorder_module
-from approver.audit import AuditLog, AuditWriteError, DecisionRecord, OutcomeRecord
+from approver.audit import recorder as recorder_module
+from approver.audit.log import AuditLog, AuditWriteError, DecisionRecord, OutcomeRecord
+from approver.audit.recorder import Recorder
 from approver.events import AuditFailed, Event, EventHub, Recorded
-from approver.recorder import Recorder
 from approver.testing.records import decision_record as decision
 from approver.testing.records import outcome_record as outcome
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from approver.redact import Redactor, secret_key_kind
+from approver.audit.redact import Redactor, secret_key_kind
 
 GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"

@@ -25,9 +25,9 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from approver import cli
-from approver.audit import AuditLog
-from approver.paths import Paths
+from approver.audit.log import AuditLog
+from approver.cli import main as cli
+from approver.config.paths import Paths
 from approver.testing.harness import MemoryKeyring, legacy_client, running_service, write_config
 from approver.ui.audit_window import AuditWindow
 from approver.ui.servers import ServersWindow

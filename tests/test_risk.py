@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from approver.calls import RiskClass, RiskLevel
-from approver.risk import classify, describe, tokenize_name
+from approver.policy.risk import classify, describe, tokenize_name
 
 LABELLED = Path(__file__).parent / "data" / "labelled_tools.jsonl"
 
@@ -206,7 +206,7 @@ def test_odd_inputs_are_classified_without_errors() -> None:
 def test_classification_is_the_same_in_every_process() -> None:
     script = f"""
 import json
-from approver.risk import classify, describe
+from approver.policy.risk import classify, describe
 out = []
 for line in open({str(LABELLED)!r}, encoding="utf-8"):
     t = json.loads(line)
@@ -238,7 +238,7 @@ def test_classifying_a_thousand_tools_takes_well_under_a_second() -> None:
 
 def test_the_risk_module_does_not_import_qt() -> None:
     done = subprocess.run(
-        [sys.executable, "-c", "import sys, approver.risk; print('PySide6' in sys.modules)"],
+        [sys.executable, "-c", "import sys, approver.policy.risk; print('PySide6' in sys.modules)"],
         capture_output=True,
         text=True,
         check=True,

@@ -14,11 +14,11 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from approver.calls import ToolRef
-from approver.config import save_servers
+from approver.config.schema import load_schema, schema_uri, validate, with_schema
+from approver.config.servers import save_servers
 from approver.demo.sandbox import prepare_demo
 from approver.errors import ConfigError
-from approver.policy import DEFAULT_POLICY_DATA, add_allow_rule
-from approver.schema import load_schema, schema_uri, validate, with_schema
+from approver.policy.engine import DEFAULT_POLICY_DATA, add_allow_rule
 
 README = Path(__file__).parent.parent / "README.md"
 

@@ -19,13 +19,13 @@ import keyring
 import keyring.backends.fail
 import pytest
 
-from approver.cli import main
-from approver.config import KEYRING_SERVICE
-from approver.paths import Paths
-from approver.secrets import SecretsError, SecretStore, keyring_references
+from approver.cli.main import main
+from approver.config.paths import Paths
+from approver.config.secrets import SecretsError, SecretStore, keyring_references
+from approver.config.servers import KEYRING_SERVICE
+from approver.config.tokens import TokenStore, keyring_username
 from approver.testing.file_keyring import FILE_ENV, FileKeyring
 from approver.testing.harness import LockedKeyring, MemoryKeyring
-from approver.tokens import TokenStore, keyring_username
 
 TIMEOUT = 60
 FILE_KEYRING = "approver.testing.file_keyring.FileKeyring"

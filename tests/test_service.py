@@ -11,16 +11,16 @@ import anyio
 import mcp.types as types
 import pytest
 
-from approver.audit import AuditLog
-from approver.broker import ApprovalRequest, Resolution, Scope
+from approver.approval.broker import ApprovalRequest, Resolution, Scope
+from approver.audit.log import AuditLog
 from approver.calls import CallContext, Decision
+from approver.config.paths import Paths
 from approver.errors import ConfigError
 from approver.events import Event, PausedChanged, PolicyChanged, Recorded, UpstreamChanged
-from approver.front import NonLoopbackError
-from approver.paths import Paths
+from approver.gateway.front import NonLoopbackError
 from approver.service import PortInUseError, Service, read_runtime
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
-from approver.upstream import UpstreamState
+from approver.upstream.connection import UpstreamState
 
 pytestmark = pytest.mark.anyio
 

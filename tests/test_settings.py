@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from approver.config import SecretResolver
+from approver.config.servers import SecretResolver
+from approver.config.settings import OTLP_ENV, load_settings, logs_endpoint
 from approver.errors import ConfigError
-from approver.settings import OTLP_ENV, load_settings, logs_endpoint
 from approver.testing.harness import MemoryKeyring
 
 

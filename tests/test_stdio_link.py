@@ -15,7 +15,7 @@ import pytest
 from mcp import StdioServerParameters
 from mcp.shared.message import SessionMessage
 
-from approver.stdio_link import LinkClosed, open_stdio_link
+from approver.upstream.stdio_link import LinkClosed, open_stdio_link
 
 pytestmark = [
     pytest.mark.anyio,

@@ -11,9 +11,9 @@ import keyring.errors
 import pytest
 from keyring.backend import KeyringBackend
 
+from approver.config.tokens import TokenStore
 from approver.errors import ConfigError
 from approver.testing.harness import LockedKeyring, MemoryKeyring
-from approver.tokens import TokenStore
 
 
 def _no_keyring() -> KeyringBackend:

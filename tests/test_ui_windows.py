@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from approver.paths import Paths
-from approver.policy import DEFAULT_POLICY_DATA, Policy
-from approver.schema import schema_path, validate
+from approver.config.paths import Paths
+from approver.config.schema import schema_path, validate
+from approver.config.tokens import TokenStore
+from approver.policy.engine import DEFAULT_POLICY_DATA, Policy
 from approver.service import client_url
 from approver.testing.harness import (
     LockedKeyring,
@@ -36,12 +37,11 @@ from approver.testing.harness import (
     upstream_entry,
     write_config,
 )
-from approver.tokens import TokenStore
 from approver.ui.connect import FIELDS, INVALID_NAME, MASK, ConnectWindow
 from approver.ui.policy_view import NO_ERROR, PolicyWindow
 from approver.ui.servers import COLUMNS, ServersWindow
 from approver.ui.signals import CoreSignals
-from approver.upstream import UpstreamState
+from approver.upstream.connection import UpstreamState
 
 TIMEOUT = 60.0
 SECRET_ENV = "env-secret-value-4f1c0e"

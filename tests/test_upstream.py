@@ -8,8 +8,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from approver.config import ServerConfig
-from approver.upstream import Upstream, UpstreamHooks, UpstreamState
+from approver.config.servers import ServerConfig
+from approver.upstream.connection import Upstream, UpstreamHooks, UpstreamState
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""The entry point of the PyInstaller build: ``approver.cli:main``, plus ``-m`` and ``-c``.
+"""The entry point of the PyInstaller build: ``approver.cli.main:main``, plus ``-m`` and ``-c``.
 
 In a frozen app ``sys.executable`` is the app itself, not a Python interpreter. approver runs
 ``sys.executable -m approver.demo.server`` for the demo's file server, ``sys.executable -c ...``
@@ -23,7 +23,7 @@ def _run() -> int:
         sys.argv = ["-c", *args[2:]]
         exec(compile(args[1], "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102 - python -c
         return 0
-    from approver.cli import main
+    from approver.cli.main import main
 
     return main()
 

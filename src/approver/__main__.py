@@ -1,5 +1,5 @@
 """Run approver as ``python -m approver``."""
 
-from approver.cli import main
+from approver.cli.main import main
 
 raise SystemExit(main())

@@ -3,7 +3,7 @@
 The core publishes; a front-end subscribes. The desktop app's one Qt bridge
 (:mod:`approver.ui.signals`) turns these into Qt signals; the headless ``approver serve`` simply
 has no subscriber. Pending approvals are not events here: they live in the
-:class:`~approver.broker.Broker`, which has its own observers.
+:class:`~approver.approval.broker.Broker`, which has its own observers.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from approver.audit import DecisionRecord, OutcomeRecord
+from approver.audit.log import DecisionRecord, OutcomeRecord
 
 logger = logging.getLogger(__name__)
 

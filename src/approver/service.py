@@ -21,25 +21,25 @@ from typing import Any, Final
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 
-from approver.audit import AuditLog
-from approver.broker import DEFAULT_APPROVAL_TIMEOUT, ApprovalRequest, Broker
-from approver.catalog import Catalog
-from approver.config import SecretResolver, ServersConfig, load_servers
+from approver.approval.broker import DEFAULT_APPROVAL_TIMEOUT, ApprovalRequest, Broker
+from approver.audit.log import AuditLog
+from approver.audit.otlp import make_export
+from approver.audit.recorder import Recorder
+from approver.audit.redact import Redactor, redact_logs
+from approver.config.paths import Paths, write_private_text
+from approver.config.servers import SecretResolver, ServersConfig, load_servers
+from approver.config.settings import load_settings
+from approver.config.tokens import TokenStore
 from approver.errors import ApproverError
 from approver.events import EventHub, PausedChanged, PolicyChanged, UpstreamChanged
-from approver.fastcall import FastCalls
-from approver.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
-from approver.gateway import Gateway
-from approver.otlp import make_export
-from approver.paths import Paths, write_private_text
-from approver.pins import PinStore
-from approver.policy import add_allow_rule, policy_rule_for_always_allow
-from approver.policy_file import PolicyFile
-from approver.recorder import Recorder
-from approver.redact import Redactor, redact_logs
-from approver.settings import load_settings
-from approver.tokens import TokenStore
-from approver.upstream import Upstream, UpstreamHooks
+from approver.gateway.catalog import Catalog
+from approver.gateway.fastcall import FastCalls
+from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
+from approver.gateway.gateway import Gateway
+from approver.policy.engine import add_allow_rule, policy_rule_for_always_allow
+from approver.policy.file import PolicyFile
+from approver.policy.pins import PinStore
+from approver.upstream.connection import Upstream, UpstreamHooks
 
 logger = logging.getLogger(__name__)
 

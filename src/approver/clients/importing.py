@@ -23,10 +23,10 @@ from typing import Any, Final
 from approver.clients.formats import ClientFile
 from approver.clients.translate import SECRET_SLOT, Skip, Translated, is_approver_entry, translate_entry
 from approver.clients.variables import Context, input_secret_name
-from approver.config import read_servers_data, save_servers
+from approver.config.schema import validate
+from approver.config.secrets import NO_KEYRING_HELP, SecretsError, SecretStore
+from approver.config.servers import read_servers_data, save_servers
 from approver.errors import ApproverError, ConfigError
-from approver.schema import validate
-from approver.secrets import NO_KEYRING_HELP, SecretsError, SecretStore
 
 _NOT_IN_NAME: Final = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -68,7 +68,7 @@ class ImportPlan:
 
     @property
     def after(self) -> str:
-        """The text ``servers.json`` would have (as :func:`approver.config.save_servers` writes it)."""
+        """The text ``servers.json`` would have (as :func:`~approver.config.servers.save_servers` writes)."""
         return json.dumps(self.document, indent=2, ensure_ascii=False) + "\n"
 
     def diff(self) -> str:

@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 from approver.clients.formats import ClientFormat, read_client_file
 from approver.clients.importing import server_name, unified_diff
 from approver.clients.translate import is_approver_entry
+from approver.config.paths import PRIVATE_FILE_MODE, replace_file, write_private_text
 from approver.errors import ApproverError
-from approver.paths import PRIVATE_FILE_MODE, replace_file, write_private_text
 
 SERVER_KEY: Final = "approver"
 """The name approver's own entry gets in a client's server table."""

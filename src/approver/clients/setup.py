@@ -9,8 +9,8 @@ from pathlib import Path
 from approver.clients.formats import ClientFormat
 from approver.clients.routing import Change, Route, plan_install, plan_uninstall
 from approver.clients.status import RoutingStatus, routing_status
-from approver.config import read_servers_data
-from approver.paths import Paths
+from approver.config.paths import Paths
+from approver.config.servers import read_servers_data
 
 
 def bridge_data_dir(paths: Paths) -> Path | None:

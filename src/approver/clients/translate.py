@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from approver.audit.redact import Redactor, secret_key_kind
 from approver.clients.formats import ClientFormat
 from approver.clients.variables import Context, Translation, literal, translate
-from approver.redact import Redactor, secret_key_kind
 
 SECRET_SLOT: Final = "\x00secret\x00"  # noqa: S105 -- a marker, not a password
 """Where a literal secret's keyring reference goes, until the importer has picked its name."""

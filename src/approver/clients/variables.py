@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from approver.clients.formats import Syntax
-from approver.config import NAME_PATTERN
+from approver.config.servers import NAME_PATTERN
 
 _PLACEHOLDER: Final = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

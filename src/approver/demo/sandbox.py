@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from approver.config.paths import Paths, write_private_text
+from approver.config.schema import schema_path
 from approver.errors import ApproverError
-from approver.paths import Paths, write_private_text
-from approver.policy import Policy
-from approver.schema import schema_path
+from approver.policy.engine import Policy
 
 SERVER_NAME: Final = "files"
 """The demo server's name in servers.json; its tools are exposed as ``files__<tool>``."""

@@ -4,7 +4,7 @@
 clients calling tools on several servers, mostly allowed by policy and followed by their
 outcome row, some denied by policy, some decided by a person or by a timeout, with arguments
 of varied sizes and a daily rhythm in the timestamps. Rows chain with
-:func:`approver.audit.row_hash` and go in with ``executemany`` in one transaction, so
+:func:`approver.audit.log.row_hash` and go in with ``executemany`` in one transaction, so
 ``AuditLog(path, read_only=True).verify()`` passes afterwards.
 """
 
@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from approver.audit import COLUMNS, AuditLog, canonical_json, format_ts, row_hash
+from approver.audit.log import COLUMNS, AuditLog, canonical_json, format_ts, row_hash
 
 _INSERT: Final = "INSERT INTO events ({}) VALUES ({})".format(  # noqa: S608
     ", ".join(COLUMNS), ", ".join("?" * len(COLUMNS))

@@ -25,7 +25,7 @@ import anyio
 import anyio.abc
 import mcp.types as types
 
-from approver.paths import Paths
+from approver.config.paths import Paths
 from approver.testing.fault_report import (
     ALLOW_ALL,
     APPROVE_ECHO,

@@ -17,9 +17,9 @@ from typing import Any, Final
 import keyring.backends.fail
 import mcp.types as types
 
-from approver.audit import AuditLog, canonical_json
-from approver.paths import Paths
-from approver.tokens import TokenStore
+from approver.audit.log import AuditLog, canonical_json
+from approver.config.paths import Paths
+from approver.config.tokens import TokenStore
 
 ALLOW_ALL: Final = {"version": "1", "default": "allow"}
 """The policy of scenarios where every call should reach its upstream."""

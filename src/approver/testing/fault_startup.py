@@ -19,7 +19,7 @@ from typing import Final, Literal
 
 import anyio
 
-from approver.paths import Paths
+from approver.config.paths import Paths
 from approver.testing.fault_processes import LISTENING, READY_TIMEOUT, approver_argv, headless_env, spawn
 from approver.testing.fault_report import FaultReport, Notes
 from approver.testing.harness import upstream_entry

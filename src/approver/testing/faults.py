@@ -30,10 +30,10 @@ from typing import Any, Final, Literal
 import anyio
 import mcp.types as types
 
-from approver.audit import AuditLog, DecisionRecord
-from approver.broker import ApprovalRequest, Resolution
+from approver.approval.broker import ApprovalRequest, Resolution
+from approver.audit.log import AuditLog, DecisionRecord
+from approver.config.paths import Paths
 from approver.events import Event, Recorded, UpstreamChanged
-from approver.paths import Paths
 from approver.service import Service
 from approver.testing.fault_processes import EXIT_CODE, desktop_sigterm, killed_mid_stream
 from approver.testing.fault_report import (
@@ -49,7 +49,7 @@ from approver.testing.fault_report import (
 )
 from approver.testing.fault_startup import STARTUP_PROBLEMS, startup_problem
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
-from approver.upstream import BACKOFF_START, UpstreamState
+from approver.upstream.connection import BACKOFF_START, UpstreamState
 
 __all__ = ["SCENARIOS", "FaultReport", "run_scenarios"]
 

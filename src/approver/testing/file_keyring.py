@@ -15,7 +15,7 @@ from typing import Final
 import keyring.errors
 from keyring.backend import KeyringBackend
 
-from approver.paths import write_private_text
+from approver.config.paths import write_private_text
 
 FILE_ENV: Final = "APPROVER_TEST_KEYRING"
 """Environment variable naming the JSON file that holds the entries."""

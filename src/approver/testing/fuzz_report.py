@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from approver.audit import canonical_json
+from approver.audit.log import canonical_json
 from approver.testing.fuzz_cases import Case, Expect
 
 ERROR: str = "error"

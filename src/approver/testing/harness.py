@@ -16,10 +16,10 @@ from keyring.backend import KeyringBackend
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from approver.config import SecretResolver
-from approver.paths import Paths
+from approver.config.paths import Paths
+from approver.config.servers import SecretResolver
+from approver.config.tokens import TokenStore
 from approver.service import Service
-from approver.tokens import TokenStore
 
 
 class MemoryKeyring(KeyringBackend):

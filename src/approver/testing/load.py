@@ -32,7 +32,8 @@ from typing import Any, Final, Literal
 import httpx2
 import keyring.backends.fail
 
-from approver.paths import Paths
+from approver.config.paths import Paths
+from approver.config.tokens import TokenStore
 from approver.service import read_runtime
 from approver.testing.harness import legacy_client, upstream_entry, write_config
 from approver.testing.load_calls import (
@@ -51,7 +52,6 @@ from approver.testing.load_clients import (
     run_bridge_client,
     run_http_client,
 )
-from approver.tokens import TokenStore
 
 __all__ = [
     "LOAD_POLICY",
@@ -289,7 +289,7 @@ class _Round:
 
 
 def _audit_head(paths: Paths) -> int:
-    from approver.audit import AuditLog
+    from approver.audit.log import AuditLog
 
     if not paths.audit_db.exists():
         return 0

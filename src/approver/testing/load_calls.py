@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from approver.audit import AuditLog, canonical_json
-from approver.paths import Paths
+from approver.audit.log import AuditLog, canonical_json
+from approver.config.paths import Paths
 
 ALLOWED: Final = "allowed"
 """The call ran upstream and its own result came back."""

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from approver.paths import Paths
+from approver.config.paths import Paths
 from approver.testing.load import LoadGateway, LoadReport, gateway_process, run_load
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from approver.audit import DecisionRecord, OutcomeRecord, canonical_json
+from approver.audit.log import DecisionRecord, OutcomeRecord, canonical_json
 
 
 def decision_record(call_id: str = "call-1", **changes: Any) -> DecisionRecord:

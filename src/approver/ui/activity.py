@@ -18,8 +18,8 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QHelpEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from approver.audit import AuditLog
-from approver.audit_query import ActivityCount, CallFilter
+from approver.audit.log import AuditLog
+from approver.audit.query import ActivityCount, CallFilter
 from approver.ui.audit_model import shown
 
 MAX_BARS: Final = 180
@@ -90,7 +90,7 @@ def bucket_size(span: timedelta) -> timedelta:
 
 
 def source_bucket(size: timedelta, span: timedelta) -> Literal["minute", "hour", "day"]:
-    """The granularity to ask :meth:`~approver.audit.AuditLog.activity` for, for bars of ``size``."""
+    """The granularity to ask :meth:`~approver.audit.log.AuditLog.activity` for, for bars of ``size``."""
     if size < timedelta(hours=1):
         return "minute"
     # Hours keep local days aligned in every whole-hour time zone; past a year, UTC days will do.

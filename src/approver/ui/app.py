@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
-from approver.audit import DecisionRecord
-from approver.autostart import Autostart, AutostartError, default_command
-from approver.broker import ApprovalRequest, Resolution
+from approver.approval.broker import ApprovalRequest, Resolution
+from approver.audit.log import DecisionRecord
 from approver.clients.setup import Installer, bridge_data_dir
+from approver.config.autostart import Autostart, AutostartError, default_command
 from approver.events import Recorded
 from approver.service import Service
 from approver.ui.approval import ApprovalController
@@ -32,7 +32,7 @@ from approver.ui.policy_view import PolicyWindow
 from approver.ui.servers import ServersWindow
 from approver.ui.signals import CoreSignals
 from approver.ui.text import plain_tooltip
-from approver.upstream import UpstreamState
+from approver.upstream.connection import UpstreamState
 from approver.visible import reveal_text
 
 logger = logging.getLogger(__name__)

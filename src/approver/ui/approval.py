@@ -16,7 +16,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from approver.broker import ApprovalRequest, Broker, Resolution, Scope
+from approver.approval.broker import ApprovalRequest, Broker, Resolution, Scope
 from approver.errors import ApproverError
 from approver.ui.approval_view import CHOICES, ApprovalDialog
 from approver.ui.signals import CoreSignals

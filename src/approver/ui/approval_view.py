@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from approver.broker import ApprovalRequest
+from approver.approval.broker import ApprovalRequest
 from approver.ui.text import plain_label, plain_view, revealed, set_plain, set_view_text
 from approver.visible import Revealed
 

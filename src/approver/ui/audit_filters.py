@@ -1,6 +1,6 @@
 """The audit window's filter bar: decision, risk, server, client, time range and search.
 
-It turns its controls into a :class:`~approver.audit_query.CallFilter`; the window decides
+It turns its controls into a :class:`~approver.audit.query.CallFilter`; the window decides
 when and how to apply it.
 """
 
@@ -12,7 +12,7 @@ from typing import Final
 from PySide6.QtCore import QDateTime, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QDateTimeEdit, QHBoxLayout, QLineEdit, QWidget
 
-from approver.audit_query import CallFilter
+from approver.audit.query import CallFilter
 from approver.ui.audit_model import shown
 
 SEARCH_DELAY_MS: Final = 300

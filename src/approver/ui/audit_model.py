@@ -1,6 +1,6 @@
 """The audit table's model (every call, newest first, read a page at a time) and its wording.
 
-The model opens its own read-only :class:`~approver.audit.AuditLog` and never loads the whole
+The model opens its own read-only :class:`~approver.audit.log.AuditLog` and never loads the whole
 log: rows are fetched in pages on demand and a bounded number of pages is kept, so a log of a
 million calls opens and scrolls like a small one. It pins the newest row id it has seen, so the
 list does not shift under the reader; :meth:`AuditTableModel.refresh` then inserts calls
@@ -23,8 +23,8 @@ from typing import Any, Final, NamedTuple
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from approver.audit import AuditError, AuditLog, VerifyReport
-from approver.audit_query import CallFilter, CallSummary
+from approver.audit.log import AuditError, AuditLog, VerifyReport
+from approver.audit.query import CallFilter, CallSummary
 from approver.visible import reveal_text
 
 COLUMN_TITLES: Final = (

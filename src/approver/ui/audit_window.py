@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from approver.audit import AuditError, AuditLog, VerifyReport
-from approver.audit_query import CallFilter
+from approver.audit.log import AuditError, AuditLog, VerifyReport
+from approver.audit.query import CallFilter
 from approver.ui.activity import ActivityData, ActivityView, load_activity
 from approver.ui.audit_filters import FILTER_COLUMNS, FilterBar
 from approver.ui.audit_model import AuditTableModel, Prepared, call_details, prepare, verify_message

@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from approver.clients.setup import Installer
-from approver.config import NAME_PATTERN
+from approver.config.servers import NAME_PATTERN
+from approver.config.tokens import TokenStore
 from approver.errors import ApproverError
-from approver.front import MCP_PATH
+from approver.gateway.front import MCP_PATH
 from approver.service import HOST, client_url
-from approver.tokens import TokenStore
 from approver.ui.client_install import ClientInstallPanel
 from approver.ui.text import plain_label
 from approver.visible import reveal_text

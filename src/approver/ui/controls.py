@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QWidget
 
-from approver.broker import ApprovalRequest
+from approver.approval.broker import ApprovalRequest
 from approver.visible import reveal_text
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import qasync
 from PySide6.QtWidgets import QMessageBox
 
+from approver.config.paths import Paths
+from approver.config.tokens import TokenStore
 from approver.errors import ApproverError
-from approver.paths import Paths
 from approver.service import Service, read_runtime
-from approver.tokens import TokenStore
 from approver.ui.app import DesktopApp, application, install_quit_on_signals
 from approver.ui.collector import GuiCollector
 from approver.ui.single_instance import InstanceServer, ask_running_to_show

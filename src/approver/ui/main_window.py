@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from approver.broker import ApprovalRequest
+from approver.approval.broker import ApprovalRequest
 from approver.ui.controls import Controls, describe_request
 from approver.ui.icons import TrayState, app_icon, render
 from approver.ui.text import plain_label

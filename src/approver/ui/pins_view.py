@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from approver.errors import ApproverError
-from approver.pins import PinInfo, PinStore
+from approver.policy.pins import PinInfo, PinStore
 from approver.ui.text import plain_label, plain_view, set_plain, set_view_text
 from approver.visible import reveal_text
 

@@ -11,9 +11,9 @@ from PySide6.QtCore import QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from approver.paths import write_private_text
-from approver.policy import DEFAULT_POLICY_DATA, Policy
-from approver.schema import schema_path
+from approver.config.paths import write_private_text
+from approver.config.schema import schema_path
+from approver.policy.engine import DEFAULT_POLICY_DATA, Policy
 from approver.service import Service
 from approver.ui.text import plain_label
 from approver.visible import reveal_text

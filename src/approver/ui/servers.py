@@ -30,14 +30,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from approver.config import ServerConfig, read_servers_data
-from approver.confusables import find_lookalikes
+from approver.audit.redact import Redactor
+from approver.config.servers import ServerConfig, read_servers_data
 from approver.errors import ConfigError
-from approver.redact import Redactor
+from approver.policy.confusables import find_lookalikes
 from approver.service import Service
 from approver.ui.pins_view import PinsPanel
 from approver.ui.text import plain_label, plain_tooltip
-from approver.upstream import UpstreamState, UpstreamStatus
+from approver.upstream.connection import UpstreamState, UpstreamStatus
 from approver.visible import reveal_text
 
 COLUMNS: Final = ("Server", "Transport", "State", "Tools", "Restarts", "Retry in", "Last error")

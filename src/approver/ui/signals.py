@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from approver.broker import ApprovalRequest, Broker, Resolution
+from approver.approval.broker import ApprovalRequest, Broker, Resolution
 from approver.events import (
     AuditFailed,
     Event,

@@ -1,0 +1,1 @@
+"""Approvals: calls held for a person, and keeping their clients waiting meanwhile."""

@@ -1,0 +1,1 @@
+"""The ``approver`` command: its subcommands, ``doctor`` and the Qt probe."""

@@ -1,0 +1,1 @@
+"""approver's files: servers.json, policy and settings paths, secrets, client tokens, schemas."""

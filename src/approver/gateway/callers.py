@@ -1,0 +1,95 @@
+"""Who made a tool call, and how to reach them while it runs.
+
+The gateway decides on and forwards a ``tools/call`` the same way whichever path brought it in:
+the MCP SDK's server (:class:`SdkCaller`, every era and every method) or the front door's fast
+path for 2025-era tool calls (:mod:`approver.gateway.fastcall`). What the gateway needs from that path
+is small and listed in :class:`Caller`: the client's name, the session its approvals belong to,
+the ASGI scope (to notice the client leaving), and a way to send progress, log messages and the
+upstream's own requests (sampling, elicitation, roots) back to the client during the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import mcp.types as types
+from mcp.server.context import ServerRequestContext
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from approver.approval.keepalive import Report
+from approver.gateway.front import CLIENT_SCOPE_KEY
+
+
+class Caller(Protocol):
+    """The client end of one tool call, as the gateway sees it."""
+
+    client: str
+    """The authenticated client's name, recorded with the call."""
+    session_key: str
+    """What "allow for this session" grants are keyed by."""
+    modern: bool
+    """A 2026-era request: upstream questions go back as ``input_required`` rounds."""
+    scope: Mapping[str, Any] | None
+    """The HTTP request's ASGI scope, which carries its disconnect watch (``None`` in process)."""
+
+    def progress_reporter(self) -> Report | None:
+        """Sends progress for this call; ``None`` when the client sent no progress token."""
+
+    async def ask(self, request: types.ServerRequest, answer_type: type[Any]) -> Any:
+        """Send a request to the client as part of this call and return its validated answer.
+
+        Raises :class:`mcp.shared.exceptions.MCPError` when the client answers with an error.
+        """
+
+    async def notify(self, notification: types.ServerNotification) -> None:
+        """Send a notification to the client as part of this call."""
+
+
+def client_of(ctx: ServerRequestContext[Any, Any]) -> str:
+    """The authenticated client's name (``local`` for an in-process client)."""
+    scope = getattr(ctx.request, "scope", None)
+    if isinstance(scope, dict):
+        name = scope.get(CLIENT_SCOPE_KEY)
+        if isinstance(name, str):
+            return name
+    return "local"
+
+
+def session_id_of(ctx: ServerRequestContext[Any, Any]) -> str | None:
+    """The request's ``Mcp-Session-Id`` (2025-era HTTP clients have one)."""
+    headers = getattr(ctx.request, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("mcp-session-id")
+    return value if isinstance(value, str) else None
+
+
+def wants_progress(meta: Mapping[str, Any] | None) -> bool:
+    """Whether a request's ``_meta`` carries a progress token."""
+    if not meta:
+        return False
+    return meta.get("progress_token") is not None or meta.get("progressToken") is not None
+
+
+class SdkCaller:
+    """A call that came in through the SDK's server: the request context has everything."""
+
+    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        self.ctx = ctx
+        self.client = client_of(ctx)
+        self.session_key = session_id_of(ctx) or f"client:{self.client}"
+        self.modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        scope = getattr(ctx.request, "scope", None)
+        self.scope: Mapping[str, Any] | None = scope if isinstance(scope, dict) else None
+
+    def progress_reporter(self) -> Report | None:
+        return self.ctx.session.report_progress if wants_progress(self.ctx.meta) else None
+
+    async def ask(self, request: types.ServerRequest, answer_type: type[Any]) -> Any:
+        metadata = ServerMessageMetadata(related_request_id=self.ctx.request_id)
+        return await self.ctx.session.send_request(request, answer_type, metadata=metadata)
+
+    async def notify(self, notification: types.ServerNotification) -> None:
+        await self.ctx.session.send_notification(notification, related_request_id=self.ctx.request_id)

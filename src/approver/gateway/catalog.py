@@ -1,0 +1,352 @@
+"""The union of every upstream's tools, prompts and resources, under collision-free names.
+
+Tools and prompts are exposed as ``<prefix>__<name>`` (see :mod:`approver.policy.naming`); resources
+keep their own URIs. Each tool carries its risk (classifier plus the policy's overrides). The
+catalog is rebuilt one upstream at a time when that upstream's lists change; a server whose names
+would collide with another's is left out and its error is shown, never silently merged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import mcp.types as types
+from mcp.shared.exceptions import MCPError
+
+from approver.calls import Risk, ToolRef
+from approver.errors import ConfigError
+from approver.policy.confusables import find_lookalikes
+from approver.policy.file import PolicyFile
+from approver.policy.naming import SEPARATOR, NameTable, UriTable, default_prefix, exposed_name
+from approver.policy.pins import PinState, PinStore, definition, fingerprint
+from approver.policy.risk import classify
+from approver.upstream.connection import Upstream, UpstreamUnavailable
+
+logger = logging.getLogger(__name__)
+
+LIST_PAGE_BYTES: Final = 512 * 1024
+"""About how many bytes of tool definitions one ``tools/list`` page holds: the MCP Python client
+refuses a server-sent event over 1 MiB, so a list of thousands of tools must come in pages."""
+
+_Lists = tuple[list[types.Tool], list[types.Resource], list[types.ResourceTemplate], list[types.Prompt]]
+_EMPTY: _Lists = ([], [], [], [])
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEntry:
+    """One upstream tool as clients see it, with its risk."""
+
+    ref: ToolRef
+    exposed: types.Tool
+    """The upstream's definition under the exposed name (everything else unchanged)."""
+    risk: Risk
+    pin: PinState = field(default_factory=PinState)
+    """Whether the definition matched its pin at the last listing (see :meth:`Catalog.pin_check`)."""
+    definition: dict[str, Any] | None = None
+    """The pinned form of the upstream's definition (upstream name, server instructions)."""
+    sha256: str | None = None
+    """The definition's fingerprint, computed once per listing rather than on every call."""
+
+
+class Catalog:
+    """Names, routes and risk for everything the upstreams offer."""
+
+    def __init__(
+        self, upstreams: Mapping[str, Upstream], policy: PolicyFile, pins: PinStore | None = None
+    ) -> None:
+        self._upstreams = dict(upstreams)
+        self._policy = policy
+        self.pins = pins
+        """Where tool definitions are pinned; None turns pinning off (e.g. for a read-only listing)."""
+        self._tool_names = NameTable("tool")
+        self._prompt_names = NameTable("prompt")
+        self._uris = UriTable()
+        self._tools: dict[str, dict[str, ToolEntry]] = {}
+        self._prompts: dict[str, list[types.Prompt]] = {}
+        self._snapshot: dict[str, _Lists] = {}
+        self.errors: dict[str, str] = {}
+        """Per server: why its catalog is left out (a name collision), if it is."""
+        self.warnings: dict[str, str] = {}
+        """Per server: what it lists oddly: tool names listed twice (the first definition is used),
+        names changed to fit, resources it shares with another server (served by the first)."""
+
+    def prefix(self, server: str) -> str:
+        """The prefix a server's tools and prompts get."""
+        configured = self._upstreams[server].config.prefix
+        return default_prefix(server) if configured is None else configured
+
+    # -- rebuilding ---------------------------------------------------------------------------
+
+    def refresh(self, upstream: Upstream) -> set[str]:
+        """Re-read one upstream's lists; returns which of tools/resources/prompts changed."""
+        name = upstream.name
+        catalog = upstream.catalog
+        live = upstream.session is not None
+        tools = list(catalog.tools) if live else []
+        resources = list(catalog.resources) if live else []
+        templates = list(catalog.templates) if live else []
+        prompts = list(catalog.prompts) if live else []
+        before = self._snapshot.get(name, _EMPTY)
+        after: _Lists = (tools, resources, templates, prompts)
+        changed: set[str] = set()
+        if before[0] != tools:
+            changed.add("tools")
+        if before[1] != resources or before[2] != templates:
+            changed.add("resources")
+        if before[3] != prompts:
+            changed.add("prompts")
+        self._snapshot[name] = after
+        try:
+            self._rebuild(name, tools, resources, templates, prompts)
+            self.errors.pop(name, None)
+        except ConfigError as exc:
+            self.errors[name] = str(exc)
+            self._remove(name)
+            return changed
+        for other in [server for server in self.errors if server != name]:
+            # A server left out for a clash may fit now that this one's names changed.
+            with contextlib.suppress(ConfigError):
+                self._rebuild(other, *self._snapshot[other])
+                del self.errors[other]
+                changed |= {"tools", "prompts"}
+        return changed
+
+    def reclassify(self) -> None:
+        """Recompute every tool's risk, e.g. after the policy's risk_overrides changed."""
+        for name, (tools, resources, templates, prompts) in list(self._snapshot.items()):
+            if name not in self.errors:
+                self._rebuild(name, tools, resources, templates, prompts)
+
+    def _rebuild(
+        self,
+        server: str,
+        tools: list[types.Tool],
+        resources: list[types.Resource],
+        templates: list[types.ResourceTemplate],
+        prompts: list[types.Prompt],
+    ) -> None:
+        prefix = self.prefix(server)
+        notes = _duplicates_note(tools)
+        by_name: dict[str, types.Tool] = {}
+        for tool in tools:
+            by_name.setdefault(tool.name, tool)  # a later definition must not replace what was pinned
+        tools = list(by_name.values())
+        # Each table is unchanged by a failed add_server; the caller removes the server on error.
+        self._tool_names.add_server(server, prefix, [tool.name for tool in tools])
+        notes += _renamed_note(self._tool_names, server, prefix)
+        self._prompt_names.add_server(server, prefix, [prompt.name for prompt in prompts])
+        uris = [str(r.uri) for r in resources]
+        owners = {uri: self._uris.server_for(uri) for uri in uris}
+        shared = [uri for uri, owner in owners.items() if owner not in (None, server)]
+        if shared:
+            first = owners[shared[0]]
+            notes.append(
+                f"{len(shared)} resource(s) of {server!r} (e.g. {shared[0]!r}) are also listed by {first!r}; "
+                f"reads of them go to {first!r}"
+            )
+        self._note(server, notes)
+        self._uris.add_server(
+            server, [u for u in uris if u not in shared], [t.uri_template for t in templates]
+        )
+        instructions = self._upstreams[server].instructions
+        definitions = {tool.name: definition(tool, instructions) for tool in tools}
+        states: dict[str, PinState] = {}
+        if self.pins is not None:
+            try:
+                states = self.pins.observe(server, definitions)
+            except Exception as exc:
+                # Fail closed: a tool whose pin cannot be checked is treated as changed.
+                logger.exception("checking the pins of %s failed", server)
+                broken = PinState(quarantined=True, reason=f"approver could not check the tool's pin ({exc})")
+                states = dict.fromkeys(definitions, broken)
+        entries: dict[str, ToolEntry] = {}
+        for tool in tools:
+            exposed = self._tool_names.exposed(server, tool.name)
+            assert exposed is not None
+            ref = ToolRef(server=server, tool=tool.name, name=exposed)
+            entries[exposed] = ToolEntry(
+                ref,
+                tool.model_copy(update={"name": exposed}),
+                self._risk(ref, tool),
+                states.get(tool.name, PinState()),
+                definitions[tool.name],
+                fingerprint(definitions[tool.name]),
+            )
+        self._tools[server] = entries
+        self._prompts[server] = [
+            prompt.model_copy(update={"name": self._prompt_names.exposed(server, prompt.name)})
+            for prompt in prompts
+        ]
+
+    def _note(self, server: str, notes: list[str]) -> None:
+        text = "; ".join(notes)
+        if text and self.warnings.get(server) != text:
+            logger.warning("server %s: %s", server, text)
+        if text:
+            self.warnings[server] = text
+        else:
+            self.warnings.pop(server, None)
+
+    def _risk(self, ref: ToolRef, tool: types.Tool) -> Risk:
+        annotations = (
+            tool.annotations.model_dump(by_alias=True, exclude_none=True) if tool.annotations else None
+        )
+        risk = classify(tool.name, tool.description, tool.input_schema, annotations)
+        return self._policy.policy.apply_overrides(ref, risk)
+
+    def _remove(self, server: str) -> None:
+        self._tool_names.remove_server(server)
+        self._prompt_names.remove_server(server)
+        self._uris.remove_server(server)
+        self._tools.pop(server, None)
+        self._prompts.pop(server, None)
+
+    def lookalikes(self, ref: ToolRef) -> list[str]:
+        """One line per other tool whose name looks like ``ref``'s (Unicode confusables)."""
+        names = {
+            server: [entry.ref.tool for entry in entries.values()] for server, entries in self._tools.items()
+        }
+        return [group.describe() for group in find_lookalikes(names) if group.involves(ref.server, ref.tool)]
+
+    def pin_check(self, entry: ToolEntry) -> PinState:
+        """The tool's pin state now: reads the pins file again if the user accepted a change."""
+        if self.pins is None or entry.definition is None:
+            return entry.pin
+        return self.pins.check(entry.ref.server, entry.ref.tool, entry.definition, entry.sha256)
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def upstream(self, server: str) -> Upstream:
+        """The upstream named ``server``."""
+        return self._upstreams[server]
+
+    def upstreams(self) -> list[Upstream]:
+        """Every configured upstream, in configuration order."""
+        return list(self._upstreams.values())
+
+    def tools(self) -> list[ToolEntry]:
+        """Every exposed tool, server by server."""
+        return [entry for server in self._upstreams for entry in self._tools.get(server, {}).values()]
+
+    def unavailable(self, exposed: str) -> str | None:
+        """Why ``exposed`` is not listed when it is a tool of a server that is down now, else None.
+
+        A server that crashed or is restarting drops out of the listing, but it keeps the tools
+        it last listed, so a call during its backoff can be told why instead of "unknown tool".
+        """
+        for upstream in self._upstreams.values():
+            prefix = self.prefix(upstream.name)
+            if any(exposed_name(prefix, tool.name) == exposed for tool in upstream.catalog.tools):
+                try:
+                    upstream.session_or_raise()
+                except UpstreamUnavailable as exc:
+                    return f"{exc}; its tools are back once it is ready"
+        return None
+
+    def tool(self, exposed: str) -> ToolEntry | None:
+        """The tool exposed as ``exposed``, if any."""
+        route = self._tool_names.resolve(exposed)
+        if route is None:
+            return None
+        return self._tools.get(route[0], {}).get(exposed)
+
+    def prompts(self) -> list[types.Prompt]:
+        """Every exposed prompt."""
+        return [prompt for server in self._upstreams for prompt in self._prompts.get(server, [])]
+
+    def prompt(self, exposed: str) -> tuple[Upstream, str] | None:
+        """(upstream, original prompt name) for an exposed prompt name."""
+        route = self._prompt_names.resolve(exposed)
+        if route is None:
+            return None
+        return self._upstreams[route[0]], route[1]
+
+    def resources(self) -> list[types.Resource]:
+        """Every upstream's resources, under their own URIs."""
+        return [
+            r
+            for server in self._live()
+            for r in self._snapshot[server][1]
+            if self._uris.server_for(str(r.uri)) == server
+        ]
+
+    def templates(self) -> list[types.ResourceTemplate]:
+        """Every upstream's resource templates."""
+        return [t for server in self._live() for t in self._snapshot[server][2]]
+
+    def _live(self) -> list[str]:
+        return [s for s in self._upstreams if s in self._snapshot and s not in self.errors]
+
+    def resource_owner(self, uri: str) -> Upstream | None:
+        """The upstream that serves ``uri``: the one listing it, else the first whose template matches."""
+        candidates = self._uris.candidates(uri)
+        return self._upstreams[candidates[0]] if candidates else None
+
+    def template_owner(self, template: str) -> Upstream | None:
+        """The upstream that lists the URI template ``template`` (for completion)."""
+        for server in self._upstreams:
+            if template in self._uris.templates(server):
+                return self._upstreams[server]
+        return self.resource_owner(template)
+
+
+_EXAMPLES: Final = 3
+"""How many names a note quotes before it says "..."."""
+
+
+def _duplicates_note(tools: list[types.Tool]) -> list[str]:
+    """A note on tool names listed more than once, or none."""
+    twice = [name for name, count in Counter(tool.name for tool in tools).items() if count > 1]
+    if not twice:
+        return []
+    quoted = ", ".join(repr(name) for name in twice[:_EXAMPLES]) + (", ..." if len(twice) > _EXAMPLES else "")
+    return [
+        f"{len(twice)} tool name(s) are listed more than once ({quoted}); only the first definition of "
+        "each is offered, and calls go to whatever the server runs under that name"
+    ]
+
+
+def _renamed_note(names: NameTable, server: str, prefix: str) -> list[str]:
+    """A note on tool names that had to change to become valid exposed names, or none."""
+    changed = [
+        (upstream, exposed)
+        for upstream, exposed in names.items(server)
+        if exposed != (f"{prefix}{SEPARATOR}{upstream}" if prefix else upstream)
+    ]
+    if not changed:
+        return []
+    quoted = ", ".join(f"{upstream!r} as {exposed}" for upstream, exposed in changed[:_EXAMPLES])
+    more = ", ..." if len(changed) > _EXAMPLES else ""
+    return [
+        f"{len(changed)} tool name(s) are not valid MCP tool names (or too long) and are exposed under "
+        f"changed names: {quoted}{more}"
+    ]
+
+
+def list_page(
+    tools: list[types.Tool], cursor: str | None, budget: int = LIST_PAGE_BYTES
+) -> types.ListToolsResult:
+    """One page of ``tools`` from ``cursor`` (``None``: the first), at most about ``budget`` bytes.
+
+    A page holds at least one tool. The cursor is the index of the page's first tool; a cursor
+    that is not one raises ``MCPError`` (invalid params).
+    """
+    start = 0
+    if cursor:
+        if not cursor.isdigit() or int(cursor) > len(tools):
+            raise MCPError(
+                types.INVALID_PARAMS, f"invalid cursor {cursor[:40]!r}: list the tools from the start"
+            )
+        start = int(cursor)
+    end, size = start, 0
+    while end < len(tools) and (end == start or size < budget):
+        size += len(tools[end].model_dump_json(by_alias=True, exclude_none=True))
+        end += 1
+    if size > budget and end - start > 1:
+        end -= 1  # the last one overflowed: it starts the next page
+    return types.ListToolsResult(tools=tools[start:end], next_cursor=str(end) if end < len(tools) else None)

@@ -1,0 +1,1 @@
+"""Deciding: the policy, risk classes, exposed names, look-alike names and tool pins."""

@@ -1,0 +1,1 @@
+"""The way out: connections to the upstream MCP servers, stdio and Streamable HTTP."""

@@ -1,0 +1,469 @@
+"""Connections to upstream MCP servers: one long-lived task owns each connection.
+
+An :class:`Upstream` connects (stdio subprocess or Streamable HTTP), initializes a
+``ClientSession``, fetches the server's catalog (tools, resources, templates, prompts) and keeps
+it current on ``list_changed`` notifications. When the connection ends (a crashed subprocess, a
+dropped HTTP server) it restarts with exponential backoff. Its visible state is
+:class:`UpstreamStatus`. The gateway talks to it only through :meth:`Upstream.call_tool`,
+:meth:`Upstream.session_or_raise` and the hooks it passes in.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import mcp.types as types
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.client.session import ClientRequestContext
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.exceptions import MCPError
+
+from approver import __version__
+from approver.audit.redact import Redactor
+from approver.config.servers import ServerConfig
+from approver.upstream.lane import ToolLane, lane_suits
+from approver.upstream.stderr_log import ROTATE_BYTES, RedactingLog
+from approver.upstream.stdio_link import StdioLink, open_stdio_link
+
+logger = logging.getLogger(__name__)
+
+INITIALIZE_TIMEOUT = 30.0
+"""Seconds an upstream gets to answer ``initialize`` before it counts as failed."""
+BACKOFF_START = 0.5
+BACKOFF_MAX = 60.0
+STABLE_AFTER = 10.0
+"""Seconds of uptime after which a crash restarts the backoff from the start."""
+LOG_ROTATE_BYTES = ROTATE_BYTES
+STDERR_DRAIN_TIMEOUT = 1.0
+"""Seconds to wait for an exited server's last stderr lines before quoting the log."""
+
+
+class UpstreamState(enum.StrEnum):
+    """Lifecycle of an upstream connection."""
+
+    STARTING = "starting"
+    READY = "ready"
+    FAILED = "failed"
+    RESTARTING = "restarting"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamStatus:
+    """What a person sees of one upstream."""
+
+    name: str
+    state: UpstreamState
+    error: str | None
+    restarts: int
+    tools: int
+    retry_in: float | None = None
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream is not connected right now; the message says why."""
+
+
+ServerRequestHook = Callable[["Upstream", str, Any], Awaitable[Any]]
+"""(upstream, kind, params) -> result, for sampling / elicitation / roots asked by an upstream."""
+
+
+@dataclass
+class UpstreamHooks:
+    """How an upstream tells the gateway about changes; all optional."""
+
+    changed: Callable[[Upstream, str], Awaitable[None]] | None = None
+    """Called with "state", "tools", "resources" or "prompts"."""
+    notification: Callable[[Upstream, types.ServerNotification], Awaitable[None]] | None = None
+    """Upstream notifications the gateway forwards (log messages, resource updates)."""
+    server_request: ServerRequestHook | None = None
+
+
+@dataclass
+class Catalog:
+    """What one upstream offers, as last listed."""
+
+    tools: list[types.Tool] = field(default_factory=list)
+    resources: list[types.Resource] = field(default_factory=list)
+    templates: list[types.ResourceTemplate] = field(default_factory=list)
+    prompts: list[types.Prompt] = field(default_factory=list)
+
+
+class Upstream:
+    """One configured upstream server and the task that keeps it connected."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        logs_dir: Path,
+        hooks: UpstreamHooks | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self._logs_dir = logs_dir
+        self._redactor = redactor or Redactor()
+        """Keeps secrets out of the stderr log and of :attr:`error` (which clients and logs see)."""
+        self._stderr: RedactingLog | None = None
+        self._hooks = hooks or UpstreamHooks()
+        self.catalog = Catalog()
+        self.session: ClientSession | None = None
+        self._lane: ToolLane | None = None
+        """Set while connected when tool calls may skip the session (see :mod:`approver.upstream.lane`)."""
+        self.lane_calls = 0
+        """Tool calls sent through a lane so far, over every connection (for tests and benchmarks)."""
+        self.capabilities: types.ServerCapabilities | None = None
+        self.instructions: str | None = None
+        self.state = UpstreamState.STARTING
+        self.error: str | None = None
+        self.restarts = 0
+        self._retry_at: float | None = None
+        self._stop = anyio.Event()
+        self._restart_pending = False
+        self._wake = anyio.Event()
+        """Set by :meth:`request_restart` and :meth:`stop`; replaced only once nothing is pending,
+        so a request that arrives while the run task is busy elsewhere is never lost."""
+        self._ready = anyio.Event()
+        self._ended_once = anyio.Event()
+        self._state_changed = anyio.Event()
+
+    # -- status -------------------------------------------------------------------------------
+
+    def status(self) -> UpstreamStatus:
+        """A snapshot of this upstream's visible state."""
+        retry_in = max(0.0, self._retry_at - time.monotonic()) if self._retry_at is not None else None
+        return UpstreamStatus(
+            self.name, self.state, self.error, self.restarts, len(self.catalog.tools), retry_in
+        )
+
+    @property
+    def log_file(self) -> Path:
+        """Where this upstream's stderr goes."""
+        return self._logs_dir / f"{self.name}.log"
+
+    def stderr_drained(self, timeout: float) -> bool:
+        """Block up to ``timeout`` s until the last stdio connection's stderr is all in :attr:`log_file`."""
+        return self._stderr is None or self._stderr.drained(timeout)
+
+    async def wait_for_state(self, state: UpstreamState) -> None:
+        """Return once the upstream is in ``state`` (bound it with a timeout)."""
+        while self.state is not state:
+            await self._state_changed.wait()
+
+    async def wait_settled(self) -> None:
+        """Return once the first connection attempt has either succeeded or failed."""
+        await self._ended_once.wait()
+
+    def session_or_raise(self) -> ClientSession:
+        """The live session, or UpstreamUnavailable saying why there is none."""
+        if self.session is None or self.state is not UpstreamState.READY:
+            detail = f": {self.error}" if self.error else ""
+            raise UpstreamUnavailable(f"upstream server {self.name!r} is {self.state.value}{detail}")
+        return self.session
+
+    async def call_tool(
+        self, tool: str, arguments: bytes, progress: ProgressFnT | None = None
+    ) -> types.CallToolResult:
+        """Call ``tool`` with ``arguments`` (a JSON object, UTF-8): through the lane if any, else the session.
+
+        Raises UpstreamUnavailable when not connected and MCPError for an error answer.
+        """
+        session = self.session_or_raise()
+        if self._lane is not None:
+            self.lane_calls += 1
+            return await self._lane.call_tool(tool, arguments, progress)
+        return await session.call_tool(tool, json.loads(arguments), progress_callback=progress)
+
+    def request_restart(self) -> None:
+        """Drop the current connection (if any) and connect again now."""
+        self._restart_pending = True
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask the run task to close the connection and end."""
+        self._stop.set()
+        self._wake.set()
+
+    def _fresh_wake(self) -> anyio.Event:
+        """The event to wait on for the next restart or stop request."""
+        if self._wake.is_set() and not (self._restart_pending or self._stop.is_set()):
+            self._wake = anyio.Event()
+        return self._wake
+
+    # -- the owning task ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, serve, and reconnect with backoff until :meth:`stop`; never raises."""
+        backoff = BACKOFF_START
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self._restart_pending = False  # this attempt is the restart anyone asked for so far
+            try:
+                await self._connect_and_serve()
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as exc:
+                self.error = self._redactor.redact_text(_describe_error(exc))
+                logger.warning("upstream %s failed: %s", self.name, self.error)
+            finally:
+                self.session = None
+                self._lane = None
+                self._ready = anyio.Event()
+            if self._stop.is_set():
+                break
+            if self._restart_pending:
+                # Someone asked for a fresh connection: reconnect now, and it is not a failure.
+                self.error = None
+                self.restarts += 1
+                await self._set_state(UpstreamState.RESTARTING)
+                continue
+            if time.monotonic() - started > STABLE_AFTER:
+                backoff = BACKOFF_START
+            self.error = self.error or "the connection ended"
+            # "failed" only until the first connection: a crash after that is a restart.
+            never_ready = self.restarts == 0 and self.state is not UpstreamState.READY
+            await self._set_state(UpstreamState.FAILED if never_ready else UpstreamState.RESTARTING)
+            self._ended_once.set()
+            self._retry_at = time.monotonic() + backoff
+            with anyio.move_on_after(backoff):
+                await self._fresh_wake().wait()
+            self._retry_at = None
+            backoff = min(backoff * 2, BACKOFF_MAX)
+            self.restarts += 1
+            await self._set_state(UpstreamState.RESTARTING)
+        await self._set_state(UpstreamState.STOPPED)
+        self._ended_once.set()
+
+    async def _connect_and_serve(self) -> None:
+        async with AsyncExitStack() as stack:
+            read, write, link = await self._open(stack)
+            if self._stderr is not None:
+                self._stderr.spawned()
+            ended = anyio.Event()
+            relay_send, relay_recv = anyio.create_memory_object_stream[Any](0)
+            lane = None
+            if link is not None:
+                lane = ToolLane(link.send_line)
+                link.claim = lane.take
+                stack.callback(lane.close)
+
+            async def relay() -> None:
+                # Sits between transport and session so we notice the connection ending.
+                async with relay_send:
+                    async for message in read:
+                        await relay_send.send(message)
+                if lane is not None:
+                    lane.close()
+                ended.set()
+
+            group = await stack.enter_async_context(anyio.create_task_group())
+            group.start_soon(relay)
+            session = await stack.enter_async_context(
+                ClientSession(
+                    relay_recv,
+                    write,
+                    sampling_callback=self._on_sampling,
+                    elicitation_callback=self._on_elicitation,
+                    list_roots_callback=self._on_roots,
+                    message_handler=self._on_message,
+                    client_info=types.Implementation(name="approver", version=__version__),
+                )
+            )
+            with anyio.fail_after(INITIALIZE_TIMEOUT):
+                result = await session.initialize()
+            self.capabilities = result.capabilities
+            self.instructions = result.instructions
+            self.session = session
+            if lane is not None and lane_suits(self.config.transport, result.protocol_version):
+                self._lane = lane
+            await self._refresh_all(session)
+            self.error = None
+            await self._set_state(UpstreamState.READY)
+            self._ready.set()
+            self._ended_once.set()
+            async with anyio.create_task_group() as waiters:
+
+                async def until(event: anyio.Event) -> None:
+                    await event.wait()
+                    waiters.cancel_scope.cancel()
+
+                waiters.start_soon(until, ended)
+                waiters.start_soon(until, self._fresh_wake())
+            self.session = None
+            self._lane = None
+            if ended.is_set() and not self._stop.is_set():
+                if self._stderr is not None:  # let its last lines reach the file before quoting them
+                    await anyio.to_thread.run_sync(self._stderr.drained, STDERR_DRAIN_TIMEOUT)
+                self.error = self._exit_description()
+            group.cancel_scope.cancel()
+
+    async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any, StdioLink | None]:
+        """Connect; returns the session's read and write streams, and the stdio link if there is one."""
+        config = self.config
+        if config.transport == "http":
+            assert config.url is not None
+            client = httpx2.AsyncClient(
+                headers=dict(config.headers),
+                timeout=httpx2.Timeout(30.0, read=300.0),
+            )
+            stack.push_async_callback(client.aclose)
+            streams = streamable_http_client(config.url, http_client=client)
+            read, write = await stack.enter_async_context(streams)
+            return read, write, None
+        assert config.command is not None
+        # Upstream stderr may echo secrets from its environment: it is copied to the log redacted.
+        self._stderr = RedactingLog(self.log_file, self._redactor, f"starting {self.name}")
+        stack.callback(self._stderr.close)
+        params = StdioServerParameters(
+            command=config.command,
+            args=list(config.args),
+            env=dict(config.env) or None,
+            cwd=config.cwd,
+        )
+        if sys.platform == "win32":  # the SDK's transport knows Windows' process handling
+            read, write = await stack.enter_async_context(stdio_client(params, errlog=self._stderr.stream))
+            return read, write, None
+        link = await stack.enter_async_context(open_stdio_link(params, self._stderr.stream))
+        return link.read, link.write, link
+
+    def _exit_description(self) -> str:
+        if self.config.transport == "http":
+            return "the HTTP connection closed"
+        tail = _last_lines(self.log_file, 3)
+        return "the server process exited" + (f"; its last stderr lines: {tail}" if tail else "")
+
+    async def _set_state(self, state: UpstreamState) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        changed, self._state_changed = self._state_changed, anyio.Event()
+        changed.set()
+        await self._emit("state")
+
+    async def _emit(self, what: str) -> None:
+        if self._hooks.changed is not None:
+            try:
+                await self._hooks.changed(self, what)
+            except Exception:
+                logger.exception("upstream change hook failed")
+
+    # -- catalog ------------------------------------------------------------------------------
+
+    async def _refresh_all(self, session: ClientSession) -> None:
+        caps = self.capabilities
+        if caps is None or caps.tools is not None:
+            self.catalog.tools = await self._list_tools(session)
+        if caps is not None and caps.resources is not None:
+            self.catalog.resources = await self._list_resources(session)
+            self.catalog.templates = await self._list_templates(session)
+        if caps is not None and caps.prompts is not None:
+            self.catalog.prompts = await self._list_prompts(session)
+
+    @staticmethod
+    async def _pages(list_page: Callable[..., Awaitable[Any]], field: str) -> list[Any]:
+        """Every item of a paginated list request, following ``next_cursor``."""
+        items: list[Any] = []
+        cursor: str | None = None
+        while True:
+            page = await list_page(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
+            items.extend(getattr(page, field))
+            cursor = page.next_cursor
+            if not cursor:
+                return items
+
+    async def _list_tools(self, session: ClientSession) -> list[types.Tool]:
+        return await self._pages(session.list_tools, "tools")
+
+    async def _list_resources(self, session: ClientSession) -> list[types.Resource]:
+        return await self._pages(session.list_resources, "resources")
+
+    async def _list_templates(self, session: ClientSession) -> list[types.ResourceTemplate]:
+        return await self._pages(session.list_resource_templates, "resource_templates")
+
+    async def _list_prompts(self, session: ClientSession) -> list[types.Prompt]:
+        return await self._pages(session.list_prompts, "prompts")
+
+    # -- messages from the upstream -----------------------------------------------------------
+
+    async def _on_message(self, message: Any) -> None:
+        session = self.session
+        if isinstance(message, Exception):
+            logger.warning("upstream %s sent something unreadable: %s", self.name, message)
+            return
+        try:
+            if isinstance(message, types.ToolListChangedNotification) and session is not None:
+                self.catalog.tools = await self._list_tools(session)
+                await self._emit("tools")
+            elif isinstance(message, types.ResourceListChangedNotification) and session is not None:
+                self.catalog.resources = await self._list_resources(session)
+                self.catalog.templates = await self._list_templates(session)
+                await self._emit("resources")
+            elif isinstance(message, types.PromptListChangedNotification) and session is not None:
+                self.catalog.prompts = await self._list_prompts(session)
+                await self._emit("prompts")
+            elif self._hooks.notification is not None:
+                await self._hooks.notification(self, message)
+        except MCPError as exc:
+            logger.warning(
+                "upstream %s: refreshing after %s failed: %s", self.name, type(message).__name__, exc
+            )
+
+    async def _server_request(self, kind: str, params: Any) -> Any:
+        if self._hooks.server_request is None:
+            return types.ErrorData(code=types.METHOD_NOT_FOUND, message=f"approver cannot answer {kind} here")
+        return await self._hooks.server_request(self, kind, params)
+
+    async def _on_sampling(
+        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> Any:
+        return await self._server_request("sampling", params)
+
+    async def _on_elicitation(self, context: ClientRequestContext, params: types.ElicitRequestParams) -> Any:
+        return await self._server_request("elicitation", params)
+
+    async def _on_roots(self, context: ClientRequestContext) -> Any:
+        return await self._server_request("roots", None)
+
+
+def _describe_error(exc: BaseException) -> str:
+    """A one-line description of why a connection failed, without a traceback."""
+    if isinstance(exc, BaseExceptionGroup):
+        inner = [e for e in exc.exceptions if not isinstance(e, anyio.get_cancelled_exc_class())]
+        if inner:
+            return _describe_error(inner[0])
+    if isinstance(exc, TimeoutError):
+        return f"no answer to initialize within {INITIALIZE_TIMEOUT:.0f} s"
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {exc.filename or exc}"
+    if isinstance(exc, httpx2.ConnectError):
+        return f"cannot connect: {exc}"
+    if isinstance(exc, MCPError):
+        return f"protocol error: {exc}"
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def _last_lines(path: Path, count: int) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 4096))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    lines = [line for line in lines if line.strip() and not line.startswith("--- ")]
+    return " | ".join(lines[-count:])
