@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from approver.gateway.front import CLIENT_SCOPE_KEY, FrontDoor, NonLoopbackError, build_app, check_loopback
+from approver.gateway.front import FrontDoor, NonLoopbackError, build_app, check_loopback
+from approver.gateway.request_scope import CLIENT_SCOPE_KEY
 
 pytestmark = pytest.mark.anyio
 

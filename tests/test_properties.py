@@ -15,7 +15,7 @@ from approver.audit.log import canonical_json
 from approver.audit.redact import Redactor
 from approver.calls import Action, CallContext, Risk, RiskClass, RiskLevel, ToolRef
 from approver.errors import ConfigError
-from approver.gateway.gateway import _ARGUMENTS_JSON
+from approver.gateway.tools import _ARGUMENTS_JSON
 from approver.policy.confusables import find_lookalikes, is_suspicious, skeleton, unusual_characters
 from approver.policy.engine import Policy, RateLimiter
 from approver.policy.naming import exposed_name

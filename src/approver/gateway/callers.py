@@ -19,7 +19,7 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from approver.approval.keepalive import Report
-from approver.gateway.front import CLIENT_SCOPE_KEY
+from approver.gateway.request_scope import client_name
 
 
 class Caller(Protocol):
@@ -50,11 +50,7 @@ class Caller(Protocol):
 def client_of(ctx: ServerRequestContext[Any, Any]) -> str:
     """The authenticated client's name (``local`` for an in-process client)."""
     scope = getattr(ctx.request, "scope", None)
-    if isinstance(scope, dict):
-        name = scope.get(CLIENT_SCOPE_KEY)
-        if isinstance(name, str):
-            return name
-    return "local"
+    return (client_name(scope) if isinstance(scope, dict) else None) or "local"
 
 
 def session_id_of(ctx: ServerRequestContext[Any, Any]) -> str | None:

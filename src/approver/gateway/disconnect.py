@@ -11,13 +11,8 @@ request's ``receive`` and ``send`` here and hands the handler an event to wait o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any, Final
 
 from starlette.types import Message, Receive, Send
-
-GONE_SCOPE_KEY: Final = "approver.gone"
-"""Where the front door puts a request's :class:`DisconnectWatch`."""
 
 
 class DisconnectWatch:
@@ -107,13 +102,3 @@ class DisconnectWatch:
         if not self._responded:
             self.gone.set()
 
-
-def client_gone(scope: Mapping[str, Any] | None) -> asyncio.Event | None:
-    """Start watching the client of the request with ``scope``; the event is set when it goes away.
-
-    None when the request is not watched (an in-process client).
-    """
-    if scope is None:
-        return None
-    watch = scope.get(GONE_SCOPE_KEY)
-    return watch.watch() if isinstance(watch, DisconnectWatch) else None

@@ -41,7 +41,7 @@ from mcp.shared.exceptions import MCPError
 from starlette.types import Scope, Send
 
 from approver.approval.keepalive import Report, unless_gone
-from approver.gateway.disconnect import client_gone
+from approver.gateway.request_scope import client_gone
 
 if TYPE_CHECKING:
     from mcp.server.streamable_http import StreamableHTTPServerTransport

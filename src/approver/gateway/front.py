@@ -17,21 +17,17 @@ import http
 import ipaddress
 import json
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from approver.gateway.disconnect import GONE_SCOPE_KEY, DisconnectWatch
-
-if TYPE_CHECKING:
-    from approver.gateway.fastcall import FastCalls
+from approver.gateway.disconnect import DisconnectWatch
+from approver.gateway.request_scope import CLIENT_SCOPE_KEY, GONE_SCOPE_KEY
 
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
-CLIENT_SCOPE_KEY = "approver.client"
-"""Where the front door puts the authenticated client's name in the ASGI scope."""
 TOKEN_PATH_PREFIX = "/t/"  # noqa: S105 - a URL path prefix, not a secret
 DEFAULT_PORT = 39217
 """The stable default port of the gateway on 127.0.0.1."""
@@ -66,6 +62,21 @@ def check_loopback(host: str) -> str:
     return host
 
 
+class FastPath(Protocol):
+    """What the front door needs of a fast path that answers some requests without the SDK.
+
+    The front door reads a request's body only when :meth:`session_of` says the headers allow
+    the fast path; :meth:`handle` then answers it or returns ``False`` to leave it to the SDK.
+    (:class:`approver.gateway.fastcall.FastCalls` is the one in use.)
+    """
+
+    def session_of(self, scope: Scope, headers: Mapping[str, str]) -> str | None:
+        """The session id when the request's headers allow the fast path, else ``None``."""
+
+    async def handle(self, session: str, scope: Scope, body: bytes, send: Send, client: str) -> bool:
+        """Answer the request; ``False`` leaves it to the SDK."""
+
+
 class FrontDoor:
     """ASGI middleware in front of the MCP app: Host, Origin, then token."""
 
@@ -74,7 +85,7 @@ class FrontDoor:
         app: ASGIApp,
         port: int,
         authenticate: Callable[[str], str | None],
-        fast: FastCalls | None = None,
+        fast: FastPath | None = None,
     ) -> None:
         from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
         from mcp.server.auth.provider import AccessToken
@@ -87,7 +98,7 @@ class FrontDoor:
         """Principals by (token, client): the same immutable object for every request of a client."""
         self.app = app
         self.fast = fast
-        """Answers 2025-era tool calls without the SDK's server stack (:mod:`approver.gateway.fastcall`)."""
+        """Answers 2025-era tool calls without the SDK's server stack."""
         self.port = port
         self.authenticate = authenticate
         self.allowed_hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
@@ -289,7 +300,7 @@ async def _too_large(send: Send, how: str) -> None:
 
 
 def build_app(
-    mcp_app: Any, port: int, authenticate: Callable[[str], str | None], fast: FastCalls | None = None
+    mcp_app: Any, port: int, authenticate: Callable[[str], str | None], fast: FastPath | None = None
 ) -> FrontDoor:
     """Wrap the SDK's Starlette app (which carries the session manager's lifespan)."""
     return FrontDoor(mcp_app, port, authenticate, fast)

@@ -1,0 +1,319 @@
+"""Tool calls: classify, decide, ask a person if the policy says so, record, then forward.
+
+:meth:`ToolCalls.call` is the one path every ``tools/call`` takes, whichever door it came in
+through (the SDK's server or the front door's fast path, see :mod:`approver.gateway.callers`).
+The decision is committed to the audit log before the call is forwarded, and the upstream gets
+exactly the argument bytes that were decided on (and shown, when a person approved). Any error
+on the way denies the call (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import mcp.types as types
+from mcp.shared.exceptions import MCPError
+
+from approver.approval.broker import ApprovalRequest, Broker, Scope, Verdict
+from approver.approval.keepalive import KEEPALIVE_INTERVAL, keepalive, unless_gone
+from approver.audit.log import AuditWriteError, DecisionRecord, OutcomeRecord, canonical_json
+from approver.audit.recorder import Recorder
+from approver.calls import Action, CallContext, Decision
+from approver.gateway.answers import tool_error
+from approver.gateway.callers import Caller
+from approver.gateway.catalog import Catalog, ToolEntry
+from approver.gateway.request_scope import client_gone
+from approver.gateway.rounds import InFlight, InputRounds
+from approver.policy.engine import RateLimiter
+from approver.policy.file import PolicyFile
+from approver.upstream.connection import UpstreamUnavailable
+
+logger = logging.getLogger(__name__)
+
+_ARGUMENTS_JSON: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+""":func:`canonical_json`, refusing NaN and Infinity: the SDK parses them, but they are not JSON,
+and an upstream would get ``null`` instead of the value that was decided on."""
+
+
+class ToolCalls:
+    """Decides on tool calls and forwards the allowed ones; owns the rate limits and session grants."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        policy: PolicyFile,
+        recorder: Recorder,
+        broker: Broker,
+        rounds: InputRounds,
+        *,
+        clock: Callable[[], float] = time.time,
+        keepalive_interval: float = KEEPALIVE_INTERVAL,
+    ) -> None:
+        self.catalog = catalog
+        self.policy = policy
+        self.recorder = recorder
+        self.broker = broker
+        self.rounds = rounds
+        self.limiter = RateLimiter()
+        self.paused = False
+        """While paused, every call is denied without asking."""
+        self.keepalive_interval = keepalive_interval
+        self._clock = clock
+        self._grants: set[tuple[str, str]] = set()
+        """(session key, tool) pairs a person approved "for this session"."""
+
+    async def call(
+        self, caller: Caller, name: str, arguments: dict[str, Any] | None
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Decide on one tool call and, if allowed, forward it. Never raises to the client.
+
+        Only a 2026-era ``caller`` can get an ``InputRequiredResult`` (the upstream asked a question).
+        """
+        started = time.monotonic()
+        entry = self.catalog.tool(name)
+        if entry is None:
+            down = self.catalog.unavailable(name)
+            return tool_error(
+                f"approver: {down}"
+                if down
+                else f"approver: unknown tool {name!r}; list the tools again to see what exists"
+            )
+        client = caller.client
+        arguments = dict(arguments or {})
+        call_id = self.broker.new_id()
+        try:
+            argument_bytes = _ARGUMENTS_JSON.encode(arguments).encode()
+        except (TypeError, ValueError) as exc:
+            return tool_error(f"approver denied this call: its arguments cannot be encoded ({exc})")
+        decision, decided_by, message = await self._decide(caller, entry, arguments, argument_bytes, call_id)
+        record = _decision_record(entry, client, call_id, argument_bytes, decision, decided_by, message)
+        try:
+            await self.recorder.decision(record)
+        except AuditWriteError as exc:
+            logger.error("audit log write failed; denying %s: %s", entry.ref.name, exc)
+            return tool_error(
+                "approver denied this call: the audit log cannot be written, and approver never forwards "
+                f"a call it has not recorded ({exc})"
+            )
+        except Exception as exc:
+            logger.exception("audit log write failed unexpectedly")
+            return tool_error(
+                f"approver denied this call: the audit log cannot be written ({type(exc).__name__})"
+            )
+        if decision.action is not Action.ALLOW:
+            return tool_error(f"approver denied this call: {message or decision.reason}")
+        return await self._forward(caller, entry, call_id, argument_bytes, started)
+
+    async def _decide(
+        self,
+        caller: Caller,
+        entry: ToolEntry,
+        arguments: dict[str, Any],
+        argument_bytes: bytes,
+        call_id: str,
+    ) -> tuple[Decision, str, str]:
+        """The decision for one call as (decision, decided_by, message). Any error denies."""
+        try:
+            if self.paused:
+                return (
+                    Decision(Action.DENY, "paused", "approver is paused: every call is denied until resumed"),
+                    "paused",
+                    "",
+                )
+            client = caller.client
+            context = CallContext(client=client, tool=entry.ref, risk=entry.risk, arguments=arguments)
+            decision = self.policy.policy.decide(context, self.limiter, self._clock())
+            pin = self.catalog.pin_check(entry) if decision.action is not Action.DENY else entry.pin
+            if pin.quarantined and decision.action is Action.ALLOW:
+                # A changed definition may be a rug pull: a person sees the diff before any call.
+                decision = Decision(Action.REQUIRE_APPROVAL, "pin-changed", pin.reason)
+            if decision.action is not Action.REQUIRE_APPROVAL:
+                return decision, "policy", ""
+            session_key = caller.session_key
+            if not pin.quarantined and (session_key, entry.ref.name) in self._grants:
+                return (
+                    Decision(Action.ALLOW, "session-grant", "allowed for this session by the user"),
+                    "user",
+                    "",
+                )
+            now = self._clock()
+            request = ApprovalRequest(
+                id=call_id,
+                client=client,
+                session=session_key,
+                tool=entry.ref,
+                risk=entry.risk,
+                description=entry.exposed.description or "",
+                arguments=argument_bytes,
+                received=now,
+                deadline=now + self.broker.timeout,
+                rule=decision.rule,
+                pin_change=(pin.diff or pin.reason) if pin.quarantined else "",
+                lookalikes=tuple(self.catalog.lookalikes(entry.ref)),
+            )
+            try:
+                async with keepalive(
+                    caller.progress_reporter(), self.broker.timeout, self.keepalive_interval
+                ):
+                    resolution = await unless_gone(self.broker.submit(request), client_gone(caller.scope))
+            except asyncio.CancelledError:
+                await self._record_cancelled(entry, client, call_id, argument_bytes, decision)
+                raise
+            if resolution is None:
+                gone = "the client went away while the call waited for approval"
+                return Decision(Action.DENY, decision.rule, gone), "cancelled", ""
+            if resolution.verdict is Verdict.APPROVED:
+                if resolution.scope is not Scope.ONCE:
+                    self._grants.add((session_key, entry.ref.name))
+                return Decision(Action.ALLOW, decision.rule, "approved by the user"), "user", ""
+            action_reason = {
+                Verdict.TIMED_OUT: "nobody approved this call in time",
+                Verdict.CANCELLED: "the request was withdrawn",
+            }.get(resolution.verdict, "denied by the user")
+            message = resolution.message or action_reason
+            if pin.quarantined:
+                message = f"{pin.reason}; {message}"
+            return Decision(Action.DENY, decision.rule, message), resolution.decided_by, message
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("decision failed for %s", entry.ref.name)
+            return (
+                Decision(
+                    Action.DENY,
+                    "error",
+                    f"approver could not decide on this call ({type(exc).__name__}: {exc})",
+                ),
+                "error",
+                "",
+            )
+
+    async def _record_cancelled(
+        self, entry: ToolEntry, client: str, call_id: str, argument_bytes: bytes, decision: Decision
+    ) -> None:
+        reason = "the client cancelled or went away while the call waited for approval"
+        cancelled = Decision(Action.DENY, decision.rule, reason)
+        record = _decision_record(entry, client, call_id, argument_bytes, cancelled, "cancelled", "")
+        try:
+            # Shielded: the task is being cancelled, but the row must still land.
+            await asyncio.shield(self.recorder.decision(record))
+        except Exception:
+            logger.exception("could not record a cancelled approval")
+
+    async def _forward(
+        self, caller: Caller, entry: ToolEntry, call_id: str, argument_bytes: bytes, started: float
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        flight = InFlight(caller, entry.ref.name, asyncio.Queue() if caller.modern else None)
+        if not caller.modern:
+            # Answered within this request: no task of its own (each costs a turn of the event
+            # loop). Cancelling the request cancels the call, which tells the upstream.
+            return await self._upstream_call(flight, entry, call_id, argument_bytes, started)
+        flight.task = asyncio.create_task(
+            self._upstream_call(flight, entry, call_id, argument_bytes, started)
+        )
+        return await self.rounds.drive(flight)
+
+    async def _upstream_call(
+        self,
+        flight: InFlight,
+        entry: ToolEntry,
+        call_id: str,
+        argument_bytes: bytes,
+        started: float,
+    ) -> types.CallToolResult:
+        """Forward one decided call and record its outcome; owns the call across input rounds."""
+        upstream = self.catalog.upstream(entry.ref.server)
+        outcome, error, result_bytes = "error", None, b""
+        try:
+            with self.rounds.flying(entry.ref.server, flight):
+                # Forward exactly the bytes that were decided on (and shown, when a person approved).
+                result: types.CallToolResult | None = None
+                with flight.scope:
+                    relay = _progress_relay(flight)
+                    result = await upstream.call_tool(entry.ref.tool, argument_bytes, relay)
+            if result is None:
+                outcome = "cancelled"
+                return tool_error("approver: the call was cancelled")
+            result_bytes = canonical_json(result.model_dump(by_alias=True, mode="json", exclude_none=True))
+            outcome = "error" if result.is_error else "ok"
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except UpstreamUnavailable as exc:
+            error = str(exc)
+            return tool_error(f"approver: {exc}")
+        except MCPError as exc:
+            error = f"upstream error {exc.error.code}: {exc.error.message}"
+            if exc.error.code == types.CONNECTION_CLOSED:
+                error = (
+                    f"upstream server {entry.ref.server!r} stopped during the call; approver is restarting it"
+                )
+            return tool_error(f"approver: {error}")
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.exception("forwarding %s failed", entry.ref.name)
+            return tool_error(f"approver: the call to {entry.ref.name} failed ({error})")
+        finally:
+            record = OutcomeRecord(
+                call_id=call_id,
+                outcome=outcome,
+                duration_ms=(time.monotonic() - started) * 1000.0,
+                result_size=len(result_bytes),
+                result_sha256=hashlib.sha256(result_bytes).hexdigest() if result_bytes else None,
+                error=error,
+            )
+            # Queued before the client is answered, committed while the answer goes out: the
+            # client does not wait for a row that changes nothing about its call.
+            self.recorder.outcome_soon(record)
+
+
+def _progress_relay(flight: InFlight) -> Any:
+    if flight.caller.progress_reporter() is None:
+        return None
+
+    async def relay(progress: float, total: float | None, message: str | None) -> None:
+        try:
+            report = flight.caller.progress_reporter()  # the caller changes across input rounds
+            if report is not None:
+                await report(progress, total, message)
+        except Exception as exc:
+            # The client's stream may be gone between input rounds; progress is best effort.
+            logger.debug("progress not relayed: %s", exc)
+
+    return relay
+
+
+def _decision_record(
+    entry: ToolEntry,
+    client: str,
+    call_id: str,
+    argument_bytes: bytes,
+    decision: Decision,
+    decided_by: str,
+    message: str,
+) -> DecisionRecord:
+    """The audit row for one decision."""
+    return DecisionRecord(
+        call_id=call_id,
+        client=client,
+        server=entry.ref.server,
+        tool=entry.ref.name,
+        upstream_tool=entry.ref.tool,
+        risk_class=entry.risk.risk_class.value,
+        risk_level=entry.risk.level.value,
+        risk_reasons=list(entry.risk.reasons),
+        arguments=argument_bytes,
+        decision=decision.action.value,
+        decided_by=decided_by,
+        rule=decision.rule,
+        reason=message or decision.reason,
+    )
