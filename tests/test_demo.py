@@ -22,7 +22,8 @@ from approver.config.servers import SecretResolver, load_servers
 from approver.demo.agent import CLIENT_NAME, SUMMARY_TEXT, AgentError, run_agent
 from approver.demo.sandbox import PROTECTED_REASON, SAMPLE_FILES, SERVER_NAME, prepare_demo
 from approver.errors import ApproverError
-from approver.policy.engine import Policy, RateLimiter
+from approver.policy.engine import Policy
+from approver.policy.limits import RateLimiter
 from approver.testing.harness import running_service
 
 pytestmark = pytest.mark.anyio

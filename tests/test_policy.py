@@ -10,13 +10,9 @@ import pytest
 
 from approver.calls import Action, CallContext, Decision, Risk, RiskClass, RiskLevel, ToolRef
 from approver.errors import ConfigError
-from approver.policy.engine import (
-    DEFAULT_POLICY_DATA,
-    Policy,
-    RateLimiter,
-    add_allow_rule,
-    policy_rule_for_always_allow,
-)
+from approver.policy.editing import add_allow_rule, policy_rule_for_always_allow
+from approver.policy.engine import DEFAULT_POLICY_DATA, Policy
+from approver.policy.limits import RateLimiter
 
 POLICYLAYER_EXAMPLE = (
     '{"version": "1", "default": "deny", "tools": {"close_session": {"limits": [{"counter": '

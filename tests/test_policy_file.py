@@ -12,8 +12,9 @@ import anyio
 import pytest
 
 from approver.calls import Action, CallContext, Risk, RiskClass, RiskLevel, ToolRef
-from approver.policy.engine import Policy, RateLimiter
+from approver.policy.engine import Policy
 from approver.policy.file import PolicyFile
+from approver.policy.limits import RateLimiter
 
 WRITE_TOOL = CallContext(
     client="claude",

@@ -17,7 +17,8 @@ from approver.calls import Action, CallContext, Risk, RiskClass, RiskLevel, Tool
 from approver.errors import ConfigError
 from approver.gateway.tools import _ARGUMENTS_JSON
 from approver.policy.confusables import find_lookalikes, is_suspicious, skeleton, unusual_characters
-from approver.policy.engine import Policy, RateLimiter
+from approver.policy.engine import Policy
+from approver.policy.limits import RateLimiter
 from approver.policy.naming import exposed_name
 from approver.visible import reveal
 

@@ -18,7 +18,8 @@ from approver.config.schema import load_schema, schema_uri, validate, with_schem
 from approver.config.servers import save_servers
 from approver.demo.sandbox import prepare_demo
 from approver.errors import ConfigError
-from approver.policy.engine import DEFAULT_POLICY_DATA, add_allow_rule
+from approver.policy.editing import add_allow_rule
+from approver.policy.engine import DEFAULT_POLICY_DATA
 
 README = Path(__file__).parent.parent / "README.md"
 

@@ -36,7 +36,7 @@ from approver.gateway.catalog import Catalog
 from approver.gateway.fastcall import FastCalls
 from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway.gateway import Gateway
-from approver.policy.engine import add_allow_rule, policy_rule_for_always_allow
+from approver.policy.editing import add_allow_rule, policy_rule_for_always_allow
 from approver.policy.file import PolicyFile
 from approver.policy.pins import PinStore
 from approver.upstream.connection import Upstream, UpstreamHooks

@@ -45,8 +45,8 @@ from approver.gateway.passthrough import Passthrough
 from approver.gateway.rounds import InputRounds
 from approver.gateway.sessions import LegacySessions
 from approver.gateway.tools import ToolCalls
-from approver.policy.engine import RateLimiter
 from approver.policy.file import PolicyFile
+from approver.policy.limits import RateLimiter
 from approver.upstream.connection import Upstream
 
 logger = logging.getLogger(__name__)

@@ -30,8 +30,8 @@ from approver.gateway.callers import Caller
 from approver.gateway.catalog import Catalog, ToolEntry
 from approver.gateway.request_scope import client_gone
 from approver.gateway.rounds import InFlight, InputRounds
-from approver.policy.engine import RateLimiter
 from approver.policy.file import PolicyFile
+from approver.policy.limits import RateLimiter
 from approver.upstream.connection import UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
