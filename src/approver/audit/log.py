@@ -7,9 +7,10 @@ edited, deleted or inserted row breaks the chain and :meth:`AuditLog.verify` nam
 Triggers refuse UPDATE and DELETE; someone who can rewrite the whole file can still rebuild
 the chain, so the chain proves consistency, not authorship.
 
-This module writes and verifies; the table's shape is in :mod:`approver.audit.table` and the
-read queries (filters, pages, counts, activity, export) in :mod:`approver.audit.query`, which
-:class:`AuditLog` runs under its lock. Their public names are importable from here too.
+This module writes and verifies; the rows and their chain are in :mod:`approver.audit.records`,
+the table's shape in :mod:`approver.audit.table` and the read queries (filters, pages, counts,
+activity, export) in :mod:`approver.audit.query`, which :class:`AuditLog` runs under its lock.
+Their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, TextIO
@@ -32,6 +32,17 @@ from sqlite_utils import Database
 
 from approver.audit import query as audit_query
 from approver.audit.query import ActivityCount, CallFilter, CallSummary, parse_since
+from approver.audit.records import (
+    GENESIS_HASH,
+    AuditError,
+    AuditWriteError,
+    DecisionRecord,
+    OutcomeRecord,
+    VerifyReport,
+    canonical_json,
+    check_chain,
+    row_hash,
+)
 from approver.audit.redact import Redactor
 from approver.audit.table import (
     APPEND_ONLY_TRIGGERS,
@@ -42,7 +53,6 @@ from approver.audit.table import (
     SCHEMA_VERSION,
     format_ts,
 )
-from approver.errors import ApproverError
 
 __all__ = [
     "ARGUMENTS_CAP",
@@ -67,9 +77,6 @@ __all__ = [
     "row_hash",
 ]
 
-GENESIS_HASH: Final = "0" * 64
-"""The ``prev_hash`` of the first row."""
-
 ARGUMENTS_CAP: Final = 64 * 1024
 """Stored (redacted) arguments longer than this many UTF-8 bytes are cut to a preview."""
 
@@ -80,98 +87,6 @@ ERROR_CAP: Final = 8 * 1024
 _INSERT_SQL: Final = "INSERT INTO events ({}) VALUES ({})".format(  # noqa: S608
     ", ".join(COLUMNS), ", ".join(f":{name}" for name in COLUMNS)
 )
-
-
-class AuditError(ApproverError):
-    """The audit log cannot be opened or read."""
-
-
-class AuditWriteError(AuditError):
-    """A row could not be written; the chain in memory and on disk is unchanged."""
-
-
-_CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-# One encoder for every row: json.dumps with options builds a new one per call, which was a
-# third of the cost of hashing a row (and so of verifying a million of them).
-
-
-def canonical_json(value: Any) -> bytes:
-    """``value`` as canonical JSON bytes: sorted keys, no whitespace, UTF-8, non-ASCII kept."""
-    return _CANONICAL.encode(value).encode()
-
-
-def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    """The chain hash of ``row`` (a dict holding at least :data:`HASHED_COLUMNS`)."""
-    body = canonical_json({name: row[name] for name in HASHED_COLUMNS})
-    return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    """What was decided about one call, written before the call is forwarded."""
-
-    call_id: str
-    client: str
-    server: str
-    tool: str
-    """The name the client saw."""
-    upstream_tool: str
-    risk_class: str
-    risk_level: str
-    risk_reasons: Sequence[str]
-    arguments: bytes
-    """The canonical JSON of the exact arguments (see :func:`canonical_json`)."""
-    decision: str
-    """``allow``, ``deny``, ..."""
-    decided_by: str
-    """``policy``, ``user``, ``timeout``, ``cancelled``, ``error``, ``paused``, ..."""
-    rule: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class OutcomeRecord:
-    """How one call ended, written after it returned (or was not forwarded)."""
-
-    call_id: str
-    outcome: str
-    """``ok``, ``error``, ``cancelled`` or ``not_forwarded``."""
-    duration_ms: float
-    result_size: int | None = None
-    result_sha256: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyReport:
-    """The result of recomputing the chain."""
-
-    ok: bool
-    rows: int
-    """Rows checked (up to and including the first bad one)."""
-    first_bad_id: int | None = None
-    problem: str = ""
-    last_hash: str = GENESIS_HASH
-    """The hash of the last good row: note it down to detect a later truncation of the log."""
-    last_id: int = 0
-    """The id of the last good row."""
-
-
-def check_chain(rows: Iterable[dict[str, Any]]) -> VerifyReport:
-    """Recompute the chain over rows in id order (from the log, or from a full JSONL export)."""
-    count = 0
-    expected, last_id = GENESIS_HASH, 0
-    for row in rows:
-        count += 1
-        if row["prev_hash"] != expected:
-            after = f"row {last_id}" if count > 1 else "the start of the log"
-            problem = f"row {row['id']} does not follow {after}: rows were deleted or inserted between them"
-            return VerifyReport(False, count, row["id"], problem, expected, last_id)
-        if row_hash(expected, row) != row["hash"]:
-            problem = f"row {row['id']} does not match its hash: it was edited"
-            return VerifyReport(False, count, row["id"], problem, expected, last_id)
-        expected, last_id = row["hash"], row["id"]
-    return VerifyReport(True, count, None, "", expected, last_id)
 
 
 def _utc_now() -> datetime:
