@@ -110,5 +110,3 @@ def check_chain(rows: Iterable[dict[str, Any]]) -> VerifyReport:
             return VerifyReport(False, count, row["id"], problem, expected, last_id)
         expected, last_id = row["hash"], row["id"]
     return VerifyReport(True, count, None, "", expected, last_id)
-
-

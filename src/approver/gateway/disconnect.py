@@ -101,4 +101,3 @@ class DisconnectWatch:
     def _note_disconnect(self) -> None:
         if not self._responded:
             self.gone.set()
-

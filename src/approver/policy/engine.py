@@ -243,5 +243,3 @@ def _compile_override(pattern: str, raw: Mapping[str, Any], file: str) -> _Overr
     risk_class = RiskClass(raw["class"]) if "class" in raw else None
     level = RiskLevel(raw["level"]) if "level" in raw else None
     return _Override(pattern, f"risk_overrides[{quote(pattern)}]", risk_class, level)
-
-
