@@ -33,8 +33,8 @@ from approver.testing.faults import SCENARIOS, run_scenarios
 from approver.testing.fuzz import connect_command, run_bridge_fuzz, run_http_fuzz
 from approver.testing.fuzz_report import FuzzReport
 from approver.testing.harness import running_service, upstream_entry, write_config
-from approver.testing.load import gateway_process, run_load
-from approver.testing.load_calls import LoadReport
+from approver.testing.load.calls import LoadReport
+from approver.testing.load.run import gateway_process, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ_POLICY = {"version": "1", "default": "allow", "tools": {"test__delete_note": {"action": "deny"}}}

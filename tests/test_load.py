@@ -1,6 +1,6 @@
 """Load: many concurrent clients through a real gateway lose no call, leave every audit row, stay in bounds.
 
-Each test drives :func:`approver.testing.load.run_load` against a real gateway with a real
+Each test drives :func:`approver.testing.load.run.run_load` against a real gateway with a real
 upstream under the mixed load policy (allowed, denied, rate-limited) and asserts its report.
 The gateway runs as its own ``approver serve`` process so its memory is measured alone, except
 in the Qt test, where it runs on the desktop app's loop and the clients run in a subprocess.
@@ -25,8 +25,8 @@ from PySide6.QtCore import QTimer
 from approver.config.autostart import Autostart
 from approver.config.tokens import TokenStore
 from approver.testing.harness import running_service
-from approver.testing.load import LoadGateway, gateway_process, load_config, run_load
-from approver.testing.load_calls import ALLOWED, DENIED, RATE_LIMITED, LoadCall, check_audit
+from approver.testing.load.calls import ALLOWED, DENIED, RATE_LIMITED, LoadCall, check_audit
+from approver.testing.load.run import LoadGateway, gateway_process, load_config, run_load
 from approver.ui.app import DesktopApp
 
 MIB = 1024

@@ -12,7 +12,7 @@ verifies. It samples the gateway's resident memory while it runs.
 The gateway is either given (:class:`LoadGateway`, e.g. one running on the desktop app's Qt loop)
 or started by :func:`gateway_process` as a separate ``approver serve`` process, so its memory is
 measured apart from the clients'. ``python -m approver.testing.load`` runs it from a shell (see
-:mod:`approver.testing.load_cli`). Qt-free, usable outside pytest.
+:mod:`approver.testing.load.__main__`). Qt-free, usable outside pytest.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from approver.config.paths import Paths
 from approver.config.tokens import TokenStore
 from approver.service import read_runtime
 from approver.testing.harness import legacy_client, upstream_entry, write_config
-from approver.testing.load_calls import (
+from approver.testing.load.calls import (
     DENY_REASON,
     RATE_COUNTER,
     LoadCall,
@@ -46,7 +46,7 @@ from approver.testing.load_calls import (
     rss_kb,
     summarize,
 )
-from approver.testing.load_clients import (
+from approver.testing.load.clients import (
     CONNECT_TIMEOUT,
     DuplicateAnswers,
     run_bridge_client,
@@ -343,9 +343,3 @@ class _RssSampler:
         while True:
             self.sample()
             await asyncio.sleep(RSS_INTERVAL)  # a sampling period, not a wait for a condition
-
-
-if __name__ == "__main__":
-    from approver.testing.load_cli import main
-
-    sys.exit(main())

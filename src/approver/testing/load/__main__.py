@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from approver.config.paths import Paths
-from approver.testing.load import LoadGateway, LoadReport, gateway_process, run_load
+from approver.testing.load.run import LoadGateway, LoadReport, gateway_process, run_load
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -259,7 +259,7 @@ def _check_call_log(
 
 @dataclass(frozen=True)
 class LoadReport:
-    """The result of one :func:`~approver.testing.load.run_load` round. ``ok`` when nothing was lost."""
+    """The result of one :func:`~approver.testing.load.run.run_load` round. ``ok`` when nothing was lost."""
 
     transport: str
     clients: int

@@ -23,7 +23,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from approver.testing.harness import legacy_client
-from approver.testing.load_calls import Answer, LoadCall
+from approver.testing.load.calls import Answer, LoadCall
 
 CONNECT_TIMEOUT: Final = 120.0
 """Seconds a client may take to connect (fifty bridge processes starting at once on two cores)."""
