@@ -25,7 +25,7 @@ from approver.testing.harness import (
     upstream_entry,
     write_config,
 )
-from approver.testing.server import SLOW_CANCELLED
+from approver.testing.server_tools import SLOW_CANCELLED
 
 pytestmark = pytest.mark.anyio
 

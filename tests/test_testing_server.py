@@ -21,7 +21,9 @@ from mcp.shared.subscriptions import ResourceUpdated, ToolsListChanged
 from pydantic import FileUrl
 
 from approver.testing import free_port, http_test_server, server_command
-from approver.testing.server import INSTRUCTIONS, RESOURCE_NOT_FOUND, SLOW_CANCELLED, main
+from approver.testing.server import main
+from approver.testing.server_state import INSTRUCTIONS, RESOURCE_NOT_FOUND
+from approver.testing.server_tools import SLOW_CANCELLED
 
 pytestmark = pytest.mark.anyio
 
