@@ -62,9 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     paths = Paths.resolve(args.config_dir, args.data_dir)
-    command = args.command or "app"
-    if args.command is None:
-        args.port = DEFAULT_PORT
+    if args.command is None:  # plain `approver` runs the desktop app
+        args.command, args.port = "app", DEFAULT_PORT
+    command = args.command
     try:
         handlers: dict[str, Handler] = {
             "secret": cli_secrets.run,

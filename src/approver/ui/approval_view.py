@@ -10,10 +10,8 @@ Escape or closing the window denies. The dialog only *reports* answers through
 
 from __future__ import annotations
 
-import json
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -33,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from approver.approval.broker import ApprovalRequest
+from approver.ui.approval_text import countdown_text, describe_size, hidden_warning, pretty_arguments
 from approver.ui.text import plain_label, plain_view, revealed, set_plain, set_view_text
 from approver.visible import Revealed
 
@@ -45,44 +44,6 @@ _HINT: Final = (
     "Approve buttons unlock a moment after this window gets the focus. "
     "Enter, Escape and closing the window deny."
 )
-
-
-def pretty_arguments(raw: bytes) -> str:
-    """The arguments as indented JSON, or the raw text when they are not valid JSON."""
-    try:
-        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
-    except ValueError:
-        return raw.decode("utf-8", errors="replace")
-
-
-def describe_size(size: int) -> str:
-    """``"1,048,600 bytes (1.0 MB)"``: exact, plus a rounded figure when it helps."""
-    exact = f"{size:,} byte" + ("" if size == 1 else "s")
-    if size < 1024:
-        return exact
-    if size < 1024 * 1024:
-        return f"{exact} ({size / 1024:.1f} KB)"
-    return f"{exact} ({size / (1024 * 1024):.1f} MB)"
-
-
-def countdown_text(seconds_left: float) -> str:
-    """What the countdown label says with ``seconds_left`` until the broker denies the call."""
-    if seconds_left <= 0:
-        return "Timing out now: the call will be denied."
-    whole = math.ceil(seconds_left)
-    return f"Times out in {whole // 60}:{whole % 60:02d}, then the call is denied."
-
-
-def hidden_warning(found: Sequence[tuple[str, Revealed]]) -> str:
-    """One warning naming every field that hid characters, and any hidden tag text; "" when none did."""
-    suspicious = [(where, shown) for where, shown in found if shown.suspicious]
-    if not suspicious:
-        return ""
-    lines = ["Warning: hidden characters, shown here as <U+…>. Read the marked text carefully."]
-    lines += [f"• {where}: {'; '.join(shown.findings)}" for where, shown in suspicious]
-    hidden = dict.fromkeys(shown.hidden_text for _, shown in suspicious if shown.hidden_text)
-    lines += [f"• Hidden tag text reads: {text!r}" for text in hidden]
-    return "\n".join(lines)
 
 
 def _button(text: str, name: str, description: str) -> QPushButton:

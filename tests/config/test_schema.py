@@ -21,7 +21,7 @@ from approver.errors import ConfigError
 from approver.policy.editing import add_allow_rule
 from approver.policy.engine import DEFAULT_POLICY_DATA
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parent.parent.parent / "README.md"
 
 
 def schema_errors(data: Any, name: str) -> list[str]:

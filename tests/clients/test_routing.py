@@ -24,7 +24,7 @@ from approver.clients.routing import (
 )
 from approver.clients.status import routing_status
 
-DATA = Path(__file__).parent / "data" / "clients"
+DATA = Path(__file__).parent.parent / "data" / "clients"
 BRIDGE = Route("claude-code", ("/opt/approver/bin/approver",))
 CLAUDE_CODE_SERVERS = {"sentry", "github", "airtable", "linear", "asana"}
 

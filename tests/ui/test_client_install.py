@@ -15,7 +15,7 @@ from approver.clients.setup import Installer
 from approver.config.tokens import TokenStore
 from approver.ui.connect import ConnectWindow
 
-DATA = Path(__file__).parent / "data" / "clients"
+DATA = Path(__file__).parent.parent / "data" / "clients"
 BRIDGE = ["/opt/approver/bin/approver"]
 
 

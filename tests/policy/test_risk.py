@@ -15,7 +15,7 @@ import pytest
 from approver.calls import RiskClass, RiskLevel
 from approver.policy.risk import classify, describe, tokenize_name
 
-LABELLED = Path(__file__).parent / "data" / "labelled_tools.jsonl"
+LABELLED = Path(__file__).parent.parent / "data" / "labelled_tools.jsonl"
 
 
 def schema(*fields: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from types import ModuleType
 from approver.testing.fault_report import FaultReport
 from approver.testing.fuzz_report import FuzzReport
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "reliability_report.py"
+SCRIPT = Path(__file__).resolve().parent.parent.parent / "scripts" / "reliability_report.py"
 
 
 def load_script() -> ModuleType:

@@ -22,7 +22,7 @@ from approver.config.paths import Paths
 from approver.config.servers import KEYRING_SERVICE
 from approver.testing.harness import MemoryKeyring, running_service
 
-DATA = Path(__file__).parent / "data" / "clients"
+DATA = Path(__file__).parent.parent / "data" / "clients"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from approver.config.secrets import SecretStore
 from approver.config.servers import KEYRING_SERVICE, SecretResolver, load_servers
 from approver.testing.harness import LockedKeyring, MemoryKeyring
 
-DATA = Path(__file__).parent / "data" / "clients"
+DATA = Path(__file__).parent.parent / "data" / "clients"
 HOME = Path("/home/ada")
 GITHUB_TOKEN = "ghp_EXAMPLEexample0123456789EXAMPLEexam"
 
