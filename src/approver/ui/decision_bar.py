@@ -176,7 +176,8 @@ class DecisionBar(QWidget):
         for number in range(self.pages.count()):
             page = self.pages.widget(number)
             policy = QSizePolicy.Policy.Preferred if number == index else QSizePolicy.Policy.Ignored
-            page.setSizePolicy(policy, policy)
+            if page is not None:
+                page.setSizePolicy(policy, policy)
         self.pages.setCurrentIndex(index)
         self.pages.adjustSize()
 

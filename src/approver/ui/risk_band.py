@@ -91,6 +91,7 @@ class RiskBand(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         self.symbol = QLabel()
+        self.symbol.setTextFormat(Qt.TextFormat.PlainText)
         self.symbol.setFixedSize(24, 24)
         layout.addWidget(self.symbol)
         self.words = plain_label(reveal=False, name="risk")
