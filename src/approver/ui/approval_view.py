@@ -54,7 +54,7 @@ CHOICES: Final = ("once", "session", "always", "deny")
 """The values :attr:`ApprovalDialog.answered` reports as its choice."""
 
 IDLE_TITLE: Final = "approver: no calls waiting"
-MINIMUM_SIZE: Final = QSize(560, 420)
+MINIMUM_SIZE: Final = QSize(560, 400)
 """The smallest the dialog gets, in logical pixels; the decision bar still fits."""
 PREFERRED_SIZE: Final = QSize(960, 760)
 """The size the dialog opens at when the screen has room."""

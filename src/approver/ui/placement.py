@@ -8,12 +8,15 @@ screen the mouse is on (or the primary screen).
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QRect, QSize
 from PySide6.QtGui import QCursor, QGuiApplication, QScreen
 from PySide6.QtWidgets import QWidget
 
 FRAME_ALLOWANCE = QSize(16, 40)
-"""Room left for the window manager's frame and title bar, which the widget's size excludes."""
+"""Room left for the window manager's frame and title bar (device pixels), which the widget's size
+excludes. Window managers draw frames unscaled, so at scale 2 they take half as many logical pixels."""
 
 
 def fit_within(available: QRect, preferred: QSize, minimum: QSize, frame: QSize = FRAME_ALLOWANCE) -> QRect:
@@ -45,12 +48,22 @@ def place(widget: QWidget, preferred: QSize) -> QRect:
         widget.resize(preferred)
         return QRect(widget.pos(), preferred)
     minimum = widget.minimumSize()
-    rect = fit_within(screen.availableGeometry(), preferred, minimum)
+    rect = fit_within(
+        screen.availableGeometry(), preferred, minimum, _frame(widget, screen.devicePixelRatio())
+    )
     if minimum.width() > rect.width() or minimum.height() > rect.height():
         # A screen smaller than the window's minimum: the window must still fit on it.
         widget.setMinimumSize(min(minimum.width(), rect.width()), min(minimum.height(), rect.height()))
     widget.setGeometry(rect)
     return rect
+
+
+def _frame(widget: QWidget, ratio: float) -> QSize:
+    """The frame around ``widget`` in logical pixels: measured once it was shown, else estimated."""
+    frame, inner = widget.frameGeometry(), widget.geometry()
+    if widget.isVisible() and frame != inner:
+        return QSize(frame.width() - inner.width(), frame.height() - inner.height())
+    return QSize(math.ceil(FRAME_ALLOWANCE.width() / ratio), math.ceil(FRAME_ALLOWANCE.height() / ratio))
 
 
 def keep_inside(widget: QWidget) -> None:
