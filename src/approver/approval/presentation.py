@@ -115,6 +115,6 @@ def offers(request: ApprovalRequest) -> Offers:
             session=True,
             always=True,
             behind_more=True,
-            why=f"For a {what} call, approving more than this one call is under More….",
+            why=f"For a {what} call, approving more than this one call is under More…",
         )
     return Offers(session=True, always=True, behind_more=False)

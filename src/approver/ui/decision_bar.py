@@ -51,6 +51,9 @@ class DecisionBar(QWidget):
         self.setObjectName("decision_bar")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        self.note = plain_label(reveal=False, wrap=True, name="offers_note")
+        self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        layout.addWidget(self.note)
         self.pages = QStackedWidget()
         self.pages.addWidget(self._build_choices())
         self.pages.addWidget(self._build_confirmation())
@@ -72,11 +75,8 @@ class DecisionBar(QWidget):
 
     def _build_choices(self) -> QWidget:
         page = QWidget()
-        column = QVBoxLayout(page)
-        column.setContentsMargins(0, 0, 0, 0)
-        self.note = plain_label(reveal=False, wrap=True, name="offers_note")
-        column.addWidget(self.note)
-        row = QHBoxLayout()
+        row = QHBoxLayout(page)
+        row.setContentsMargins(0, 0, 0, 0)
         self.once = _button("&Approve", "approve", "Run this call once")
         self.session = _button(
             "Approve for this &session",
@@ -105,7 +105,6 @@ class DecisionBar(QWidget):
         for button in (self.once, self.session, self.always, self.more):
             row.addWidget(button)
         row.addStretch(1)
-        column.addLayout(row)
         return page
 
     def _build_confirmation(self) -> QWidget:
