@@ -171,7 +171,8 @@ def test_a_waiting_call_shows_in_icon_menu_window_and_a_notification(
         level = request.risk.level.value.upper()
         assert notified[-1] == (
             f"{level} risk: approve test__echo?",
-            f"agent wants to call test__echo with 1 argument ({request.risk.risk_class.value}, {level.lower()}).",
+            "agent wants to call test__echo with 1 argument "
+            f"({request.risk.risk_class.value}, {level.lower()}).",
         )
         assert notice == f"{notified[-1][0]}: {notified[-1][1]}"
         assert not result.is_error
