@@ -1,9 +1,12 @@
 """Render approver's windows to PNG files under docs/ (for the README).
 
 Usage: ``python docs/screenshots.py`` (works without a display: it uses Qt's offscreen platform).
-Every picture is a real widget of the app filled with sample data: the approval dialog with a
-hostile-looking call, the tray menu and the no-tray main window with calls waiting, and the
-audit window over a generated log.
+It renders the tray menu with calls waiting and the audit window over a generated log, each a
+real widget of the app filled with sample data. The approval dialog, main window and pin diff
+pictures (``approval-*.png``, ``main-window.png``, ``pin-diff.png``) are screenshots of the real
+app under Xvfb with a window manager and a tray, answering real calls from a real MCP client
+(README, "Development"); ``--dialog`` renders an offscreen dialog to ``approval-offscreen.png``
+for a quick look.
 """
 
 from __future__ import annotations
@@ -27,8 +30,6 @@ from approver.testing.auditgen import generate_audit_log
 from approver.ui.approval import ApprovalDialog
 from approver.ui.audit_window import AuditWindow
 from approver.ui.controls import Controls
-from approver.ui.icons import TrayState
-from approver.ui.main_window import MainWindow
 
 OUT = Path(__file__).resolve().parent
 
@@ -97,11 +98,12 @@ def main() -> int:
     )
     for request in requests:
         dialog.add(request)
-    dialog.resize(720, 640)
-    dialog.show()
-    settle()
-    save(dialog, "approval-dialog.png")
-    dialog.hide()
+    if "--dialog" in sys.argv:
+        dialog.resize(960, 720)
+        dialog.show()
+        settle()
+        save(dialog, "approval-offscreen.png")
+        dialog.hide()
 
     controls = Controls()
     menu = controls.build_menu()
@@ -110,25 +112,6 @@ def main() -> int:
     settle()
     save(menu, "tray-menu.png")
     menu.hide()
-
-    window = MainWindow(controls, tray_available=False)
-    state = TrayState(waiting=len(requests))
-    window.set_state(
-        state,
-        "3 calls waiting for your approval",
-        [
-            "Gateway: http://127.0.0.1:39217/mcp",
-            "Servers: 3 of 3 ready",
-            "Policy: policy from ~/.config/approver/policy.json",
-            "Audit log: ~/.local/share/approver/audit.db",
-        ],
-    )
-    window.set_waiting(requests)
-    window.show_notice("Denied by policy: files__delete_file", "claude-code: keep/ is protected")
-    window.show()
-    settle()
-    save(window, "main-window.png")
-    window.hide()
 
     with tempfile.TemporaryDirectory() as temp:
         db = Path(temp) / "audit.db"

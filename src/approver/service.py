@@ -31,7 +31,7 @@ from approver.config.servers import SecretResolver, ServersConfig, load_servers
 from approver.config.settings import load_settings
 from approver.config.tokens import TokenStore
 from approver.errors import ApproverError
-from approver.events import EventHub, PausedChanged, PolicyChanged, UpstreamChanged
+from approver.events import EventHub, PausedChanged, PolicyChanged, ToolChanged, UpstreamChanged
 from approver.gateway.catalog import Catalog
 from approver.gateway.fastcall import FastCalls
 from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
@@ -156,6 +156,7 @@ class Service:
             for config in self.servers.enabled
         }
         self.pins = PinStore(paths.pins_file)
+        self.pins.on_changed = lambda server, tool: self.events.publish(ToolChanged(server, tool))
         self.catalog = Catalog(self.upstreams, self.policy, self.pins)
         self.gateway = Gateway(self.catalog, self.policy, self.recorder, self.broker)
         hooks.notification = self.gateway.upstream_notification

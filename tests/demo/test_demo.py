@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import socket
 import subprocess
 import sys
@@ -19,12 +20,14 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from approver.approval.broker import ApprovalRequest, Resolution
 from approver.calls import Action, CallContext, Risk, RiskClass, RiskLevel, ToolRef
 from approver.config.servers import SecretResolver, load_servers
+from approver.config.tokens import TokenStore
 from approver.demo.agent import CLIENT_NAME, SUMMARY_TEXT, AgentError, run_agent
-from approver.demo.sandbox import PROTECTED_REASON, SAMPLE_FILES, SERVER_NAME, prepare_demo
+from approver.demo.sandbox import PROTECTED_REASON, SAMPLE_FILES, SERVER_NAME, DemoSetup, prepare_demo
 from approver.errors import ApproverError
 from approver.policy.engine import Policy
 from approver.policy.limits import RateLimiter
-from approver.testing.harness import running_service
+from approver.service import Service
+from approver.testing.harness import MemoryKeyring, running_service
 
 pytestmark = pytest.mark.anyio
 
@@ -263,6 +266,67 @@ async def test_the_agent_shows_allow_approval_and_deny_and_only_approved_changes
     assert "agent: I want to delete keep/contract.txt." in "\n".join(said)
     assert f"approver: denied by policy: {PROTECTED_REASON}" in said
     assert "approver: denied by the user" in said
+
+
+def hold_demo_server(setup: DemoSetup, marker: Path) -> None:
+    """Make the demo server start only once ``marker`` exists: a server that is slow to start."""
+    config = json.loads(setup.paths.servers_file.read_text("utf-8"))
+    entry = config["mcpServers"][SERVER_NAME]
+    command = shlex.join([entry["command"], *entry["args"]])
+    script = f"while [ ! -e {shlex.quote(str(marker))} ]; do sleep 0.05; done; exec {command}"
+    config["mcpServers"][SERVER_NAME] = {"command": "/bin/sh", "args": ["-c", script]}
+    setup.paths.servers_file.write_text(json.dumps(config), "utf-8")
+
+
+async def test_the_agent_waits_for_a_demo_server_that_starts_after_it_connects(tmp_path: Path) -> None:
+    setup = prepare_demo(tmp_path / "demo")
+    marker = tmp_path / "start-now"
+    hold_demo_server(setup, marker)
+    said: list[str] = []
+
+    def say(line: str) -> None:
+        said.append(line)
+        if "still starting the demo server" in line:
+            marker.touch()  # the agent has seen approver without the demo tools: start the server
+
+    service = Service(
+        setup.paths, port=0, token_store=TokenStore(setup.paths.tokens_file, backend=MemoryKeyring())
+    )
+    with anyio.fail_after(TIMEOUT):
+        await service.start()  # not waiting for the upstream, as the desktop app does not
+        try:
+            service.broker.attach_approver()
+            loop = asyncio.get_running_loop()
+
+            def deny(request: ApprovalRequest, resolution: Resolution | None) -> None:
+                if resolution is None:
+                    loop.call_soon(service.broker.deny, request.id)
+
+            service.broker.subscribe(deny)
+            steps = await run_agent(service.url, service.tokens.get_or_create(CLIENT_NAME), pause=0, say=say)
+        finally:
+            await service.stop()
+    assert marker.exists()
+    assert [step.tool for step in steps][:2] == ["files__list_files", "files__read_file"]
+    assert steps[1].text == SAMPLE_FILES["notes.txt"]
+
+
+async def test_the_agent_gives_up_after_its_bound_when_the_demo_server_never_starts(tmp_path: Path) -> None:
+    setup = prepare_demo(tmp_path / "demo")
+    hold_demo_server(setup, tmp_path / "never")
+    service = Service(
+        setup.paths, port=0, token_store=TokenStore(setup.paths.tokens_file, backend=MemoryKeyring())
+    )
+    with anyio.fail_after(TIMEOUT):
+        await service.start()
+        try:
+            token = service.tokens.get_or_create(CLIENT_NAME)
+            with pytest.raises(AgentError, match="did not start") as caught:
+                await run_agent(service.url, token, pause=0, say=lambda text: None, tools_wait=0.5)
+        finally:
+            await service.stop()
+    assert "list_files" in str(caught.value) and "Servers window" in str(caught.value)
+    assert caught.value.steps == []
 
 
 async def test_the_agent_explains_a_rejected_token_instead_of_failing_obscurely(tmp_path: Path) -> None:

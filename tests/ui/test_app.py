@@ -159,18 +159,25 @@ def test_a_waiting_call_shows_in_icon_menu_window_and_a_notification(
             window_entry = desktop.window.waiting.item(0).text()
             headline = desktop.window.headline.text()
             notified = list(desktop.notifier.history)
+            notice = desktop.window.notice.text()
             service.broker.approve(request.id)
             result = await call
         assert state.waiting == 1 and "1 call waiting for approval" in state.tooltip()
+        assert state.waiting_level is request.risk.level
         risk = f"{request.risk.risk_class.value}/{request.risk.level.value}"
         assert menu_entries == [f"Review test__echo ({risk}) from agent"]
         assert window_entry == menu_entries[0]
         assert headline == "1 call waiting for your approval"
-        assert (
-            notified[-1][0] == "Approve test__echo?" and "agent wants to call test__echo" in notified[-1][1]
+        level = request.risk.level.value.upper()
+        assert notified[-1] == (
+            f"{level} risk: approve test__echo?",
+            "agent wants to call test__echo with 1 argument "
+            f"({request.risk.risk_class.value}, {level.lower()}).",
         )
+        assert notice == f"{notified[-1][0]}: {notified[-1][1]}"
         assert not result.is_error
         assert desktop.state().waiting == 0 and desktop.menu.waiting_texts() == []
+        assert desktop.window.notice.text() == ""  # the line asking about the call is gone with it
 
     run_with_app(qrun, paths, tmp_path, scenario)
 

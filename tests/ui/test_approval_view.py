@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, QPoint, QRect, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from approver.approval.broker import ApprovalRequest, Broker, Resolution, Scope, Verdict
@@ -26,6 +34,7 @@ from approver.policy.engine import Policy
 from approver.service import Service
 from approver.testing.harness import MemoryKeyring, write_config
 from approver.ui.approval import ApprovalController, ApprovalDialog
+from approver.ui.approval_view import MINIMUM_SIZE
 from approver.ui.signals import CoreSignals
 
 # The offscreen platform cannot size hints or raise windows, and says so; a desktop can.
@@ -57,15 +66,16 @@ def make_request(
     description: str = "Deletes a file",
     arguments: Any = None,
     deadline: float | None = None,
+    risk: Risk | None = None,
 ) -> ApprovalRequest:
-    """A request that waits an hour unless told otherwise."""
+    """A request that waits an hour unless told otherwise (a medium-risk write by default)."""
     now = time.time()
     return ApprovalRequest(
         id=request_id,
         client=client,
         session="session-1",
         tool=ToolRef(server=server, tool=tool, name=f"{server}__{tool}"),
-        risk=Risk(RiskClass.DESTRUCTIVE, RiskLevel.HIGH, ("name says delete",)),
+        risk=risk or Risk(RiskClass.WRITE, RiskLevel.MEDIUM, ("name says write",)),
         description=description,
         arguments=json.dumps(arguments if arguments is not None else {"path": "/tmp/x"}).encode(),
         received=now,
@@ -337,7 +347,8 @@ def test_hostile_strings_are_shown_as_plain_visible_text_everywhere(rig: Rig) ->
     assert "<U+202E>" in rig.label("server").text()
     assert rig.dialog.windowTitle() == "Approve files<U+202E>__delete<U+200B>file?"
     assert "<b>x</b>" in rig.view("description").toPlainText()
-    assert "<U+E0069>" in rig.view("arguments").toPlainText()
+    assert "<U+E0069>" in rig.view("raw_arguments").toPlainText()
+    assert "<U+202E>" in rig.dialog.arguments.values["path"].text()
     assert "<U+200B>" in rig.view("rule").toPlainText()
     warning = rig.label("warning")
     assert warning.isVisible()
@@ -352,11 +363,13 @@ def test_clean_requests_show_no_warning(rig: Rig) -> None:
 def test_a_megabyte_argument_is_shown_in_full_with_its_size(rig: Rig) -> None:
     request = make_request(arguments={"content": "x" * 1_100_000, "path": "/tmp/big"})
     rig.submit(request)
-    shown = rig.view("arguments").toPlainText()
-    expected = json.dumps(json.loads(request.arguments), indent=2)
-    assert len(shown) == len(expected) > 1_100_000
-    assert shown.endswith('"path": "/tmp/big"\n}')
-    assert f"{len(request.arguments):,} bytes (1.0 MB)" in rig.label("arguments_size").text()
+    (block,) = rig.dialog.arguments.blocks
+    assert block.view.toPlainText() == "x" * 1_100_000
+    assert block.caption.text().startswith("1 line / 1.0 MB")
+    assert rig.dialog.arguments.values["path"].text() == "/tmp/big"
+    assert f"{len(request.arguments):,} bytes as sent" in rig.label("arguments_size").text()
+    raw = rig.view("raw_arguments").toPlainText()
+    assert raw == json.dumps(json.loads(request.arguments), indent=2)
 
 
 # --- queueing and endings ---------------------------------------------------------------------
@@ -531,3 +544,140 @@ def test_a_changed_definition_and_look_alike_names_are_shown_above_the_call(rig:
 def test_an_ordinary_call_shows_no_concerns(rig: Rig) -> None:
     rig.submit(make_request("plain"))
     assert rig.label("concern").isHidden() and rig.view("pin_diff").isHidden()
+
+
+# --- what will happen, at a glance -------------------------------------------------------------
+
+CRITICAL_TRANSFER = Risk(RiskClass.FINANCIAL, RiskLevel.CRITICAL, ("name contains transfer",))
+LOW_READ = Risk(RiskClass.READ, RiskLevel.LOW, ("name contains read",))
+WRITE_SCHEMA = {"type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}}}
+
+
+def visible_in_content(dialog: ApprovalDialog, widget: QWidget) -> bool:
+    """Whether ``widget`` is inside the dialog's scroll area's viewport without scrolling."""
+    scroll = dialog.findChild(QScrollArea, "content")
+    assert scroll is not None
+    viewport = scroll.viewport()
+    top_left = widget.mapTo(viewport, QPoint(0, 0))
+    return widget.isVisible() and viewport.rect().contains(QRect(top_left, widget.size()))
+
+
+def test_a_50_kb_write_shows_its_path_in_the_headline_and_first_in_the_form(rig: Rig) -> None:
+    content = "".join(f"line {n}\n" for n in range(6000))
+    request = dataclasses.replace(
+        make_request(arguments={"content": content, "path": "/home/me/notes/todo.md"}),
+        input_schema=WRITE_SCHEMA,
+    )
+    rig.submit(request)
+    rig.dialog.resize(MINIMUM_SIZE)
+    QApplication.processEvents()
+    assert rig.label("who").text() == "claude wants to"
+    assert rig.label("heading").text() == "write 58 KB to /home/me/notes/todo.md"
+    path = rig.dialog.arguments.values["path"]
+    assert path.text() == "/home/me/notes/todo.md"
+    assert visible_in_content(rig.dialog, path)
+
+
+def test_a_200_line_body_is_numbered_lines_collapsed_and_line_150_can_be_found(rig: Rig) -> None:
+    body = "".join(f"echo step {n}\n" for n in range(1, 150)) + "rm -rf ~\n" + "echo done\n" * 50
+    rig.submit(make_request(arguments={"path": "run.sh", "content": body}))
+    (block,) = rig.dialog.arguments.blocks
+    assert block.view.toPlainText() == body  # no JSON escaping: real lines
+    assert block.view.blockCount() == 201
+    assert block.caption.text().startswith("201 lines / ")
+    assert block.toggle.text().startswith("Show all 201 lines")
+    collapsed = block.view.height()
+    block.find_box.setText("rm -rf")
+    assert block.find_result.text() == "line 150"
+    assert block.view.textCursor().blockNumber() == 149
+    assert block.expanded and block.view.height() > collapsed
+
+
+def test_a_critical_call_looks_different_from_a_low_one_in_words_colour_and_shape(rig: Rig) -> None:
+    rig.submit(make_request("low", risk=LOW_READ))
+    band = rig.dialog.band
+    low = (band.words.text(), band.styleSheet(), band.symbol.pixmap().toImage())
+    rig.submit(make_request("critical", risk=CRITICAL_TRANSFER))
+    rig.dialog.select("critical")
+    critical = (band.words.text(), band.styleSheet(), band.symbol.pixmap().toImage())
+    assert low[0].startswith("LOW risk · read") and critical[0].startswith("CRITICAL risk · financial")
+    assert low[1] != critical[1] and low[2] != critical[2]
+
+
+def test_a_critical_call_keeps_session_and_always_behind_more(rig: Rig) -> None:
+    (task,) = rig.submit(make_request(risk=CRITICAL_TRANSFER))
+    bar = rig.dialog.bar
+    assert rig.button("approve").isVisible() and rig.button("more").isVisible()
+    assert not rig.button("approve_session").isVisible() and not rig.button("approve_always").isVisible()
+    assert bar.session_action.isVisible() and bar.always_action.isVisible()
+    assert "More…" in rig.label("offers_note").text()
+    bar.session_action.trigger()
+    assert rig.outcome(task).scope is Scope.SESSION
+
+
+def test_a_quarantined_tool_is_offered_approve_once_and_deny_only_and_says_why(rig: Rig) -> None:
+    request = dataclasses.replace(make_request(), pin_change="--- pinned\n+++ now\n-old\n+new")
+    (task,) = rig.submit(request)
+    bar = rig.dialog.bar
+    assert rig.button("approve").isVisible() and rig.button("deny").isVisible()
+    assert not any(rig.button(name).isVisible() for name in ("approve_session", "approve_always", "more"))
+    assert not bar.session_action.isVisible() and not bar.always_action.isVisible()
+    assert "quarantined" in rig.label("offers_note").text()
+    bar.session.click()  # even a hidden button reached some other way approves nothing broader
+    bar.always_action.trigger()
+    assert rig.ended == [] and not bar.confirming
+    rig.button("approve").click()
+    assert rig.outcome(task).scope is Scope.ONCE
+
+
+def test_the_queue_lists_the_most_severe_first_and_the_call_on_screen_stays(rig: Rig) -> None:
+    tasks = rig.submit(
+        make_request("low", risk=LOW_READ), make_request("crit", client="other", risk=CRITICAL_TRANSFER)
+    )
+    assert rig.dialog.current().id == "low"  # type: ignore[union-attr]
+    queue = rig.dialog.queue
+    assert queue.isVisible()
+    rows = [queue.list.item(row).text() for row in range(queue.list.count())]  # type: ignore[union-attr]
+    assert rows[0].startswith("CRITICAL · other wants to") and rows[1].startswith("LOW · claude wants to")
+    assert rig.label("position").text() == "Call 2 of 2"
+    queue.previous.click()
+    assert rig.dialog.current().id == "crit"  # type: ignore[union-attr]
+    queue.next.click()
+    rig.button("deny").click()
+    assert rig.outcome(tasks[0]).verdict is Verdict.DENIED
+    assert rig.dialog.current().id == "crit" and not queue.isVisible()  # type: ignore[union-attr]
+    rig.button("deny").click()
+    rig.outcome(tasks[1])
+
+
+def test_deny_all_from_a_client_denies_each_of_its_calls_and_no_other(rig: Rig) -> None:
+    tasks = rig.submit(
+        make_request("a1", client="agent"),
+        make_request("b1", client="bob"),
+        make_request("a2", client="agent"),
+    )
+    deny_all = rig.button("deny_all")
+    assert deny_all.text() == "Deny all 2 from agent"
+    deny_all.click()
+    assert sorted(rig.ended) == [("a1", Verdict.DENIED), ("a2", Verdict.DENIED)]
+    assert [request.id for request in rig.dialog.requests()] == ["b1"]
+    rig.button("deny").click()
+    for task in tasks:
+        rig.outcome(task)
+
+
+def test_at_its_minimum_size_a_pin_changed_call_with_every_warning_keeps_deny_on_screen(rig: Rig) -> None:
+    request = dataclasses.replace(
+        make_request(arguments={"path": HOSTILE, "content": "x\n" * 500}),
+        pin_change="\n".join(f"+ line {n}" for n in range(80)),
+        lookalikes=tuple(f"tool{n} looks like tool{n + 1}" for n in range(6)),
+    )
+    rig.submit(request, make_request("other"))
+    assert rig.dialog.minimumSize() == MINIMUM_SIZE
+    rig.dialog.resize(MINIMUM_SIZE)
+    QApplication.processEvents()
+    inside = rig.dialog.rect()
+    for name in ("deny", "approve", "deny_message"):
+        widget = rig.dialog.findChild(QWidget, name)
+        assert widget is not None and widget.isVisible(), name
+        assert inside.contains(QRect(widget.mapTo(rig.dialog, QPoint(0, 0)), widget.size())), name

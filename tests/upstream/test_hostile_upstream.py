@@ -233,13 +233,16 @@ def test_the_approval_dialog_shows_a_hostile_tool_and_call_as_plain_revealed_tex
                     assert dialog.isVisible()
                     assert_plain_and_revealed(dialog)
                     description = dialog.findChild(QPlainTextEdit, "description")
-                    arguments = dialog.findChild(QPlainTextEdit, "arguments")
+                    arguments = dialog.findChild(QPlainTextEdit, "raw_arguments")
                     warning = dialog.findChild(QLabel, "warning")
                     assert description is not None and arguments is not None and warning is not None
                     assert description.toPlainText().startswith("A harmless tool.<U+E0069><U+E0067>")
                     shown = arguments.toPlainText()
                     assert HTML.replace('"', '\\"') in shown  # markup as characters, not rendered
                     assert "\\u001b[31m" in shown and "<U+202E>" in shown and "<U+200B>" in shown
+                    (value,) = [*dialog.arguments.values.values(), *(b.view for b in dialog.arguments.blocks)]
+                    as_read = value.text() if isinstance(value, QLabel) else value.toPlainText()
+                    assert "<U+001B>[31m" in as_read and "<U+202E>" in as_read  # the value itself, revealed
                     assert warning.isVisible() and HIDDEN_INSTRUCTION in warning.text()
                     deny = dialog.findChild(QPushButton, "deny")
                     assert deny is not None

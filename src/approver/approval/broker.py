@@ -17,9 +17,9 @@ import enum
 import itertools
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from approver.calls import Risk, ToolRef
 
@@ -72,6 +72,10 @@ class ApprovalRequest:
     """When the tool's definition changed since it was pinned: a diff of old and new (else empty)."""
     lookalikes: tuple[str, ...] = ()
     """Other tools whose names look like this one's (one line each), which it may impersonate."""
+    input_schema: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    """The tool's ``inputSchema``: the dialog lists the arguments in its property order."""
+    argument_order: tuple[str, ...] = ()
+    """The argument names in the order the client sent them (``arguments`` is canonical, so sorted)."""
 
 
 @dataclass(frozen=True, slots=True)

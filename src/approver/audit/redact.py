@@ -93,6 +93,22 @@ def _replace_token(kind: str) -> Callable[[re.Match[str]], str]:
     return replace
 
 
+def secret_shapes(s: str) -> list[str]:
+    """The kinds of token shapes the redactor would replace in ``s`` (``private_key``, ``github``, ...).
+
+    Each kind once, in the redactor's order; for flagging secrets a person is about to send.
+    """
+    found: list[str] = []
+    for kind, pattern in _TOKEN_PATTERNS:
+        if kind in found:
+            continue
+        for match in pattern.finditer(s):
+            if match.start() == 0 or not s[match.start() - 1].isalnum():
+                found.append(kind)
+                break
+    return found
+
+
 class Redactor:
     """Replaces secrets in text and JSON with ``[REDACTED:kind]``.
 

@@ -46,6 +46,12 @@ SUMMARY_TEXT: Final = (
 HTTP_TIMEOUT: Final = httpx2.Timeout(30.0, read=600.0)
 """A call may wait for a person for minutes, so reads wait longer than approver's approval timeout."""
 
+TOOLS_WAIT: Final = 60.0
+"""Seconds the agent waits for approver to list the demo tools (the demo server starts alongside)."""
+
+_RELIST_EVERY: Final = 1.0
+"""Seconds between two listings while waiting, in case a list-changed notification is missed."""
+
 _PREVIEW_CHARS: Final = 300
 _POLICY_DENIAL: Final = re.compile(r"denied by policy rule (?:.+?): (.+)", re.DOTALL)
 _URL_TOKEN: Final = re.compile(r"/t/[^/]+/")
@@ -110,21 +116,28 @@ SCRIPT: Final = (
 
 
 async def run_agent(
-    url: str, token: str, *, pause: float = 1.5, say: Callable[[str], None] = print
+    url: str,
+    token: str,
+    *,
+    pause: float = 1.5,
+    say: Callable[[str], None] = print,
+    tools_wait: float = TOOLS_WAIT,
 ) -> list[Step]:
     """Connect to approver at ``url`` with ``token``, make the demo calls and narrate them.
 
-    Waits ``pause`` seconds between steps so a person can follow. A denied call or an error
-    result is recorded as a :class:`Step`, never raised. Raises :class:`AgentError` when
-    approver cannot be reached, refuses the token, or does not offer the demo tools. ``say``
-    gets text that includes what the server returned: show it as plain text.
+    approver starts the demo server alongside the agent, so the agent waits up to
+    ``tools_wait`` seconds for the demo tools to be listed. It waits ``pause`` seconds between
+    steps so a person can follow. A denied call or an error result is recorded as a
+    :class:`Step`, never raised. Raises :class:`AgentError` when approver cannot be reached,
+    refuses the token, or does not offer the demo tools in time. ``say`` gets text that
+    includes what the server returned: show it as plain text.
     """
     steps: list[Step] = []
     shown = _URL_TOKEN.sub("/t/***/", url)
     say(f"agent: Hello! I am approver's demo agent. Connecting to approver at {shown} ...")
     try:
-        async with _connect(url, token) as session:
-            names = await _tool_names(session)
+        async with _connect(url, token) as (session, listed):
+            names = await _wait_for_tools(session, listed, tools_wait, say)
             say(f"agent: approver lists the tools I need: {', '.join(names.values())}.")
             for plan in SCRIPT:
                 await anyio.sleep(pause)
@@ -139,21 +152,70 @@ async def run_agent(
     return steps
 
 
+class _ToolListWatch:
+    """Notices approver's tool-list-changed notifications, one wait at a time."""
+
+    def __init__(self) -> None:
+        self._changed = anyio.Event()
+
+    async def on_message(self, message: object) -> None:
+        """The session's message handler."""
+        if isinstance(message, types.ToolListChangedNotification):
+            self._changed.set()
+
+    def renew(self) -> None:
+        """Forget earlier notifications: :meth:`wait` waits for the next one."""
+        self._changed = anyio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        """Until the next notification, or ``seconds`` at most."""
+        with anyio.move_on_after(seconds):
+            await self._changed.wait()
+
+
 @asynccontextmanager
-async def _connect(url: str, token: str) -> AsyncIterator[ClientSession]:
+async def _connect(url: str, token: str) -> AsyncIterator[tuple[ClientSession, _ToolListWatch]]:
     headers = {"authorization": f"Bearer {token}"}
+    watch = _ToolListWatch()
     async with (
         httpx2.AsyncClient(headers=headers, timeout=HTTP_TIMEOUT) as http,
         streamable_http_client(url, http_client=http) as (read, write),
-        ClientSession(read, write) as session,
+        ClientSession(read, write, message_handler=watch.on_message) as session,
     ):
         await session.initialize()
-        yield session
+        yield session, watch
 
 
-async def _tool_names(session: ClientSession) -> dict[str, str]:
-    """The exposed name of each scripted tool; AgentError naming the ones approver lacks."""
-    offered = [tool.name for tool in (await session.list_tools()).tools]
+async def _wait_for_tools(
+    session: ClientSession, listed: _ToolListWatch, seconds: float, say: Callable[[str], None]
+) -> dict[str, str]:
+    """The demo tools' exposed names once approver lists them all; AgentError after ``seconds``.
+
+    approver lists an upstream's tools once that server has started, and tells connected
+    clients with a list-changed notification; a listing every second covers a missed one.
+    """
+    deadline = anyio.current_time() + seconds
+    told = False
+    while True:
+        listed.renew()
+        names, missing = _tool_names([tool.name for tool in (await session.list_tools()).tools])
+        if not missing:
+            return names
+        left = deadline - anyio.current_time()
+        if left <= 0:
+            raise AgentError(
+                f"approver does not offer the demo tools {', '.join(missing)} after {seconds:g} s: the "
+                f"demo server '{SERVER_NAME}' did not start; its state and error are in approver's "
+                "Servers window"
+            )
+        if not told:
+            say("agent: approver is still starting the demo server; I wait until it lists its tools ...")
+            told = True
+        await listed.wait(min(_RELIST_EVERY, left))
+
+
+def _tool_names(offered: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """The exposed name of each scripted tool among ``offered``, and the scripted tools missing."""
     names: dict[str, str] = {}
     for plan in SCRIPT:
         wanted = f"{SERVER_NAME}__{plan.tool}"
@@ -162,13 +224,7 @@ async def _tool_names(session: ClientSession) -> dict[str, str]:
         )
         if found is not None:
             names[plan.tool] = found
-    missing = sorted({plan.tool for plan in SCRIPT} - names.keys())
-    if missing:
-        raise AgentError(
-            f"approver does not offer the demo tools {', '.join(missing)}: the demo server "
-            f"'{SERVER_NAME}' may have failed to start; check its status in approver"
-        )
-    return names
+    return names, sorted({plan.tool for plan in SCRIPT} - names.keys())
 
 
 async def _make(session: ClientSession, tool: str, plan: _Plan, say: Callable[[str], None]) -> Step:

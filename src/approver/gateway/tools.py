@@ -158,6 +158,8 @@ class ToolCalls:
                 rule=decision.rule,
                 pin_change=(pin.diff or pin.reason) if pin.quarantined else "",
                 lookalikes=tuple(self.catalog.lookalikes(entry.ref)),
+                input_schema=entry.exposed.input_schema,
+                argument_order=tuple(arguments),
             )
             try:
                 async with keepalive(

@@ -18,10 +18,11 @@ import contextlib
 import difflib
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -76,6 +77,10 @@ class PinInfo:
     """True when a different definition was seen and waits for acceptance."""
     diff: str
     renamed_from: str | None
+    pinned_definition: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """The definition approver trusts."""
+    pending_definition: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """The changed definition waiting for acceptance (empty when unchanged)."""
 
 
 def definition(tool: types.Tool, instructions: str | None) -> Definition:
@@ -128,6 +133,8 @@ class PinStore:
         self._servers: dict[str, dict[str, dict[str, Any]]] = {}
         self.error: str | None = None
         """Why the pins file cannot be trusted, or None when it reads fine."""
+        self.on_changed: Callable[[str, str], None] | None = None
+        """Called with (server, tool) when a tool's definition is first seen changed."""
         self._reload()
 
     # -- observing tools ---------------------------------------------------------------------
@@ -149,15 +156,29 @@ class PinStore:
             listed = set(definitions)
             # Built once per listing: looking for a rename per new tool made 10,000 tools take seconds.
             orphans = _orphans(pins, listed) if any(name not in pins for name in definitions) else {}
+            newly_changed = []
             for name, current in definitions.items():
                 state, touched = self._observe_one(server, pins, name, current, orphans, now)
                 states[name] = state
                 changed |= touched
+                if touched and state.quarantined:
+                    newly_changed.append(name)
             if changed:
                 self._write()
             elif not pins:
                 del self._servers[server]
-            return states
+        if self.on_changed is not None:
+            self._tell(self.on_changed, server, newly_changed)
+        return states
+
+    @staticmethod
+    def _tell(listener: Callable[[str, str], None], server: str, names: list[str]) -> None:
+        for name in names:
+            try:
+                listener(server, name)
+            except Exception:
+                # A listener is a display; it must not fail the listing that found the change.
+                logging.getLogger(__name__).exception("pin change listener failed")
 
     def check(self, server: str, tool: str, current: Definition, sha256: str | None = None) -> PinState:
         """The live state of one tool at call time (re-reads the file if another process wrote it).
@@ -263,6 +284,8 @@ class PinStore:
                 changed="pending" in pin,
                 diff=self._changed_state(server, name, pin).diff if "pending" in pin else "",
                 renamed_from=pin.get("renamed_from"),
+                pinned_definition=pin["definition"],
+                pending_definition=pin.get("pending", {}).get("definition", {}),
             )
             for server, tools in sorted(self._servers.items())
             for name, pin in sorted(tools.items())

@@ -181,6 +181,20 @@ def tokenize_name(name: str) -> tuple[str, ...]:
     return tuple(word.lower() for word in _NAME_TOKEN.findall(tool))
 
 
+def name_verb(name: str) -> str | None:
+    """The verb a tool's name is built on (``"delete"`` for ``github__deleteRepo``), or None.
+
+    A generated API tool's HTTP method (``API-post-search``) gives way to a later verb.
+    """
+    words = tokenize_name(name)
+    for index, word in enumerate(words):
+        if word in _VERB_CLASS:
+            if word in _HTTP_METHOD_VERBS:
+                return next((w for w in words[index + 1 :] if w in _VERB_CLASS), word)
+            return word
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class _Tool:
     """One tool's words, ready for the rules."""

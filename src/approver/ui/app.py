@@ -13,9 +13,11 @@ import logging
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
+from PySide6.QtWidgets import QApplication, QStyle, QSystemTrayIcon, QWidget
 
 from approver.approval.broker import ApprovalRequest, Resolution
+from approver.approval.headline import headline
+from approver.approval.presentation import LOOKS, most_severe
 from approver.audit.log import DecisionRecord
 from approver.clients.setup import Installer, bridge_data_dir
 from approver.config.autostart import Autostart, AutostartError, default_command
@@ -27,8 +29,12 @@ from approver.ui.connect import ConnectWindow
 from approver.ui.controls import Controls, WaitingMenu
 from approver.ui.icons import TrayState, app_icon, icon
 from approver.ui.main_window import MainWindow
+from approver.ui.missed import MissedCalls
 from approver.ui.notify import Notifier
+from approver.ui.placement import keep_inside, place
 from approver.ui.policy_view import PolicyWindow
+from approver.ui.risk_band import risk_icon
+from approver.ui.rugpull import RugPullWatch
 from approver.ui.servers import ServersWindow
 from approver.ui.signals import CoreSignals
 from approver.ui.text import plain_tooltip
@@ -76,6 +82,14 @@ class DesktopApp(QObject):
             self.tray.activated.connect(self._tray_activated)
             self.tray.show()
         self.notifier = Notifier(self.tray, parent=self)
+        warning = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        self.missed = MissedCalls(lambda title, body: self.notifier.notify("missed", title, body, warning))
+        self.window.add_panel(self.missed)
+        self.rug_pulls = RugPullWatch(
+            service.pins, lambda title, body: self.notifier.notify("rug-pull", title, body, warning), self
+        )
+        self._notice_title = ""
+        """The title of the notification the main window's notice line shows."""
         self.windows: dict[str, QWidget] = {}
         self._audit_error: str | None = service.recorder.last_error
         self._wire()
@@ -107,9 +121,14 @@ class DesktopApp(QObject):
         signals.upstream_changed.connect(self._upstream_changed)
         signals.policy_changed.connect(self._policy_changed)
         signals.paused_changed.connect(self._paused_changed)
+        signals.tool_changed.connect(self.rug_pulls.tool_changed)
+        self.rug_pulls.changed.connect(self.refresh_state)
+        self.rug_pulls.review.connect(self.review_tool)
+        self.missed.open_row.connect(lambda row: self.open_audit().show_row(row))
         self.notifier.shown.connect(self._notified)
 
     def _notified(self, title: str, body: str) -> None:
+        self._notice_title = title
         self.window.show_notice(title, body)
         if self.tray is None:
             # No balloon without a tray: the window's taskbar entry asks for attention instead.
@@ -139,7 +158,14 @@ class DesktopApp(QObject):
             )
         if self.service.policy.error:
             troubled.append("policy.json has an error; the last good policy is in force")
-        return TrayState(self.service.paused, len(self.service.broker.pending()), tuple(troubled))
+        waiting = self.service.broker.pending()
+        return TrayState(
+            self.service.paused,
+            len(waiting),
+            tuple(troubled),
+            changed_tools=self.rug_pulls.tools,
+            waiting_level=most_severe(waiting),
+        )
 
     def refresh_state(self) -> None:
         """Redraw the tray icon, tooltip, menu and main window from the service's state."""
@@ -185,17 +211,28 @@ class DesktopApp(QObject):
 
     def _approval_arrived(self, request: ApprovalRequest) -> None:
         self.refresh_state()
-        risk = f"{request.risk.risk_class.value}, {request.risk.level.value}"
+        look = LOOKS[request.risk.level]
         self.notifier.notify(
             "waiting",
-            reveal_text(f"Approve {request.tool.name}?"),
-            reveal_text(f"{request.client} wants to call {request.tool.name} ({risk})."),
+            _waiting_title(request),
+            reveal_text(
+                f"{headline(request).sentence()} ({request.risk.risk_class.value}, {look.word.lower()})."
+            ),
+            risk_icon(request.risk.level),
         )
 
     def _approval_ended(self, request: ApprovalRequest, resolution: Resolution) -> None:
         self.refresh_state()
+        if self._notice_title == _waiting_title(request) and not any(
+            _waiting_title(waiting) == self._notice_title for waiting in self.service.broker.pending()
+        ):
+            # The notice asked about a call that is over: it must not keep asking.
+            self._notice_title = ""
+            self.window.clear_notice()
+        self.missed.ended(request, resolution)
 
     def _recorded(self, event: Recorded) -> None:
+        self.missed.recorded(event)
         if self._audit_error is not None:
             self._audit_error = None
             self.refresh_state()
@@ -222,6 +259,8 @@ class DesktopApp(QObject):
     def _upstream_changed(self, server: str, what: str) -> None:
         if what == "state":
             self.refresh_state()
+        if what == "tools":
+            self.rug_pulls.refresh()
         servers = self.windows.get("servers")
         if isinstance(servers, ServersWindow):
             servers.refresh()
@@ -257,7 +296,9 @@ class DesktopApp(QObject):
             self.controls.autostart.blockSignals(False)
 
     def show_window(self) -> None:
-        """Show and raise the main window."""
+        """Show and raise the main window (inside the screen)."""
+        if not self.window.isVisible():
+            place(self.window, self.window.size())
         _present(self.window)
 
     def _open(self, key: str, create: Callable[[], QWidget]) -> QWidget:
@@ -265,6 +306,9 @@ class DesktopApp(QObject):
         if window is None:
             window = self.windows[key] = create()
             window.setWindowIcon(app_icon())
+            place(window, window.size())
+        else:
+            keep_inside(window)
         _present(window)
         return window
 
@@ -276,9 +320,18 @@ class DesktopApp(QObject):
 
     def open_servers(self) -> ServersWindow:
         """Open (or raise) the servers window."""
+        created = "servers" not in self.windows
         window = self._open("servers", lambda: ServersWindow(self.service))
         assert isinstance(window, ServersWindow)
+        if created:
+            window.pins.accepted.connect(lambda server, tool: self.rug_pulls.refresh())
         window.refresh()
+        return window
+
+    def review_tool(self, server: str, tool: str) -> ServersWindow:
+        """Open the Servers window on the diff of a changed tool."""
+        window = self.open_servers()
+        window.pins.select(server, tool)
         return window
 
     def open_policy(self) -> PolicyWindow:
@@ -322,6 +375,10 @@ class DesktopApp(QObject):
         self.window.hide()
         self.window.deleteLater()
         self.menu.deleteLater()
+
+
+def _waiting_title(request: ApprovalRequest) -> str:
+    return reveal_text(f"{LOOKS[request.risk.level].word} risk: approve {request.tool.name}?")
 
 
 def _present(window: QWidget) -> None:

@@ -307,6 +307,24 @@ class AuditWindow(QWidget):
                 text += " match these filters"
         self.status.setText(reveal_text(text))
 
+    def show_row(self, row_id: int, *, search: int = 2000) -> bool:
+        """Select the call whose decision row is ``row_id`` (a link from the Missed list).
+
+        Looks through the newest ``search`` calls in view; when it is not among them, the table
+        is narrowed to that one call. Returns whether it is selected.
+        """
+        self.refresh()
+        for row in range(min(self._model.rowCount(), search)):
+            if self._model.call_id(row) == row_id:
+                self.table.selectRow(row)
+                self.table.scrollTo(self._model.index(row, 0))
+                return True
+        self._show_filter(CallFilter(min_id=row_id, max_id=row_id))
+        if self._model.rowCount() and self._model.call_id(0) == row_id:
+            self.table.selectRow(0)
+            return True
+        return False
+
     # -- details ---------------------------------------------------------------------------------
 
     def _show_detail(self, current: QModelIndex, _previous: QModelIndex | None = None) -> None:

@@ -73,6 +73,7 @@ class MainWindow(QWidget):
         self.waiting.itemClicked.connect(self._pick)
         waiting_layout.addWidget(self.waiting)
         layout.addWidget(waiting_box)
+        self._panels_at = layout.count()
 
         buttons = QGridLayout()
         commands = [
@@ -121,6 +122,17 @@ class MainWindow(QWidget):
     def show_notice(self, title: str, body: str) -> None:
         """Show the latest notification under the buttons (used when there is no tray)."""
         self.notice.setText(f"{title}: {body}")
+
+    def clear_notice(self) -> None:
+        """Remove the notice line (what it said is over: the call it named was answered)."""
+        self.notice.setText("")
+
+    def add_panel(self, panel: QWidget) -> None:
+        """Add a section under the waiting calls (the Missed list)."""
+        layout = self.layout()
+        if isinstance(layout, QVBoxLayout):
+            layout.insertWidget(self._panels_at, panel)
+            self._panels_at += 1
 
     def _pick(self, item: QListWidgetItem) -> None:
         request_id = item.data(Qt.ItemDataRole.UserRole)

@@ -1,4 +1,4 @@
-"""Desktop notifications: a call is waiting, a call was denied by policy.
+"""Desktop notifications: a call is waiting or was missed, a call was denied, a tool changed.
 
 With a system tray they are tray balloons (the desktop's notification service). Without one
 they appear in the main window's notice line and the window asks for attention. A burst (an
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from approver.ui.text import plain_message
@@ -25,7 +26,7 @@ QUIET_SECONDS = 3.0
 @dataclass
 class _Kind:
     last_shown: float = -1e9
-    folded: list[tuple[str, str]] = field(default_factory=list)
+    folded: list[tuple[str, str, QIcon | None]] = field(default_factory=list)
 
 
 class Notifier(QObject):
@@ -53,23 +54,31 @@ class Notifier(QObject):
         self._flush.setSingleShot(True)
         self._flush.timeout.connect(self._show_folded)
 
-    def notify(self, kind: str, title: str, body: str) -> None:
-        """Show a notification now, or fold it into the next one of the same ``kind``."""
+    def notify(self, kind: str, title: str, body: str, icon: QIcon | None = None) -> None:
+        """Show a notification now, or fold it into the next one of the same ``kind``.
+
+        ``icon`` (a risk level's symbol, say) replaces the generic information icon.
+        """
         state = self._kinds.setdefault(kind, _Kind())
         now = self._clock()
         if now - state.last_shown < self.quiet:
-            state.folded.append((title, body))
+            state.folded.append((title, body, icon))
             if not self._flush.isActive():
                 self._flush.start(int(self.quiet * 1000))
             return
-        self._show(state, title, body, now)
+        self._show(state, title, body, now, icon)
 
-    def _show(self, state: _Kind, title: str, body: str, now: float) -> None:
+    def _show(self, state: _Kind, title: str, body: str, now: float, icon: QIcon | None) -> None:
         state.last_shown = now
         self.history.append((title, body))
         if self.tray is not None and self.tray.isVisible():
             # Notification servers may render markup in the body: show the characters instead.
-            self.tray.showMessage(title, plain_message(body), QSystemTrayIcon.MessageIcon.Information, 8000)
+            if icon is not None:
+                self.tray.showMessage(title, plain_message(body), icon, 8000)
+            else:
+                self.tray.showMessage(
+                    title, plain_message(body), QSystemTrayIcon.MessageIcon.Information, 8000
+                )
         self.shown.emit(title, body)
 
     def _show_folded(self) -> None:
@@ -77,8 +86,8 @@ class Notifier(QObject):
         for state in self._kinds.values():
             if not state.folded:
                 continue
-            title, body = state.folded[-1]
+            title, body, icon = state.folded[-1]
             if len(state.folded) > 1:
                 body += f"\n(and {len(state.folded) - 1} more like it)"
             state.folded.clear()
-            self._show(state, title, body, now)
+            self._show(state, title, body, now, icon)

@@ -1,29 +1,88 @@
 """Tools whose definition changed since they were pinned: the diff, and accepting the change.
 
 A changed tool stays quarantined (every call needs a person) until the user accepts its new
-definition here or with ``approver pins accept``. Accepting is always a deliberate click on a
-selected tool after its diff was on screen.
+definition here or with ``approver pins accept``. The selected tool's change is shown field by
+field, pinned and new side by side, with the changed words coloured. Accepting asks for
+confirmation in a window that shows the change again; only that window's Accept accepts.
 """
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from approver.errors import ApproverError
+from approver.policy.pin_diff import field_changes
 from approver.policy.pins import PinInfo, PinStore
-from approver.ui.text import plain_label, plain_view, set_plain, set_view_text
+from approver.ui.diff_view import SideBySideDiff
+from approver.ui.placement import place
+from approver.ui.text import plain_label, set_plain
 from approver.visible import reveal_text
 
 _NONE_CHANGED = "No tool has changed since approver pinned it."
 
 
+class AcceptDialog(QDialog):
+    """ "Trust the new definition of <tool>?", with the change side by side; Accept or Cancel."""
+
+    def __init__(self, info: PinInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.info = info
+        self.setObjectName("accept_confirmation")
+        self.setWindowTitle(reveal_text(f"Accept the new definition of {info.tool}?"))
+        self.setMinimumSize(480, 320)
+        layout = QVBoxLayout(self)
+        layout.addWidget(
+            plain_label(
+                f"Trust {info.tool} on {info.server} as it is now? Its calls then follow the policy again, "
+                "without the quarantine. A server that rewrote a tool's description or hints may be "
+                "attacking you: accept only a change you expected.",
+                wrap=True,
+                name="accept_question",
+            )
+        )
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        self.diff = SideBySideDiff()
+        self.diff.show_changes(field_changes(info.pinned_definition, info.pending_definition))
+        scroll.setWidget(self.diff)
+        layout.addWidget(scroll, 1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.accept_button = QPushButton("Accept the new definition")
+        self.accept_button.setObjectName("confirm_accept")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancel_accept")
+        self.cancel_button.setDefault(True)
+        self.accept_button.setAutoDefault(False)
+        self.accept_button.clicked.connect(self.accept)
+        self.cancel_button.clicked.connect(self.reject)
+        row.addWidget(self.accept_button)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        place(self, QSize(900, 560))
+
+
 class PinsPanel(QWidget):
-    """Lists changed tools; shows the selected one's diff; accepts it on request."""
+    """Lists changed tools; shows the selected one's change side by side; accepts it after confirming."""
+
+    accepted = Signal(str, str)
+    """Server and tool whose new definition was accepted."""
 
     def __init__(self, pins: PinStore | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._pins = pins
         self._changed: list[PinInfo] = []
+        self.confirmation: AcceptDialog | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.summary = plain_label(wrap=True, selectable=True, name="pins_summary")
@@ -33,15 +92,14 @@ class PinsPanel(QWidget):
         self.list.setMaximumHeight(90)
         self.list.currentRowChanged.connect(self._show_selected)
         layout.addWidget(self.list)
-        self.diff = plain_view(monospace=True)
+        self.diff = SideBySideDiff()
         self.diff.setObjectName("pin_diff")
-        self.diff.setMaximumHeight(160)
         layout.addWidget(self.diff)
         row = QHBoxLayout()
-        self.accept_button = QPushButton("Accept the new definition")
+        self.accept_button = QPushButton("Accept the new definition…")
         self.accept_button.setObjectName("accept_pin")
-        self.accept_button.setToolTip("Trust the selected tool as it is now; calls follow the policy again")
-        self.accept_button.clicked.connect(self.accept_selected)
+        self.accept_button.setToolTip("Trust the selected tool as it is now (asks first, showing the change)")
+        self.accept_button.clicked.connect(self.ask_to_accept)
         row.addWidget(self.accept_button)
         row.addStretch()
         layout.addLayout(row)
@@ -61,10 +119,13 @@ class PinsPanel(QWidget):
                 self._changed = [info for info in self._pins.pins() if info.changed]
             except ApproverError as exc:
                 error = str(exc)
+        self.list.blockSignals(True)
         self.list.clear()
         for info in self._changed:
             item = QListWidgetItem(reveal_text(f"{info.tool} on {info.server}"))
+            item.setData(Qt.ItemDataRole.UserRole, (info.server, info.tool))
             self.list.addItem(item)
+        self.list.blockSignals(False)
         if error:
             set_plain(self.summary, error)
         elif self._changed:
@@ -73,7 +134,7 @@ class PinsPanel(QWidget):
                 self.summary,
                 f"{count} tool{'s' if count != 1 else ''} changed since first seen and "
                 f"{'are' if count != 1 else 'is'} quarantined: every call needs your approval until you "
-                "accept the new definition.",
+                "accept the new definition. The change, pinned (left) and now (right):",
                 reveal=False,
             )
         else:
@@ -83,25 +144,52 @@ class PinsPanel(QWidget):
         self.list.setCurrentRow(keep if self._changed else -1)
         self._show_selected()
 
+    def select(self, server: str, tool: str) -> bool:
+        """Show the change of ``tool`` on ``server``; False when it is not changed."""
+        for row, info in enumerate(self._changed):
+            if (info.server, info.tool) == (server, tool):
+                self.list.setCurrentRow(row)
+                return True
+        return False
+
     def _selected(self) -> tuple[str, str] | None:
+        info = self._selected_info()
+        return (info.server, info.tool) if info is not None else None
+
+    def _selected_info(self) -> PinInfo | None:
         row = self.list.currentRow()
-        if 0 <= row < len(self._changed):
-            return self._changed[row].server, self._changed[row].tool
-        return None
+        return self._changed[row] if 0 <= row < len(self._changed) else None
 
     def _show_selected(self, _row: int = -1) -> None:
-        row = self.list.currentRow()
-        info = self._changed[row] if 0 <= row < len(self._changed) else None
-        set_view_text(self.diff, info.diff if info is not None else "")
+        info = self._selected_info()
+        changes = field_changes(info.pinned_definition, info.pending_definition) if info is not None else []
+        self.diff.show_changes(changes)
         self.diff.setVisible(info is not None)
         self.accept_button.setEnabled(info is not None)
 
-    def accept_selected(self) -> None:
-        """Accept the selected tool's new definition."""
-        selected = self._selected()
-        if selected is None or self._pins is None:
+    def ask_to_accept(self) -> AcceptDialog | None:
+        """Ask for confirmation, showing the change; accepting happens only from that window."""
+        info = self._selected_info()
+        if info is None:
+            return None
+        if self.confirmation is not None:
+            self.confirmation.close()
+            self.confirmation.deleteLater()
+        self.confirmation = AcceptDialog(info, self)
+        # open(), not exec(): a nested event loop would stall the gateway on the qasync loop.
+        self.confirmation.finished.connect(self._confirmed)
+        self.confirmation.open()
+        return self.confirmation
+
+    def _confirmed(self, result: int) -> None:
+        dialog = self.confirmation
+        if dialog is None or result != QDialog.DialogCode.Accepted.value:
             return
-        server, tool = selected
+        self._accept(dialog.info.server, dialog.info.tool)
+
+    def _accept(self, server: str, tool: str) -> None:
+        if self._pins is None:
+            return
         try:
             accepted = self._pins.accept(server, tool)
         except ApproverError as exc:
@@ -109,4 +197,5 @@ class PinsPanel(QWidget):
         else:
             names = ", ".join(accepted) or tool
             set_plain(self.message, f"Accepted the new definition of {names} on {server}.")
+            self.accepted.emit(server, tool)
         self.refresh()
