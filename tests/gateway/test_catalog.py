@@ -67,7 +67,7 @@ def test_tools_are_exposed_as_server_double_underscore_tool(tmp_path: Path) -> N
     assert names(catalog) == ["files__read_file", "files__delete_file"]
     entry = catalog.tool("files__delete_file")
     assert entry is not None
-    assert entry.ref == ToolRef(server="files", tool="delete_file", name="files__delete_file")
+    assert entry.ref == ToolRef(server="files", tool="delete_file", name="files__delete_file", prefix="files")
 
 
 def test_the_exposed_tool_keeps_everything_but_its_name(tmp_path: Path) -> None:

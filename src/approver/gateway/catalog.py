@@ -168,7 +168,7 @@ class Catalog:
         for tool in tools:
             exposed = self._tool_names.exposed(server, tool.name)
             assert exposed is not None
-            ref = ToolRef(server=server, tool=tool.name, name=exposed)
+            ref = ToolRef(server=server, tool=tool.name, name=exposed, prefix=prefix)
             entries[exposed] = ToolEntry(
                 ref,
                 tool.model_copy(update={"name": exposed}),

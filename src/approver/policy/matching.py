@@ -1,0 +1,114 @@
+"""Which policy patterns name a tool, a prompt, a resource or a server, and how specifically.
+
+A pattern is a name or an ``fnmatch`` glob (``*``, ``?``, ``[abc]``). What it may match is
+decided by its own text, never by a name a server chose:
+
+* A pattern with ``__`` names a server: ``github__*`` is "any tool of the server ``github``".
+  Its part before a ``__`` must match the server's name in servers.json or its (non-empty)
+  prefix, and its part after must match the tool's upstream name or the rest of its exposed
+  name. A server picks its tool names, so it controls only the part after ``__``: a tool named
+  ``trusted__send_email`` on server ``evil`` is ``evil__trusted__send_email``, and never falls
+  under a rule for ``trusted``.
+* A pattern without ``__`` names no server and is matched against the whole exposed name:
+  ``*``, ``*delete*``, or ``read_file`` for a server whose prefix is ``""``. The upstream
+  name alone (the "bare name") is never matched: any server could choose it.
+
+Of several matching patterns, the most specific wins (see :func:`name_rank`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterator
+from typing import Final
+
+SEPARATOR: Final = "__"
+"""Between a server's name (or prefix) and a tool's name in a pattern."""
+
+Rank = tuple[int, int]
+"""How specifically a pattern matched: higher is more specific (see :func:`name_rank`)."""
+
+_WILDCARDS: Final = re.compile(r"\[!?+\]?+[^\]]*\]|[*?]")  # fnmatch's bracket rule
+
+
+def literal_chars(pattern: str) -> int:
+    """Characters of a glob that match only themselves (``*``, ``?`` and ``[...]`` don't count)."""
+    return len(_WILDCARDS.sub("", pattern))
+
+
+def is_glob(pattern: str) -> bool:
+    """Whether ``pattern`` has a wildcard, so it is not an exact name."""
+    return _WILDCARDS.search(pattern) is not None
+
+
+def _splits(pattern: str, before: int | None = None) -> Iterator[tuple[str, str]]:
+    """Every (server part, rest) split of ``pattern`` at a ``__`` (starting before ``before``).
+
+    Every split is tried, so a server name or prefix that itself holds ``__`` still works.
+    """
+    end = len(pattern) if before is None else before
+    start = pattern.find(SEPARATOR)
+    while 0 < start < end:
+        yield pattern[:start], pattern[start + len(SEPARATOR) :]
+        start = pattern.find(SEPARATOR, start + 1)
+
+
+def name_rank(pattern: str, server: str, prefix: str, upstream: str, exposed: str) -> Rank | None:
+    """How ``pattern`` matches a tool or prompt, or ``None`` when it does not.
+
+    ``server`` is the name in servers.json, ``prefix`` the server's prefix in exposed names
+    (``""`` for none), ``upstream`` the server's own name for the tool, ``exposed`` the name
+    clients see. An exact pattern beats any glob: the exposed name ``(3, length)``, the
+    server-qualified ``server__tool`` ``(2, length)``. A glob ranks ``(0, literal characters)``.
+    """
+    glob = is_glob(pattern)
+    if SEPARATOR not in pattern:
+        if pattern == exposed:
+            return (3, len(pattern))
+        return (0, literal_chars(pattern)) if glob and fnmatch.fnmatchcase(exposed, pattern) else None
+    rest = (
+        exposed[len(prefix) + len(SEPARATOR) :] if prefix and exposed.startswith(prefix + SEPARATOR) else None
+    )
+    best: Rank | None = None
+    for left, right in _splits(pattern):
+        by_prefix = bool(prefix) and rest is not None and _matches(prefix, left) and _matches(rest, right)
+        by_server = _matches(server, left) and _matches(upstream, right)
+        if glob and (by_prefix or by_server):
+            return (0, literal_chars(pattern))
+        if by_prefix and pattern == exposed:
+            return (3, len(pattern))
+        if by_server or by_prefix:
+            best = (2, len(pattern))
+    return best
+
+
+def uri_rank(pattern: str, server: str, uri: str) -> Rank | None:
+    """How a ``resources`` pattern matches a read of ``uri`` from ``server``, or ``None``.
+
+    ``server__<uri glob>`` names the server (a URI scheme cannot hold ``_``, so a ``__`` before
+    the first ``:`` is always the separator); a pattern without one matches the URI on any
+    server. Exact beats glob, and of exact patterns the server-qualified one wins.
+    """
+    colon = pattern.find(":")
+    qualified = list(_splits(pattern, colon if colon >= 0 else None))
+    glob = is_glob(pattern)
+    if not qualified:
+        if pattern == uri:
+            return (1, len(pattern))
+        return (0, literal_chars(pattern)) if glob and fnmatch.fnmatchcase(uri, pattern) else None
+    for left, right in qualified:
+        if _matches(server, left) and _matches(uri, right):
+            return (0, literal_chars(pattern)) if glob else (2, len(pattern))
+    return None
+
+
+def server_rank(pattern: str, server: str) -> Rank | None:
+    """How a pattern of server names (``completion`` rules) matches ``server``, or ``None``."""
+    if pattern == server:
+        return (1, len(pattern))
+    return (0, literal_chars(pattern)) if is_glob(pattern) and fnmatch.fnmatchcase(server, pattern) else None
+
+
+def _matches(name: str, pattern: str) -> bool:
+    return name == pattern or fnmatch.fnmatchcase(name, pattern)
