@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from approver.calls import Risk, ToolRef
+from approver.calls import RequestRef, Risk, ToolRef
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,13 @@ class ApprovalRequest:
     id: str
     client: str
     session: str
-    """The client's session key (an MCP session id, or the client name when sessionless)."""
+    """The 2025-era MCP session id the call came in, or ``""`` for a sessionless client."""
     tool: ToolRef
+    """The tool called; for a resource read, a prompt or a completion, its server and target."""
     risk: Risk
     description: str
     arguments: bytes
-    """Canonical JSON of the exact arguments that will be forwarded if approved."""
+    """Canonical JSON of the exact arguments (or request parameters) that will be forwarded if approved."""
     received: float
     """Wall-clock time (``time.time()``) the call arrived."""
     deadline: float
@@ -72,6 +73,13 @@ class ApprovalRequest:
     """When the tool's definition changed since it was pinned: a diff of old and new (else empty)."""
     lookalikes: tuple[str, ...] = ()
     """Other tools whose names look like this one's (one line each), which it may impersonate."""
+    request: RequestRef | None = None
+    """Set when this is not a tool call but a resource read, a prompt get or a completion."""
+
+    @property
+    def summary(self) -> str:
+        """What is asked, in a few words: the tool's exposed name, or ``read <uri> from <server>``."""
+        return self.request.describe() if self.request is not None else self.tool.name
 
 
 @dataclass(frozen=True, slots=True)

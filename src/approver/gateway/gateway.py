@@ -41,6 +41,7 @@ from approver.approval.keepalive import KEEPALIVE_INTERVAL
 from approver.audit.recorder import Recorder
 from approver.gateway.callers import Caller, SdkCaller
 from approver.gateway.catalog import Catalog, list_page
+from approver.gateway.grants import Grants
 from approver.gateway.passthrough import Passthrough
 from approver.gateway.rounds import InputRounds
 from approver.gateway.sessions import LegacySessions
@@ -87,8 +88,16 @@ class Gateway:
         self.broker = broker
         self.sessions = LegacySessions()
         self.rounds = InputRounds()
+        self.grants = Grants()
         self.tools = ToolCalls(
-            catalog, policy, recorder, broker, self.rounds, clock=clock, keepalive_interval=keepalive_interval
+            catalog,
+            policy,
+            recorder,
+            broker,
+            self.rounds,
+            self.grants,
+            clock=clock,
+            keepalive_interval=keepalive_interval,
         )
         self.bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self.bus)

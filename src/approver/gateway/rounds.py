@@ -135,7 +135,7 @@ class InputRounds:
         suspended = self._suspended.get(state)
         if (
             suspended is None
-            or suspended.flight.caller.client != caller.client
+            or suspended.flight.caller.principal != caller.principal
             or suspended.flight.tool != params.name
         ):
             return tool_error("approver: this request_state is unknown or expired; call the tool again")
