@@ -222,13 +222,15 @@ class Gateway:
                     await self.sessions.send(key, entry, message)
             await self.bus.publish(ResourceUpdated(uri=uri))
         elif isinstance(message, types.LoggingMessageNotification):
-            flight = self.rounds.latest(upstream.name)
-            if flight is not None:
+            flight = self.rounds.owner(upstream.name)
+            if not isinstance(flight, str):
                 try:
                     await flight.caller.notify(message)
                 except Exception as exc:
                     logger.debug("could not relay a log message: %s", exc)
                 return
+            if self.rounds.running(upstream.name):
+                return  # it belongs to one of several clients' calls: no client sees another's
             for key, entry in self.sessions.entries():
                 if entry.logging:
                     await self.sessions.send(key, entry, message)
