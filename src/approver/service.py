@@ -278,6 +278,7 @@ class Service:
         for upstream in self.upstreams.values():
             self._tasks.append(asyncio.create_task(upstream.run(), name=f"upstream:{upstream.name}"))
         self._tasks.append(asyncio.create_task(self.policy.watch(), name="policy-watch"))
+        self._tasks.append(asyncio.create_task(self.gateway.watch_pins(), name="pins-watch"))
         if self.otlp is not None:
             self.otlp.start()
         serving = asyncio.create_task(server.serve(sockets=[self._socket]), name="http")
@@ -307,7 +308,7 @@ class Service:
         for upstream in self.upstreams.values():
             upstream.stop()
         for task in self._tasks:
-            if task.get_name() == "policy-watch":
+            if task.get_name() in ("policy-watch", "pins-watch"):
                 task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)

@@ -15,11 +15,12 @@ server-to-client requests) to the clients that should see them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import mcp.types as types
 from mcp.server.context import ServerRequestContext
@@ -51,6 +52,9 @@ from approver.policy.limits import RateLimiter
 from approver.upstream.connection import Upstream
 
 logger = logging.getLogger(__name__)
+
+PINS_WATCH_INTERVAL: Final = 1.0
+"""Seconds between checks of the pins file for tools the user accepted."""
 
 
 class _GatewayServer(Server[Any]):
@@ -177,7 +181,7 @@ class Gateway:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         self.sessions.track(ctx)
-        return list_page([entry.exposed for entry in self.catalog.tools()], params.cursor if params else None)
+        return list_page(self.catalog.listed_tools(), params.cursor if params else None)
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -204,8 +208,7 @@ class Gateway:
         """Rebuild the catalog and tell clients when an upstream's lists change."""
         changed = self.catalog.refresh(upstream)
         if "tools" in changed:
-            await self.sessions.broadcast(types.ToolListChangedNotification())
-            await self.bus.publish(ToolsListChanged())
+            await self._tools_changed()
         if "resources" in changed:
             await self.sessions.broadcast(types.ResourceListChangedNotification())
             await self.bus.publish(ResourcesListChanged())
@@ -234,6 +237,24 @@ class Gateway:
             for key, entry in self.sessions.entries():
                 if entry.logging:
                     await self.sessions.send(key, entry, message)
+
+    async def _tools_changed(self) -> None:
+        await self.sessions.broadcast(types.ToolListChangedNotification())
+        await self.bus.publish(ToolsListChanged())
+
+    async def watch_pins(self, interval: float = PINS_WATCH_INTERVAL) -> None:
+        """Once the user accepts a quarantined tool (here or in another process), list it as accepted.
+
+        Clients are told that the tool list changed, so they see the accepted definition, or the
+        accepted new tool, without waiting for the upstream to change again.
+        """
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if self.catalog.pins_changed():
+                    await self._tools_changed()
+            except Exception:
+                logger.exception("could not apply a change of the pins file")
 
     # -- shutdown ------------------------------------------------------------------------------
 

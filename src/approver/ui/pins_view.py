@@ -1,6 +1,7 @@
 """Tools whose definition changed since they were pinned: the diff, and accepting the change.
 
-A changed tool stays quarantined (every call needs a person) until the user accepts its new
+Tools new on a server since its first pinning are listed here too (as "new: ..."). A changed or
+new tool stays quarantined (every call needs a person) until the user accepts its new
 definition here or with ``approver pins accept``. Accepting is always a deliberate click on a
 selected tool after its diff was on screen.
 """
@@ -63,7 +64,8 @@ class PinsPanel(QWidget):
                 error = str(exc)
         self.list.clear()
         for info in self._changed:
-            item = QListWidgetItem(reveal_text(f"{info.tool} on {info.server}"))
+            what = "new: " if info.new else ""
+            item = QListWidgetItem(reveal_text(f"{what}{info.tool} on {info.server}"))
             self.list.addItem(item)
         if error:
             set_plain(self.summary, error)
