@@ -48,6 +48,9 @@ POLICY: dict[str, Any] = {
         "test__add": {"limits": [{"max": 3, "window": "minute", "scope": "client"}]},
         "time__*": {"action": "allow"},
     },
+    "resources": {"*": {"action": "allow"}},
+    "prompts": {"*": {"action": "allow"}},
+    "completion": {"*": {"action": "allow"}},
 }
 
 

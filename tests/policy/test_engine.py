@@ -8,7 +8,17 @@ from typing import Any
 
 import pytest
 
-from approver.calls import Action, CallContext, Decision, Risk, RiskClass, RiskLevel, ToolRef
+from approver.calls import (
+    Action,
+    CallContext,
+    Decision,
+    RequestKind,
+    RequestRef,
+    Risk,
+    RiskClass,
+    RiskLevel,
+    ToolRef,
+)
 from approver.errors import ConfigError
 from approver.policy.editing import add_allow_rule, policy_rule_for_always_allow
 from approver.policy.engine import DEFAULT_POLICY_DATA, Policy
@@ -434,6 +444,77 @@ def test_the_default_policy_allows_reads_and_asks_for_everything_else() -> None:
         decision = decide(p, call("fs__x", risk=risk))
         assert (decision.action, decision.rule) == (Action.REQUIRE_APPROVAL, f"risk_defaults.{risk.value}")
     assert p.data["default"] == "require_approval"
+
+
+# Resource reads, prompts and completion
+
+
+def read(uri: str, server: str = "fs") -> RequestRef:
+    return RequestRef(RequestKind.RESOURCE, server, uri)
+
+
+def test_reads_prompts_and_completions_without_a_rule_get_the_default() -> None:
+    p = policy(default="deny", risk_defaults={"read": "allow"})
+    for request in (
+        read("file:///home/me/x"),
+        RequestRef(RequestKind.PROMPT, "fs", "greet", "fs__greet", "fs"),
+        RequestRef(RequestKind.COMPLETION, "fs", "greet", "fs__greet", "fs"),
+    ):
+        decision = p.decide_request(request)
+        assert (decision.action, decision.rule) == (Action.DENY, "default")
+    assert "no resources rule applies" in p.decide_request(read("file:///x")).reason
+
+
+def test_the_most_specific_resources_rule_decides_and_may_name_the_server() -> None:
+    p = policy(
+        default="deny",
+        resources={
+            "*": {"action": "require_approval"},
+            "file:///home/me/*": {"action": "allow"},
+            "fs__file:///home/me/.ssh/*": {"action": "deny", "reason": "keys"},
+            "docs__*": {"action": "allow"},
+        },
+    )
+    assert p.decide_request(read("file:///home/me/a.txt")).action is Action.ALLOW
+    denied = p.decide_request(read("file:///home/me/.ssh/id_rsa"))
+    assert (denied.action, denied.reason) == (
+        Action.DENY,
+        'denied by policy rule resources["fs__file:///home/me/.ssh/*"]: keys',
+    )
+    assert p.decide_request(read("file:///home/me/.ssh/id_rsa", server="backup")).action is Action.ALLOW
+    assert p.decide_request(read("file:///etc/passwd")).action is Action.REQUIRE_APPROVAL
+    assert p.decide_request(read("file:///etc/passwd", server="docs")).rule == 'resources["docs__*"]'
+
+
+def test_prompt_rules_name_prompts_like_tool_rules_and_completion_rules_name_servers() -> None:
+    p = policy(
+        default="deny",
+        prompts={"fs__*": {"action": "allow"}, "greet": {"action": "allow"}},
+        completion={"f*": {"action": "allow"}},
+    )
+    assert p.decide_request(RequestRef(RequestKind.PROMPT, "fs", "x", "fs__x", "fs")).action is Action.ALLOW
+    hostile = RequestRef(RequestKind.PROMPT, "evil", "fs__x", "evil__fs__x", "evil")
+    assert p.decide_request(hostile).rule == "default"
+    assert (
+        p.decide_request(RequestRef(RequestKind.PROMPT, "evil", "greet", "evil__greet", "evil")).rule
+        == "default"
+    )
+    assert (
+        p.decide_request(RequestRef(RequestKind.COMPLETION, "fs", "file:///{+path}")).action is Action.ALLOW
+    )
+    assert p.decide_request(RequestRef(RequestKind.COMPLETION, "docs", "x")).action is Action.DENY
+
+
+def test_the_default_policy_lets_reads_prompts_and_completions_through() -> None:
+    p = Policy.default()
+    for kind in RequestKind:
+        assert p.decide_request(RequestRef(kind, "fs", "file:///x")).action is Action.ALLOW
+
+
+def test_a_resources_rule_needs_an_action() -> None:
+    with pytest.raises(ConfigError) as caught:
+        policy(resources={"*": {"reason": "no action"}})
+    assert caught.value.pointer == "/resources/*"
 
 
 # Invalid files

@@ -44,6 +44,7 @@ from approver.gateway.callers import Caller, SdkCaller
 from approver.gateway.catalog import Catalog, list_page
 from approver.gateway.grants import Grants
 from approver.gateway.passthrough import Passthrough
+from approver.gateway.policed import PolicedRequests
 from approver.gateway.rounds import InputRounds
 from approver.gateway.sessions import LegacySessions
 from approver.gateway.tools import ToolCalls
@@ -105,7 +106,15 @@ class Gateway:
         )
         self.bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self.bus)
-        self.passthrough = Passthrough(catalog, self.sessions, self._listen)
+        self.policed = PolicedRequests(
+            policy,
+            recorder,
+            broker,
+            self.grants,
+            lambda: self.tools.paused,
+            keepalive_interval=lambda: self.tools.keepalive_interval,
+        )
+        self.passthrough = Passthrough(catalog, self.sessions, self._listen, self.policed)
         with warnings.catch_warnings():
             # logging/setLevel is deprecated in the 2026-07-28 revision, but 2025-11-25 clients
             # still use it and everything they can do upstream must work through approver.

@@ -34,6 +34,7 @@ from approver.testing.server_state import (
     ServerState,
     b64,
     is_modern,
+    log_call,
     text_result,
 )
 
@@ -134,21 +135,6 @@ def _client_offers(ctx: Ctx, capability: types.ClientCapabilities) -> bool:
     return ctx.session.check_client_capability(capability)
 
 
-def _log_call(path: Path, name: str, args: dict[str, Any]) -> None:
-    """Append one received call to ``path`` as a JSON line and fsync it before the tool runs.
-
-    Fault tests read this file after killing the gateway: every line is a call that reached
-    this upstream, and each must have a committed decision row in approver's audit log.
-    """
-    line = json.dumps({"tool": name, "arguments": args}, sort_keys=True) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, line.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @dataclass(frozen=True)
 class _Call:
     """One ``tools/call`` as a tool implementation sees it."""
@@ -186,7 +172,7 @@ class ToolRunner:
         tool = self.tools.get(params.name)
         args = params.arguments or {}
         if self.call_log is not None:
-            _log_call(self.call_log, params.name, args)
+            log_call(self.call_log, params.name, args)
         if tool is None:
             return text_result(f"unknown tool: {params.name}", error=True)
         problems = [e.message for e in jsonschema.Draft202012Validator(tool.input_schema).iter_errors(args)]

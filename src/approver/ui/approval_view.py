@@ -336,7 +336,7 @@ class ApprovalDialog(QDialog):
     def _fill(self, request: ApprovalRequest) -> None:
         tool = request.tool
         # "[*]" in a window title is Qt's "modified" placeholder; doubled, it shows as itself.
-        self.setWindowTitle(f"Approve {revealed(tool.name).text}?".replace("[*]", "[*][*]"))
+        self.setWindowTitle(f"Approve {revealed(request.summary).text}?".replace("[*]", "[*][*]"))
         risk = request.risk
         conflict = " (its annotations contradict its name or description)" if risk.conflict else ""
         values = {
@@ -352,7 +352,8 @@ class ApprovalDialog(QDialog):
             shown = revealed(value)
             self._fields[name].setText(shown.text)
             found.append((self._fields[name].accessibleName(), shown))
-        set_plain(self._heading, f"{tool.name}, called by {request.client}")
+        asked = f"{request.client} asks to {request.summary}" if request.request else None  # not a tool call
+        set_plain(self._heading, asked or f"{tool.name}, called by {request.client}")
         found.append(("Tool description", set_view_text(self._description, request.description or "(none)")))
         pretty = pretty_arguments(request.arguments)
         found.append(("Arguments", set_view_text(self._arguments, pretty)))
