@@ -64,9 +64,7 @@ def signal(event: anyio.Event) -> Callable[[float, float | None, str | None], Aw
     return progress
 
 
-async def elicit_while_another_call_runs(
-    alice_call: Call, bob_call: Call, gate: str
-) -> types.CallToolResult:
+async def elicit_while_another_call_runs(alice_call: Call, bob_call: Call, gate: str) -> types.CallToolResult:
     """Alice's call starts first and asks only once Bob's call runs on the same upstream."""
     alice_waiting, bob_running, alice_done = anyio.Event(), anyio.Event(), anyio.Event()
     results: list[types.CallToolResult] = []

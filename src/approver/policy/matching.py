@@ -19,8 +19,9 @@ Of several matching patterns, the most specific wins (see :func:`name_rank`).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Final
 
 SEPARATOR: Final = "__"
@@ -42,16 +43,44 @@ def is_glob(pattern: str) -> bool:
     return _WILDCARDS.search(pattern) is not None
 
 
-def _splits(pattern: str, before: int | None = None) -> Iterator[tuple[str, str]]:
-    """Every (server part, rest) split of ``pattern`` at a ``__`` (starting before ``before``).
+class _Part:
+    """One side of a pattern, compiled once: equality when it has no wildcard, else a regex."""
 
-    Every split is tried, so a server name or prefix that itself holds ``__`` still works.
-    """
-    end = len(pattern) if before is None else before
+    __slots__ = ("_exact", "_regex")
+
+    def __init__(self, text: str) -> None:
+        self._exact = None if is_glob(text) else text
+        self._regex = None if self._exact is not None else re.compile(fnmatch.translate(text))
+
+    def matches(self, name: str) -> bool:
+        if self._regex is None:
+            return name == self._exact
+        return self._regex.match(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a pattern's text says, worked out once per pattern (policies are matched on every call)."""
+
+    glob: bool
+    literal: int
+    whole: _Part
+    splits: tuple[tuple[_Part, _Part], ...]
+    """Every (server part, rest) split at a ``__``: a server name or prefix may itself hold ``__``."""
+
+
+@functools.lru_cache(maxsize=65536)
+def _shape(pattern: str, before_colon: bool = False) -> _Shape:
+    """The compiled pattern; with ``before_colon`` only a ``__`` before the first ``:`` splits it."""
+    end = len(pattern)
+    if before_colon and ":" in pattern:
+        end = pattern.index(":")
+    splits = []
     start = pattern.find(SEPARATOR)
     while 0 < start < end:
-        yield pattern[:start], pattern[start + len(SEPARATOR) :]
+        splits.append((_Part(pattern[:start]), _Part(pattern[start + len(SEPARATOR) :])))
         start = pattern.find(SEPARATOR, start + 1)
+    return _Shape(is_glob(pattern), literal_chars(pattern), _Part(pattern), tuple(splits))
 
 
 def name_rank(pattern: str, server: str, prefix: str, upstream: str, exposed: str) -> Rank | None:
@@ -62,20 +91,20 @@ def name_rank(pattern: str, server: str, prefix: str, upstream: str, exposed: st
     clients see. An exact pattern beats any glob: the exposed name ``(3, length)``, the
     server-qualified ``server__tool`` ``(2, length)``. A glob ranks ``(0, literal characters)``.
     """
-    glob = is_glob(pattern)
-    if SEPARATOR not in pattern:
+    shape = _shape(pattern)
+    if not shape.splits:
         if pattern == exposed:
             return (3, len(pattern))
-        return (0, literal_chars(pattern)) if glob and fnmatch.fnmatchcase(exposed, pattern) else None
+        return (0, shape.literal) if shape.glob and shape.whole.matches(exposed) else None
     rest = (
         exposed[len(prefix) + len(SEPARATOR) :] if prefix and exposed.startswith(prefix + SEPARATOR) else None
     )
     best: Rank | None = None
-    for left, right in _splits(pattern):
-        by_prefix = bool(prefix) and rest is not None and _matches(prefix, left) and _matches(rest, right)
-        by_server = _matches(server, left) and _matches(upstream, right)
-        if glob and (by_prefix or by_server):
-            return (0, literal_chars(pattern))
+    for left, right in shape.splits:
+        by_prefix = rest is not None and left.matches(prefix) and right.matches(rest)
+        by_server = left.matches(server) and right.matches(upstream)
+        if shape.glob and (by_prefix or by_server):
+            return (0, shape.literal)
         if by_prefix and pattern == exposed:
             return (3, len(pattern))
         if by_server or by_prefix:
@@ -90,16 +119,14 @@ def uri_rank(pattern: str, server: str, uri: str) -> Rank | None:
     the first ``:`` is always the separator); a pattern without one matches the URI on any
     server. Exact beats glob, and of exact patterns the server-qualified one wins.
     """
-    colon = pattern.find(":")
-    qualified = list(_splits(pattern, colon if colon >= 0 else None))
-    glob = is_glob(pattern)
-    if not qualified:
+    shape = _shape(pattern, before_colon=True)
+    if not shape.splits:
         if pattern == uri:
             return (1, len(pattern))
-        return (0, literal_chars(pattern)) if glob and fnmatch.fnmatchcase(uri, pattern) else None
-    for left, right in qualified:
-        if _matches(server, left) and _matches(uri, right):
-            return (0, literal_chars(pattern)) if glob else (2, len(pattern))
+        return (0, shape.literal) if shape.glob and shape.whole.matches(uri) else None
+    for left, right in shape.splits:
+        if left.matches(server) and right.matches(uri):
+            return (0, shape.literal) if shape.glob else (2, len(pattern))
     return None
 
 
@@ -107,8 +134,5 @@ def server_rank(pattern: str, server: str) -> Rank | None:
     """How a pattern of server names (``completion`` rules) matches ``server``, or ``None``."""
     if pattern == server:
         return (1, len(pattern))
-    return (0, literal_chars(pattern)) if is_glob(pattern) and fnmatch.fnmatchcase(server, pattern) else None
-
-
-def _matches(name: str, pattern: str) -> bool:
-    return name == pattern or fnmatch.fnmatchcase(name, pattern)
+    shape = _shape(pattern)
+    return (0, shape.literal) if shape.glob and shape.whole.matches(server) else None
