@@ -188,8 +188,8 @@ class DesktopApp(QObject):
         risk = f"{request.risk.risk_class.value}, {request.risk.level.value}"
         self.notifier.notify(
             "waiting",
-            reveal_text(f"Approve {request.tool.name}?"),
-            reveal_text(f"{request.client} wants to call {request.tool.name} ({risk})."),
+            reveal_text(f"Approve {request.summary}?"),
+            reveal_text(f"{request.client} wants to {_wants(request)} ({risk})."),
         )
 
     def _approval_ended(self, request: ApprovalRequest, resolution: Resolution) -> None:
@@ -352,3 +352,8 @@ def application() -> QApplication:
     app.setQuitOnLastWindowClosed(False)
     app.setWindowIcon(app_icon())
     return app
+
+
+def _wants(request: ApprovalRequest) -> str:
+    """What the client wants, for a notification: ``call x__y``, or ``read <uri> from <server>``."""
+    return request.summary if request.request is not None else f"call {request.tool.name}"

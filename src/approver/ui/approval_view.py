@@ -415,8 +415,8 @@ class ApprovalDialog(QDialog):
             return
         set_plain(
             self._confirm_text,
-            f"Always allow {request.tool.name}? This rule will be added to {self._policy_path}, and from "
-            "then on this tool runs without asking:",
+            f"Always allow {request.summary}? This rule will be added to {self._policy_path}, and from "
+            "then on it runs without asking:",
         )
         set_view_text(self._rule_view, rule)
         self._pages.setCurrentIndex(1)
