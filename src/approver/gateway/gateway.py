@@ -6,7 +6,9 @@ wires its handlers to the parts that do the work:
 
 - :mod:`approver.gateway.tools`: every ``tools/call``: decide, ask, record, forward;
 - :mod:`approver.gateway.rounds`: calls in flight and the questions their upstreams ask;
-- :mod:`approver.gateway.passthrough`: resources, prompts, completion and logging;
+- :mod:`approver.gateway.passthrough`: resources, prompts, completion and logging, with
+  reads, prompt gets and completions decided and recorded by :mod:`approver.gateway.policed`;
+- :mod:`approver.gateway.grants`: what a person approved "for this session", per client;
 - :mod:`approver.gateway.sessions`: the 2025-era sessions that notifications go to.
 
 It also takes the upstreams' own messages (list changes, log messages, resource updates,
