@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import keyring.backends.fail
 
@@ -140,6 +141,18 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
 
 def _load_lost(report: LoadReport) -> int:
     return report.lost + report.unmatched_upstream_calls + report.missing_rows
+
+
+HAND_WRITTEN: Final = (
+    "<!-- Sections from here on are measured and written by hand; this script keeps them. -->"
+)
+"""Where the generated report ends: what follows it in the existing file is kept on every run."""
+
+
+def keep_hand_written(previous: str, generated: str) -> str:
+    """``generated`` followed by the hand-written sections of ``previous`` (from :data:`HAND_WRITTEN` on)."""
+    at = previous.find(HAND_WRITTEN)
+    return generated if at < 0 else generated + "\n" + previous[at:]
 
 
 def render(results: Results, command: str) -> str:
@@ -416,7 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "load" in suites:
             timed(results, "load", lambda: results.load.extend(asyncio.run(run_loads(root, clients, calls))))
     command = "python scripts/reliability_report.py" + (" " + " ".join(argv) if argv else "")
-    args.output.write_text(render(results, command), "utf-8")
+    previous = args.output.read_text("utf-8") if args.output.exists() else ""
+    args.output.write_text(keep_hand_written(previous, render(results, command)), "utf-8")
     print(f"wrote {args.output}: {'ok' if results.ok else 'PROBLEMS FOUND'}", file=sys.stderr)
     return 0 if results.ok else 1
 

@@ -73,6 +73,40 @@ class ToolRef:
     """The upstream's own tool name."""
     name: str
     """The collision-free name clients see."""
+    prefix: str = ""
+    """The server's prefix in exposed names (``""`` when its names are exposed unprefixed)."""
+
+
+class RequestKind(enum.StrEnum):
+    """A client request besides ``tools/call`` that the policy decides on, by its MCP method."""
+
+    RESOURCE = "resources/read"
+    PROMPT = "prompts/get"
+    COMPLETION = "completion/complete"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRef:
+    """A resource read, a prompt get or a completion, as the policy and the audit log see it."""
+
+    kind: RequestKind
+    server: str
+    """The server in servers.json that the request goes to."""
+    target: str
+    """The resource's URI; the prompt's upstream name; for a completion, the upstream name of
+    the prompt or the URI template whose argument is completed."""
+    name: str = ""
+    """The prompt's exposed name, for a prompt or a prompt's completion (else empty)."""
+    prefix: str = ""
+    """The server's prefix in exposed names (prompts are named like tools)."""
+
+    def describe(self) -> str:
+        """What the request does, for a person: ``read file:///a from fs``."""
+        if self.kind is RequestKind.RESOURCE:
+            return f"read {self.target} from {self.server}"
+        if self.kind is RequestKind.PROMPT:
+            return f"get the prompt {self.name or self.target} from {self.server}"
+        return f"complete an argument of {self.name or self.target} on {self.server}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from approver.gateway.catalog import Catalog
 from approver.gateway.fastcall import FastCalls
 from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway.gateway import Gateway
-from approver.policy.editing import add_allow_rule, policy_rule_for_always_allow
+from approver.policy.editing import add_allow_rule, always_allow_section, policy_rule_for_always_allow
 from approver.policy.file import PolicyFile
 from approver.policy.pins import PinStore
 from approver.upstream.connection import Upstream, UpstreamHooks
@@ -203,7 +203,8 @@ class Service:
 
     def always_allow_rule(self, request: ApprovalRequest) -> str:
         """The rule :meth:`always_allow` would add, as the JSON the user will find in the file."""
-        fragment = {"tools": policy_rule_for_always_allow(request.tool)}
+        target = request.request or request.tool
+        fragment = {always_allow_section(target): policy_rule_for_always_allow(target)}
         return json.dumps(fragment, indent=2, ensure_ascii=False)
 
     def always_allow(self, request: ApprovalRequest) -> None:
@@ -212,7 +213,7 @@ class Service:
         Raises ConfigError (file untouched) when the current file is invalid: the caller must
         not treat the call as approved then.
         """
-        add_allow_rule(self.paths.policy_file, request.tool)
+        add_allow_rule(self.paths.policy_file, request.request or request.tool)
         if self.reload_policy() is not None:
             raise ApproverError(f"the policy file did not load after adding the rule: {self.policy.error}")
 
@@ -278,6 +279,7 @@ class Service:
         for upstream in self.upstreams.values():
             self._tasks.append(asyncio.create_task(upstream.run(), name=f"upstream:{upstream.name}"))
         self._tasks.append(asyncio.create_task(self.policy.watch(), name="policy-watch"))
+        self._tasks.append(asyncio.create_task(self.gateway.watch_pins(), name="pins-watch"))
         if self.otlp is not None:
             self.otlp.start()
         serving = asyncio.create_task(server.serve(sockets=[self._socket]), name="http")
@@ -307,7 +309,7 @@ class Service:
         for upstream in self.upstreams.values():
             upstream.stop()
         for task in self._tasks:
-            if task.get_name() == "policy-watch":
+            if task.get_name() in ("policy-watch", "pins-watch"):
                 task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)

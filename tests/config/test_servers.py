@@ -125,6 +125,23 @@ def test_a_server_without_prefix_uses_its_sanitized_name(tmp_path: Path) -> None
     assert server.exposed_prefix == "my_files"
 
 
+def test_new_tools_are_quarantined_unless_a_server_says_otherwise_and_the_choice_is_saved(
+    tmp_path: Path,
+) -> None:
+    data = {
+        "mcpServers": {
+            "a": {"command": "x"},
+            "b": {"type": "http", "url": "http://h/mcp", "quarantine_new_tools": False},
+        }
+    }
+    a, b = load_servers(_write(tmp_path, data), _resolver()).servers
+    assert a.quarantine_new_tools and not b.quarantine_new_tools
+    assert "quarantine_new_tools" not in server_to_data(a)
+    assert server_to_data(b)["quarantine_new_tools"] is False
+    error = _error(_write(tmp_path, {"mcpServers": {"a": {"command": "x", "quarantine_new_tools": "no"}}}))
+    assert error.pointer == "/mcpServers/a/quarantine_new_tools"
+
+
 def test_sse_servers_are_rejected_with_a_pointer_to_the_type(tmp_path: Path) -> None:
     path = _write(tmp_path, {"mcpServers": {"old": {"type": "sse", "url": "http://localhost:1/sse"}}})
     error = _error(path)

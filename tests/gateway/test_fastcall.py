@@ -26,6 +26,7 @@ from approver.testing.harness import (
     upstream_entry,
     write_config,
 )
+from approver.testing.raw import RawSession, sse_messages
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +39,6 @@ POLICY: dict[str, Any] = {
         "test__delete_note": {"action": "deny", "reason": "no deleting"},
     },
 }
-ACCEPT = "application/json, text/event-stream"
 
 
 @pytest.fixture(scope="module")
@@ -67,53 +67,9 @@ def rows_of(service: Service, text: str) -> list[dict[str, Any]]:
     return [row for row in service.audit.tail(0, 100000) if text in (row.get("arguments") or "")]
 
 
-class RawSession:
-    """A 2025-11-25 session driven with plain HTTP requests, to see the wire itself."""
-
-    def __init__(self, http: httpx2.AsyncClient, url: str, token: str) -> None:
-        self.http = http
-        self.url = url
-        self.headers = {
-            "authorization": f"Bearer {token}",
-            "accept": ACCEPT,
-            "content-type": "application/json",
-        }
-
-    async def open(self, list_tools: bool = True) -> None:
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "1"},
-            },
-        }
-        response = await self.http.post(self.url, json=initialize, headers=self.headers)
-        assert response.status_code == 200, response.text
-        self.headers["mcp-session-id"] = response.headers["mcp-session-id"]
-        self.headers["mcp-protocol-version"] = "2025-11-25"
-        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-        assert (await self.post_json(initialized)).status_code == 202
-        if list_tools:  # as clients do before calling; it registers the session for notifications
-            listed = await self.post_json({"jsonrpc": "2.0", "id": "list", "method": "tools/list"})
-            assert listed.status_code == 200 and "test__echo" in listed.text
-
-    async def post_json(self, message: Any, **headers: str) -> httpx2.Response:
-        return await self.http.post(self.url, content=json.dumps(message), headers=self.headers | headers)
-
-    async def post_raw(self, body: bytes, **headers: str) -> httpx2.Response:
-        return await self.http.post(self.url, content=body, headers=self.headers | headers)
-
-
 def call(request_id: int, text: str, **extra: Any) -> dict[str, Any]:
     params = {"name": "test__echo", "arguments": {"text": text}} | extra
     return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
-
-
-def sse_messages(body: str) -> list[dict[str, Any]]:
-    return [json.loads(line[len("data: ") :]) for line in body.splitlines() if line.startswith("data: ")]
 
 
 async def test_a_legacy_clients_allowed_call_is_answered_fast_and_recorded(

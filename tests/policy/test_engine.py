@@ -8,7 +8,17 @@ from typing import Any
 
 import pytest
 
-from approver.calls import Action, CallContext, Decision, Risk, RiskClass, RiskLevel, ToolRef
+from approver.calls import (
+    Action,
+    CallContext,
+    Decision,
+    RequestKind,
+    RequestRef,
+    Risk,
+    RiskClass,
+    RiskLevel,
+    ToolRef,
+)
 from approver.errors import ConfigError
 from approver.policy.editing import add_allow_rule, policy_rule_for_always_allow
 from approver.policy.engine import DEFAULT_POLICY_DATA, Policy
@@ -21,9 +31,18 @@ POLICYLAYER_EXAMPLE = (
 
 
 def tool(name: str, upstream: str | None = None) -> ToolRef:
-    """A ToolRef whose exposed name is ``server__tool`` unless ``upstream`` says otherwise."""
+    """A ToolRef of a server whose prefix is its name: ``server__tool`` (``upstream``: the upstream name)."""
     server, _, bare = name.partition("__")
-    return ToolRef(server=server, tool=upstream or bare, name=name)
+    return ToolRef(server=server, tool=upstream or bare, name=name, prefix=server)
+
+
+def unprefixed(name: str, server: str = "sessions") -> ToolRef:
+    """A tool of a server with ``"prefix": ""``: clients see its upstream name unchanged."""
+    return ToolRef(server=server, tool=name, name=name, prefix="")
+
+
+CLOSE_SESSION = unprefixed("close_session")
+"""PolicyLayer names tools bare: its example is for a server whose names are exposed as they are."""
 
 
 def call(
@@ -57,9 +76,9 @@ def test_policylayer_example_is_accepted_as_written(tmp_path: Path) -> None:
     assert p.tool_patterns == ("close_session",)
 
 
-def test_policylayer_example_allows_close_session_by_its_bare_upstream_name() -> None:
+def test_policylayer_example_allows_close_session_of_a_server_exposed_without_prefix() -> None:
     p = Policy.from_data(json.loads(POLICYLAYER_EXAMPLE))
-    decision = decide(p, call("sessions__close_session"))
+    decision = decide(p, call(CLOSE_SESSION))
     assert decision == Decision(
         Action.ALLOW, 'tools["close_session"]', 'allowed by policy rule tools["close_session"]'
     )
@@ -76,8 +95,8 @@ def test_rate_limit_denies_the_31st_call_in_a_minute_from_the_same_client() -> N
     p = Policy.from_data(json.loads(POLICYLAYER_EXAMPLE))
     limiter = RateLimiter()
     for second in range(30):
-        assert decide(p, call("sessions__close_session"), limiter, now=1000.0 + second).action is Action.ALLOW
-    decision = decide(p, call("sessions__close_session"), limiter, now=1048.0)
+        assert decide(p, call(CLOSE_SESSION), limiter, now=1000.0 + second).action is Action.ALLOW
+    decision = decide(p, call(CLOSE_SESSION), limiter, now=1048.0)
     assert decision.action is Action.DENY
     assert decision.rule == 'tools["close_session"].limits[0]'
     assert decision.reason == "rate limit close_session_rate: 30 calls per minute per client; retry in 12 s"
@@ -88,21 +107,19 @@ def test_rate_limit_under_grant_scope_still_allows_another_client() -> None:
     p = Policy.from_data(json.loads(POLICYLAYER_EXAMPLE))
     limiter = RateLimiter()
     for _ in range(30):
-        decide(p, call("sessions__close_session", client="claude"), limiter, now=5.0)
-    assert decide(p, call("sessions__close_session", client="claude"), limiter, now=6.0).action is Action.DENY
-    assert (
-        decide(p, call("sessions__close_session", client="cursor"), limiter, now=6.0).action is Action.ALLOW
-    )
+        decide(p, call(CLOSE_SESSION, client="claude"), limiter, now=5.0)
+    assert decide(p, call(CLOSE_SESSION, client="claude"), limiter, now=6.0).action is Action.DENY
+    assert decide(p, call(CLOSE_SESSION, client="cursor"), limiter, now=6.0).action is Action.ALLOW
 
 
 def test_rate_limit_allows_again_once_the_oldest_call_leaves_the_window() -> None:
     p = Policy.from_data(json.loads(POLICYLAYER_EXAMPLE))
     limiter = RateLimiter()
     for second in range(30):
-        decide(p, call("sessions__close_session"), limiter, now=float(second))
-    assert decide(p, call("sessions__close_session"), limiter, now=59.9).action is Action.DENY
-    assert decide(p, call("sessions__close_session"), limiter, now=60.0).action is Action.ALLOW
-    assert decide(p, call("sessions__close_session"), limiter, now=60.5).action is Action.DENY
+        decide(p, call(CLOSE_SESSION), limiter, now=float(second))
+    assert decide(p, call(CLOSE_SESSION), limiter, now=59.9).action is Action.DENY
+    assert decide(p, call(CLOSE_SESSION), limiter, now=60.0).action is Action.ALLOW
+    assert decide(p, call(CLOSE_SESSION), limiter, now=60.5).action is Action.DENY
 
 
 # Precedence among tools entries
@@ -140,8 +157,8 @@ def test_globs_with_equally_many_literal_characters_go_to_the_first_written(firs
     assert decision.action is Action(actions[first])
 
 
-def test_exposed_name_beats_server_qualified_name_which_beats_bare_name() -> None:
-    ref = ToolRef(server="github", tool="delete_repo", name="gh__delete_repo")
+def test_exposed_name_beats_server_qualified_name_and_the_bare_name_matches_nothing() -> None:
+    ref = ToolRef(server="github", tool="delete_repo", name="gh__delete_repo", prefix="gh")
     entries = {
         "delete_repo": {"action": "allow"},
         "github__delete_repo": {"action": "require_approval"},
@@ -151,13 +168,50 @@ def test_exposed_name_beats_server_qualified_name_which_beats_bare_name() -> Non
     del entries["gh__delete_repo"]
     assert decide(policy(entries), call(ref)).action is Action.REQUIRE_APPROVAL
     del entries["github__delete_repo"]
-    assert decide(policy(entries), call(ref)).action is Action.ALLOW
+    assert decide(policy(entries), call(ref)).rule == "default"
 
 
-def test_a_glob_also_matches_the_bare_upstream_name() -> None:
+def test_a_glob_without_a_server_is_matched_against_the_whole_exposed_name() -> None:
     p = policy({"delete_*": {"action": "deny"}}, default="allow")
-    assert decide(p, call("fs__delete_file")).action is Action.DENY
-    assert decide(p, call("fs__read_file")).action is Action.ALLOW
+    assert decide(p, call("fs__delete_file")).action is Action.ALLOW
+    assert decide(p, call(unprefixed("delete_file"))).action is Action.DENY
+    on_any_server = policy({"*__delete_*": {"action": "deny"}}, default="allow")
+    assert decide(on_any_server, call("fs__delete_file")).action is Action.DENY
+    assert decide(on_any_server, call(unprefixed("delete_file"))).action is Action.DENY
+    assert decide(on_any_server, call("fs__read_file")).action is Action.ALLOW
+
+
+def test_a_tool_named_like_another_servers_tool_never_falls_under_that_servers_rules() -> None:
+    p = policy(
+        {
+            "*": {"action": "deny"},
+            "trusted__*": {"action": "allow"},
+            "trusted__send_email": {"action": "allow"},
+            "tr*__send_*": {"action": "allow"},
+        }
+    )
+    hostile = [
+        tool("evil__trusted__send_email"),
+        unprefixed("trusted__send_email", server="evil"),
+        unprefixed("trusted__send_money", server="evil"),
+        ToolRef(server="evil", tool="send_email", name="trusted__send_email-1a2b3c4d", prefix=""),
+    ]
+    for ref in hostile:
+        decision = decide(p, call(ref))
+        assert (decision.action, decision.rule) == (Action.DENY, 'tools["*"]'), ref
+    assert decide(p, call("trusted__send_email")).action is Action.ALLOW
+
+
+def test_a_server_qualified_rule_matches_by_server_name_or_prefix_whatever_the_tool_is_called() -> None:
+    p = policy({"github__*": {"action": "allow"}, "gh__read_*": {"action": "require_approval"}})
+    renamed = ToolRef(server="github", tool="read.file", name="gh__read_file-3d6b9878", prefix="gh")
+    assert decide(p, call(renamed)).rule == 'tools["gh__read_*"]'
+    assert decide(p, call(ToolRef("github", "x", "gh__x", "gh"))).rule == 'tools["github__*"]'
+    assert decide(p, call(ToolRef("github", "x", "x", ""))).rule == 'tools["github__*"]'
+    assert decide(p, call(ToolRef("my__hub", "x", "x", ""))).rule == "default"
+    assert decide(
+        policy({"my__hub__x": {"action": "allow"}}), call(ToolRef("my__hub", "x", "x", ""))
+    ).rule == ('tools["my__hub__x"]')
 
 
 def test_an_entry_without_action_allows_the_tool() -> None:
@@ -392,6 +446,77 @@ def test_the_default_policy_allows_reads_and_asks_for_everything_else() -> None:
     assert p.data["default"] == "require_approval"
 
 
+# Resource reads, prompts and completion
+
+
+def read(uri: str, server: str = "fs") -> RequestRef:
+    return RequestRef(RequestKind.RESOURCE, server, uri)
+
+
+def test_reads_prompts_and_completions_without_a_rule_get_the_default() -> None:
+    p = policy(default="deny", risk_defaults={"read": "allow"})
+    for request in (
+        read("file:///home/me/x"),
+        RequestRef(RequestKind.PROMPT, "fs", "greet", "fs__greet", "fs"),
+        RequestRef(RequestKind.COMPLETION, "fs", "greet", "fs__greet", "fs"),
+    ):
+        decision = p.decide_request(request)
+        assert (decision.action, decision.rule) == (Action.DENY, "default")
+    assert "no resources rule applies" in p.decide_request(read("file:///x")).reason
+
+
+def test_the_most_specific_resources_rule_decides_and_may_name_the_server() -> None:
+    p = policy(
+        default="deny",
+        resources={
+            "*": {"action": "require_approval"},
+            "file:///home/me/*": {"action": "allow"},
+            "fs__file:///home/me/.ssh/*": {"action": "deny", "reason": "keys"},
+            "docs__*": {"action": "allow"},
+        },
+    )
+    assert p.decide_request(read("file:///home/me/a.txt")).action is Action.ALLOW
+    denied = p.decide_request(read("file:///home/me/.ssh/id_rsa"))
+    assert (denied.action, denied.reason) == (
+        Action.DENY,
+        'denied by policy rule resources["fs__file:///home/me/.ssh/*"]: keys',
+    )
+    assert p.decide_request(read("file:///home/me/.ssh/id_rsa", server="backup")).action is Action.ALLOW
+    assert p.decide_request(read("file:///etc/passwd")).action is Action.REQUIRE_APPROVAL
+    assert p.decide_request(read("file:///etc/passwd", server="docs")).rule == 'resources["docs__*"]'
+
+
+def test_prompt_rules_name_prompts_like_tool_rules_and_completion_rules_name_servers() -> None:
+    p = policy(
+        default="deny",
+        prompts={"fs__*": {"action": "allow"}, "greet": {"action": "allow"}},
+        completion={"f*": {"action": "allow"}},
+    )
+    assert p.decide_request(RequestRef(RequestKind.PROMPT, "fs", "x", "fs__x", "fs")).action is Action.ALLOW
+    hostile = RequestRef(RequestKind.PROMPT, "evil", "fs__x", "evil__fs__x", "evil")
+    assert p.decide_request(hostile).rule == "default"
+    assert (
+        p.decide_request(RequestRef(RequestKind.PROMPT, "evil", "greet", "evil__greet", "evil")).rule
+        == "default"
+    )
+    assert (
+        p.decide_request(RequestRef(RequestKind.COMPLETION, "fs", "file:///{+path}")).action is Action.ALLOW
+    )
+    assert p.decide_request(RequestRef(RequestKind.COMPLETION, "docs", "x")).action is Action.DENY
+
+
+def test_the_default_policy_lets_reads_prompts_and_completions_through() -> None:
+    p = Policy.default()
+    for kind in RequestKind:
+        assert p.decide_request(RequestRef(kind, "fs", "file:///x")).action is Action.ALLOW
+
+
+def test_a_resources_rule_needs_an_action() -> None:
+    with pytest.raises(ConfigError) as caught:
+        policy(resources={"*": {"reason": "no action"}})
+    assert caught.value.pointer == "/resources/*"
+
+
 # Invalid files
 
 
@@ -542,11 +667,11 @@ def test_the_limiter_keeps_counting_across_a_policy_reload(tmp_path: Path) -> No
     path.write_text(POLICYLAYER_EXAMPLE, encoding="utf-8")
     limiter = RateLimiter()
     for _ in range(30):
-        decide(Policy.from_file(path), call("s__close_session"), limiter, now=1.0)
+        decide(Policy.from_file(path), call(unprefixed("close_session", "s")), limiter, now=1.0)
     path.write_text(POLICYLAYER_EXAMPLE.replace('"deny"', '"allow"'), encoding="utf-8")
     reloaded = Policy.from_file(path)
     assert decide(reloaded, call("s__other"), limiter, now=2.0).action is Action.ALLOW
-    assert decide(reloaded, call("s__close_session"), limiter, now=2.0).action is Action.DENY
+    assert decide(reloaded, call(unprefixed("close_session", "s")), limiter, now=2.0).action is Action.DENY
 
 
 def test_a_reload_that_lowers_max_waits_until_enough_calls_have_left_the_window() -> None:
@@ -582,8 +707,21 @@ def test_decide_without_arguments_ignores_limits_and_sees_no_arguments() -> None
 
 
 def test_policy_rule_for_always_allow_uses_the_exposed_name() -> None:
-    ref = ToolRef(server="github", tool="delete_repo", name="gh__delete_repo")
+    ref = ToolRef(server="github", tool="delete_repo", name="gh__delete_repo", prefix="gh")
     assert policy_rule_for_always_allow(ref) == {"gh__delete_repo": {"action": "allow"}}
+
+
+def test_always_allow_names_the_server_of_an_unprefixed_tool_so_no_other_server_can_take_it() -> None:
+    ref = ToolRef(server="fs", tool="read*file", name="read_file-1a2b3c4d", prefix="")
+    rule = policy_rule_for_always_allow(ref)
+    assert rule == {"fs__read[*]file": {"action": "allow"}}
+    p = policy(rule)
+    assert decide(p, call(ref)).action is Action.ALLOW
+    for other in (
+        ToolRef(server="evil", tool="read*file", name="read_file-1a2b3c4d", prefix=""),
+        ToolRef(server="fs", tool="read_xfile", name="read_xfile", prefix=""),
+    ):
+        assert decide(p, call(other)).rule == "default"
 
 
 def test_add_allow_rule_creates_a_valid_file_from_the_default_policy(tmp_path: Path) -> None:

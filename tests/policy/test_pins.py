@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import stat
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import mcp.types as types
 import pytest
+from mcp import ClientSession
 
 from approver.approval.broker import ApprovalRequest, Resolution
 from approver.errors import ApproverError
@@ -110,6 +113,60 @@ def test_a_renamed_tool_with_a_changed_definition_is_not_mistaken_for_the_old_on
     assert {info.tool for info in store.pins()} == {"lookup", "find_word"}
 
 
+def test_a_tool_new_after_the_first_pinning_is_quarantined_until_accepted(tmp_path: Path) -> None:
+    store = PinStore(tmp_path / "pins.json")
+    store.observe("test", defs(LOOKUP))
+    injected = {**RUG_PULLED, "name": "lookup_v2"}
+    state = store.observe("test", defs(injected))["lookup_v2"]  # lookup dropped, lookup_v2 added
+    assert state.quarantined and state.new and state.accepted is None
+    assert "is new on server 'test'" in state.reason and "id_rsa" in state.diff
+    assert store.check("test", "lookup_v2", defs(injected)["lookup_v2"]).quarantined
+    assert store.observe("test", defs(LOOKUP, injected))["lookup_v2"].quarantined
+    [waiting] = [info for info in store.pins() if info.tool == "lookup_v2"]
+    assert waiting.new and waiting.changed and "id_rsa" in waiting.diff
+    assert PinStore(tmp_path / "pins.json").accept("test", "lookup_v2") == ["lookup_v2"]
+    assert not store.observe("test", defs(LOOKUP, injected))["lookup_v2"].quarantined
+    assert not any(info.new for info in store.pins())
+
+
+def test_the_first_listing_of_a_server_is_pinned_whatever_other_servers_have(tmp_path: Path) -> None:
+    store = PinStore(tmp_path / "pins.json")
+    store.observe("test", defs(LOOKUP))
+    assert not store.observe("other", defs(RUG_PULLED))["lookup"].quarantined
+
+
+def test_a_server_can_have_its_new_tools_pinned_on_first_sight(tmp_path: Path) -> None:
+    store = PinStore(tmp_path / "pins.json")
+    store.observe("test", defs(LOOKUP))
+    state = store.observe("test", defs(LOOKUP, {**RUG_PULLED, "name": "x"}), quarantine_new=False)["x"]
+    assert not state.quarantined
+    assert not store.check("test", "x", defs({**RUG_PULLED, "name": "x"})["x"]).quarantined
+
+
+def test_checking_one_new_tool_never_counts_the_servers_other_tools_as_renamed(tmp_path: Path) -> None:
+    store = PinStore(tmp_path / "pins.json")
+    store.observe("test", defs(LOOKUP))
+    copy = defs({**LOOKUP, "name": "lookup_copy"})["lookup_copy"]  # same text, new name, lookup still listed
+    assert store.check("test", "lookup_copy", copy).quarantined
+    assert {info.tool: info.new for info in store.pins()} == {"lookup": False, "lookup_copy": True}
+
+
+def test_a_changed_tools_state_carries_the_definition_last_accepted(tmp_path: Path) -> None:
+    store = PinStore(tmp_path / "pins.json")
+    store.observe("test", defs(LOOKUP))
+    state = store.observe("test", defs(RUG_PULLED))["lookup"]
+    assert state.accepted == defs(LOOKUP)["lookup"]
+
+
+def test_an_unaccepted_tool_no_longer_listed_is_forgotten(tmp_path: Path) -> None:
+    store = PinStore(tmp_path / "pins.json")
+    store.observe("test", defs(LOOKUP))
+    store.observe("test", defs(LOOKUP, {**RUG_PULLED, "name": "x"}))
+    store.observe("test", defs(LOOKUP))
+    assert [info.tool for info in store.pins()] == ["lookup"]
+    assert "unaccepted" not in json.loads((tmp_path / "pins.json").read_text("utf-8"))
+
+
 def test_an_accept_by_another_process_is_seen_without_reopening_the_store(tmp_path: Path) -> None:
     gateway_side = PinStore(tmp_path / "pins.json")
     gateway_side.observe("test", defs(LOOKUP))
@@ -178,6 +235,25 @@ async def call(service: Service, name: str, arguments: dict[str, Any]) -> types.
         return await session.call_tool(name, arguments)
 
 
+@contextlib.asynccontextmanager
+async def listening(service: Service) -> AsyncIterator[tuple[ClientSession, anyio.Event]]:
+    """A 2025-era session, and an event set when it is told the tool list changed."""
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    token = service.tokens.get_or_create("agent")
+    async with legacy_client(service.url, token, message_handler=on_message) as session:
+        await session.list_tools()  # registers the session for notifications
+        yield session, changed
+
+
+async def listed(session: ClientSession, name: str) -> types.Tool | None:
+    return next((tool for tool in (await session.list_tools()).tools if tool.name == name), None)
+
+
 def configure(root: Path, tools: list[dict[str, Any]]) -> Any:
     tools_file = root / "tools.json"
     tools_file.write_text(json.dumps(tools), "utf-8")
@@ -232,6 +308,54 @@ async def test_a_rug_pull_needs_approval_shows_the_diff_and_an_accept_from_the_c
             # No restart, no approver: the running gateway reads the accepted pin at call time.
             after = await call(service, "test__lookup", {"word": "cat"})
             assert not after.is_error, text_of(after)
+
+
+@pytest.mark.anyio
+async def test_a_quarantined_tool_is_listed_with_its_last_accepted_definition_until_accepted(
+    tmp_path: Path,
+) -> None:
+    paths = configure(tmp_path, [LOOKUP])
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(paths) as service:
+            (tmp_path / "tools.json").write_text(json.dumps([RUG_PULLED]), "utf-8")
+            await restart(service)
+            async with listening(service) as (session, changed):
+                quarantined = await listed(session, "test__lookup")
+                assert quarantined is not None and quarantined.description == LOOKUP["description"]
+                accepted = await anyio.to_thread.run_sync(cli, tmp_path, "pins", "accept", "test", "lookup")
+                assert accepted.returncode == 0, accepted.stderr
+                await changed.wait()
+                after = await listed(session, "test__lookup")
+    assert quarantined.annotations is not None and quarantined.annotations.destructive_hint is False
+    assert after is not None and after.description == RUG_PULLED["description"]
+
+
+@pytest.mark.anyio
+async def test_a_rug_pull_by_renaming_hides_the_new_tool_and_needs_approval_until_accepted(
+    tmp_path: Path,
+) -> None:
+    paths = configure(tmp_path, [LOOKUP])
+    renamed = {**RUG_PULLED, "name": "lookup_v2"}
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(paths) as service:
+            (tmp_path / "tools.json").write_text(json.dumps([renamed]), "utf-8")
+            await restart(service)
+            async with listening(service) as (session, changed):
+                assert await listed(session, "test__lookup_v2") is None
+                denied = await session.call_tool("test__lookup_v2", {"word": "cat"})
+                assert denied.is_error and "'lookup_v2' is new on server 'test'" in text_of(denied)
+                row = [r for r in service.audit.tail(0, 1000) if r["kind"] == "decision"][-1]
+                pins = await anyio.to_thread.run_sync(cli, tmp_path, "pins", "list")
+                accepted = await anyio.to_thread.run_sync(
+                    cli, tmp_path, "pins", "accept", "test", "lookup_v2"
+                )
+                assert accepted.returncode == 0, accepted.stderr
+                await changed.wait()
+                shown = await listed(session, "test__lookup_v2")
+                allowed = await session.call_tool("test__lookup_v2", {"word": "cat"})
+    assert (row["tool"], row["decision"], row["rule"]) == ("test__lookup_v2", "deny", "pin-changed")
+    assert "NEW      test/lookup_v2" in pins.stdout and "id_rsa" in pins.stdout
+    assert shown is not None and not allowed.is_error
 
 
 @pytest.mark.anyio

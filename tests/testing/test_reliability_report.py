@@ -51,3 +51,19 @@ def test_one_lost_call_fails_the_report_and_is_counted_in_the_total() -> None:
     assert not results.ok
     assert "**Lost in total: 1.** Overall: **FAILED**." in document
     assert "| `killed-os-exit` | 1 | 10 | 8 | 8 | 1 | 0 | verifies | **FAILED** |" in document
+
+
+def test_hand_written_sections_after_the_marker_survive_a_new_report() -> None:
+    script = load_script()
+    previous = (
+        f"# Reliability report\n\nold figures\n\n{script.HAND_WRITTEN}\n\n## Measured by hand\n\n42 ms\n"
+    )
+    generated = script.render(
+        script.Results(faults=[fault("killed-sigkill")]), "python scripts/reliability_report.py"
+    )
+
+    document = script.keep_hand_written(previous, generated)
+
+    assert document.startswith(generated) and "old figures" not in document
+    assert document.endswith(f"{script.HAND_WRITTEN}\n\n## Measured by hand\n\n42 ms\n")
+    assert script.keep_hand_written("# no marker\n", generated) == generated

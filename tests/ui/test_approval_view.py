@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from approver.approval.broker import ApprovalRequest, Broker, Resolution, Scope, Verdict
-from approver.calls import Risk, RiskClass, RiskLevel, ToolRef
+from approver.calls import RequestKind, RequestRef, Risk, RiskClass, RiskLevel, ToolRef
 from approver.config.tokens import TokenStore
 from approver.policy.engine import Policy
 from approver.service import Service
@@ -474,6 +474,27 @@ def test_always_allow_shows_the_rule_then_writes_it_to_the_policy_file(rig: Rig)
     assert (resolution.verdict, resolution.scope) == (Verdict.APPROVED, Scope.ALWAYS)
     policy = Policy.from_file(policy_file)
     assert policy.tool_patterns == ("files__read_file", "files__delete_file")
+
+
+def test_a_resource_read_is_shown_as_a_read_and_always_allow_writes_a_resources_rule(rig: Rig) -> None:
+    uri = "file:///home/me/notes.txt"
+    read = RequestRef(RequestKind.RESOURCE, "fs", uri)
+    request = dataclasses.replace(
+        make_request(server="fs", tool=uri, arguments={"uri": uri}),
+        tool=ToolRef(server="fs", tool=uri, name=uri),
+        request=read,
+    )
+    (task,) = rig.submit(request)
+    assert rig.dialog.windowTitle() == f"Approve read {uri} from fs?"
+    assert rig.label("who").text() == "claude wants to"
+    assert rig.label("heading").text() == f"read {uri} from fs"
+    rig.button("approve_always").click()
+    assert json.loads(rig.view("rule").toPlainText()) == {"resources": {f"fs__{uri}": {"action": "allow"}}}
+    rig.button("confirm_always").click()
+    assert rig.outcome(task).verdict is Verdict.APPROVED
+    policy = Policy.from_file(rig.service.paths.policy_file)
+    assert policy.decide_request(read).rule == f'resources["fs__{uri}"]'
+    assert policy.decide_request(dataclasses.replace(read, server="other")).rule != f'resources["fs__{uri}"]'
 
 
 def test_back_returns_from_the_confirmation_without_approving(rig: Rig) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from approver.calls import Risk, ToolRef
+from approver.calls import RequestRef, Risk, ToolRef
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,13 @@ class ApprovalRequest:
     id: str
     client: str
     session: str
-    """The client's session key (an MCP session id, or the client name when sessionless)."""
+    """The 2025-era MCP session id the call came in, or ``""`` for a sessionless client."""
     tool: ToolRef
+    """The tool called; for a resource read, a prompt or a completion, its server and target."""
     risk: Risk
     description: str
     arguments: bytes
-    """Canonical JSON of the exact arguments that will be forwarded if approved."""
+    """Canonical JSON of the exact arguments (or request parameters) that will be forwarded if approved."""
     received: float
     """Wall-clock time (``time.time()``) the call arrived."""
     deadline: float
@@ -76,6 +77,13 @@ class ApprovalRequest:
     """The tool's ``inputSchema``: the dialog lists the arguments in its property order."""
     argument_order: tuple[str, ...] = ()
     """The argument names in the order the client sent them (``arguments`` is canonical, so sorted)."""
+    request: RequestRef | None = None
+    """Set when this is not a tool call but a resource read, a prompt get or a completion."""
+
+    @property
+    def summary(self) -> str:
+        """What is asked, in a few words: the tool's exposed name, or ``read <uri> from <server>``."""
+        return self.request.describe() if self.request is not None else self.tool.name
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,8 @@ def headline(request: ApprovalRequest, arguments: Arguments | None = None) -> He
         if arguments is not None
         else lay_out(request.arguments, request.input_schema, request.argument_order)
     )
+    if request.request is not None:  # a resource read, a prompt get or a completion
+        return Headline(request.client, request.summary)
     return Headline(
         request.client, describe_action(request.tool.tool, request.tool.name, request.risk.risk_class, laid)
     )

@@ -97,6 +97,7 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
                     "action": action,
                     "rule": rule,
                     "changed": pin.quarantined,
+                    "new": pin.new,
                     "change": pin.reason if pin.quarantined else "",
                     "description": entry.exposed.description or "",
                 }
@@ -118,7 +119,8 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
         risk = f"{row['risk_class']}/{row['risk_level']}"
         notes = "; ".join(row["reasons"])
         if row["changed"]:
-            notes = f"CHANGED since pinned ({row['change']}); review with `approver pins list`; {notes}"
+            what = "NEW since its server was pinned" if row["new"] else "CHANGED since pinned"
+            notes = f"{what} ({row['change']}); review with `approver pins list`; {notes}"
         print(reveal_text(f"{row['name']:<{width}}  {risk:<20}  {row['action']:<17}  {notes}"))
     changed = sum(1 for row in rows if row["changed"])
     if changed:
@@ -159,7 +161,7 @@ def _pins(args: argparse.Namespace, paths: Paths) -> int:
     from approver.visible import reveal_text
 
     for info in infos:
-        state = "CHANGED" if info.changed else "pinned"
+        state = "NEW" if info.new else "CHANGED" if info.changed else "pinned"
         renamed = f" (renamed from {reveal_text(info.renamed_from)})" if info.renamed_from else ""
         print(f"{state:<8} {reveal_text(info.server)}/{reveal_text(info.tool)}  {info.sha256[:12]}{renamed}")
         if info.changed:

@@ -68,6 +68,8 @@ class ServerConfig:
     headers: Mapping[str, str] = field(default_factory=_frozen_map, hash=False)
     prefix: str | None = None
     """``None`` means "use the default", see :attr:`exposed_prefix`."""
+    quarantine_new_tools: bool = True
+    """After the server's tools were first pinned, whether a tool it adds later is quarantined."""
     disabled: bool = False
     description: str | None = None
     secrets: frozenset[str] = field(default=frozenset(), compare=False)
@@ -320,6 +322,7 @@ def _server(name: str, entry: Mapping[str, Any], resolver: SecretResolver, file:
         url=None if url is None else resolve(url, "/url"),
         headers=resolve_map("headers"),
         prefix=entry.get("prefix"),
+        quarantine_new_tools=bool(entry.get("quarantine_new_tools", True)),
         disabled=disabled,
         description=entry.get("description"),
         secrets=frozenset(secrets),
@@ -353,6 +356,8 @@ def server_to_data(server: ServerConfig) -> dict[str, Any]:
             entry["cwd"] = server.cwd
     if server.prefix is not None:
         entry["prefix"] = server.prefix
+    if not server.quarantine_new_tools:
+        entry["quarantine_new_tools"] = False
     if server.disabled:
         entry["disabled"] = True
     if server.description is not None:

@@ -43,7 +43,8 @@ class ToolEntry:
 
     ref: ToolRef
     exposed: types.Tool
-    """The upstream's definition under the exposed name (everything else unchanged)."""
+    """What clients are shown: the upstream's definition under the exposed name, or for a tool
+    quarantined for a change, the definition the user last accepted."""
     risk: Risk
     pin: PinState = field(default_factory=PinState)
     """Whether the definition matched its pin at the last listing (see :meth:`Catalog.pin_check`)."""
@@ -51,6 +52,8 @@ class ToolEntry:
     """The pinned form of the upstream's definition (upstream name, server instructions)."""
     sha256: str | None = None
     """The definition's fingerprint, computed once per listing rather than on every call."""
+    hidden: bool = False
+    """Left out of client listings: new since its server was pinned, and not accepted yet."""
 
 
 class Catalog:
@@ -69,6 +72,8 @@ class Catalog:
         self._tools: dict[str, dict[str, ToolEntry]] = {}
         self._prompts: dict[str, list[types.Prompt]] = {}
         self._snapshot: dict[str, _Lists] = {}
+        self._pins_version = -1
+        """The pins' version the entries were built against (see :meth:`pins_changed`)."""
         self.errors: dict[str, str] = {}
         """Per server: why its catalog is left out (a name collision), if it is."""
         self.warnings: dict[str, str] = {}
@@ -158,7 +163,9 @@ class Catalog:
         states: dict[str, PinState] = {}
         if self.pins is not None:
             try:
-                states = self.pins.observe(server, definitions)
+                quarantine_new = self._upstreams[server].config.quarantine_new_tools
+                states = self.pins.observe(server, definitions, quarantine_new=quarantine_new)
+                self._pins_version = self.pins.version
             except Exception as exc:
                 # Fail closed: a tool whose pin cannot be checked is treated as changed.
                 logger.exception("checking the pins of %s failed", server)
@@ -168,14 +175,16 @@ class Catalog:
         for tool in tools:
             exposed = self._tool_names.exposed(server, tool.name)
             assert exposed is not None
-            ref = ToolRef(server=server, tool=tool.name, name=exposed)
+            ref = ToolRef(server=server, tool=tool.name, name=exposed, prefix=prefix)
+            state = states.get(tool.name, PinState())
             entries[exposed] = ToolEntry(
                 ref,
-                tool.model_copy(update={"name": exposed}),
+                _served(tool, state).model_copy(update={"name": exposed}),
                 self._risk(ref, tool),
-                states.get(tool.name, PinState()),
+                state,
                 definitions[tool.name],
                 fingerprint(definitions[tool.name]),
+                hidden=state.new,
             )
         self._tools[server] = entries
         self._prompts[server] = [
@@ -213,6 +222,17 @@ class Catalog:
         }
         return [group.describe() for group in find_lookalikes(names) if group.involves(ref.server, ref.tool)]
 
+    def pins_changed(self) -> bool:
+        """Rebuild every server's entries if the pins changed since (an accept); True if they did."""
+        if self.pins is None:
+            return False
+        self.pins.refresh()
+        if self.pins.version == self._pins_version:
+            return False
+        self.reclassify()
+        self._pins_version = self.pins.version
+        return True
+
     def pin_check(self, entry: ToolEntry) -> PinState:
         """The tool's pin state now: reads the pins file again if the user accepted a change."""
         if self.pins is None or entry.definition is None:
@@ -230,8 +250,12 @@ class Catalog:
         return list(self._upstreams.values())
 
     def tools(self) -> list[ToolEntry]:
-        """Every exposed tool, server by server."""
+        """Every exposed tool, server by server, including those clients are not shown."""
         return [entry for server in self._upstreams for entry in self._tools.get(server, {}).values()]
+
+    def listed_tools(self) -> list[types.Tool]:
+        """What clients see in ``tools/list``: every tool but the unaccepted new ones."""
+        return [entry.exposed for entry in self.tools() if not entry.hidden]
 
     def unavailable(self, exposed: str) -> str | None:
         """Why ``exposed`` is not listed when it is a tool of a server that is down now, else None.
@@ -293,6 +317,20 @@ class Catalog:
             if template in self._uris.templates(server):
                 return self._upstreams[server]
         return self.resource_owner(template)
+
+
+def _served(tool: types.Tool, state: PinState) -> types.Tool:
+    """The definition clients are shown: the last accepted one while a change waits for the user."""
+    if state.accepted is None:
+        return tool
+    fields = {key: value for key, value in state.accepted.items() if key != "instructions"}
+    try:
+        return types.Tool.model_validate(fields, by_name=False)
+    except ValueError:
+        logger.warning(
+            "the accepted definition of %s no longer validates; showing the current one", tool.name
+        )
+        return tool
 
 
 _EXAMPLES: Final = 3

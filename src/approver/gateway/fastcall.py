@@ -41,7 +41,7 @@ from mcp.shared.exceptions import MCPError
 from starlette.types import Scope, Send
 
 from approver.approval.keepalive import Report, unless_gone
-from approver.gateway.request_scope import client_gone
+from approver.gateway.request_scope import client_gone, principal_of
 
 if TYPE_CHECKING:
     from mcp.server.streamable_http import StreamableHTTPServerTransport
@@ -194,7 +194,7 @@ class FastCalls:
 
     async def ask(self, caller: _FastCaller, request: types.ServerRequest, answer_type: type[Any]) -> Any:
         request_id = f"approver-{next(self._ids)}"
-        key = (caller.session_key, request_id)
+        key = (caller.session_id, request_id)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._asks[key] = future
         try:
@@ -227,7 +227,9 @@ class _FastCaller:
     ) -> None:
         self.calls = calls
         self.client = client
-        self.session_key = session
+        self.principal = principal_of(scope) or client
+        self.session_id = session
+        self.session: str | None = session  # session_of checked that this principal owns it
         self.scope: Mapping[str, Any] | None = scope
         self.reply = reply
         self._token = token

@@ -23,7 +23,7 @@ from typing import Any, Final, Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from approver.gateway.disconnect import DisconnectWatch
-from approver.gateway.request_scope import CLIENT_SCOPE_KEY, GONE_SCOPE_KEY
+from approver.gateway.request_scope import CLIENT_SCOPE_KEY, GONE_SCOPE_KEY, PRINCIPAL_SCOPE_KEY, principal
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +90,16 @@ class FrontDoor:
         from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
         from mcp.server.auth.provider import AccessToken
 
-        def principal(token: str, client: str) -> Any:
-            return AuthenticatedUser(AccessToken(token=token, client_id=client, scopes=[]))
+        def user(token: str, client: str) -> tuple[Any, str]:
+            who = principal(client, token)
+            # The token's digest as the subject: the SDK binds a session to (client, subject), so
+            # a session is bound to the token that opened it, not only to the client's name.
+            access = AccessToken(token=token, client_id=client, scopes=[], subject=who)
+            return AuthenticatedUser(access), who
 
-        self._principal: Callable[[str, str], Any] = principal
-        self._principals: dict[tuple[str, str], Any] = {}
-        """Principals by (token, client): the same immutable object for every request of a client."""
+        self._principal: Callable[[str, str], tuple[Any, str]] = user
+        self._principals: dict[tuple[str, str], tuple[Any, str]] = {}
+        """(SDK user, principal) by (token, client): the same objects for every request of a client."""
         self.app = app
         self.fast = fast
         """Answers 2025-era tool calls without the SDK's server stack."""
@@ -150,7 +154,7 @@ class FrontDoor:
         scope[CLIENT_SCOPE_KEY] = client
         # The SDK binds each session to the principal that opened it: another client's token
         # presenting this session's id then gets 404, and cannot use its session grants.
-        scope["user"] = self._principal_of(token or "", client)
+        scope["user"], scope[PRINCIPAL_SCOPE_KEY] = self._principal_of(token or "", client)
         watch = DisconnectWatch(receive, _ExplainedErrors(send).send)
         scope[GONE_SCOPE_KEY] = watch
         try:
@@ -171,7 +175,7 @@ class FrontDoor:
         finally:
             watch.close()
 
-    def _principal_of(self, token: str, client: str) -> Any:
+    def _principal_of(self, token: str, client: str) -> tuple[Any, str]:
         key = (token, client)
         found = self._principals.get(key)
         if found is None:

@@ -6,7 +6,9 @@ wires its handlers to the parts that do the work:
 
 - :mod:`approver.gateway.tools`: every ``tools/call``: decide, ask, record, forward;
 - :mod:`approver.gateway.rounds`: calls in flight and the questions their upstreams ask;
-- :mod:`approver.gateway.passthrough`: resources, prompts, completion and logging;
+- :mod:`approver.gateway.passthrough`: resources, prompts, completion and logging, with
+  reads, prompt gets and completions decided and recorded by :mod:`approver.gateway.policed`;
+- :mod:`approver.gateway.grants`: what a person approved "for this session", per client;
 - :mod:`approver.gateway.sessions`: the 2025-era sessions that notifications go to.
 
 It also takes the upstreams' own messages (list changes, log messages, resource updates,
@@ -15,11 +17,12 @@ server-to-client requests) to the clients that should see them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import mcp.types as types
 from mcp.server.context import ServerRequestContext
@@ -41,7 +44,9 @@ from approver.approval.keepalive import KEEPALIVE_INTERVAL
 from approver.audit.recorder import Recorder
 from approver.gateway.callers import Caller, SdkCaller
 from approver.gateway.catalog import Catalog, list_page
+from approver.gateway.grants import Grants
 from approver.gateway.passthrough import Passthrough
+from approver.gateway.policed import PolicedRequests
 from approver.gateway.rounds import InputRounds
 from approver.gateway.sessions import LegacySessions
 from approver.gateway.tools import ToolCalls
@@ -50,6 +55,9 @@ from approver.policy.limits import RateLimiter
 from approver.upstream.connection import Upstream
 
 logger = logging.getLogger(__name__)
+
+PINS_WATCH_INTERVAL: Final = 1.0
+"""Seconds between checks of the pins file for tools the user accepted."""
 
 
 class _GatewayServer(Server[Any]):
@@ -87,12 +95,28 @@ class Gateway:
         self.broker = broker
         self.sessions = LegacySessions()
         self.rounds = InputRounds()
+        self.grants = Grants()
         self.tools = ToolCalls(
-            catalog, policy, recorder, broker, self.rounds, clock=clock, keepalive_interval=keepalive_interval
+            catalog,
+            policy,
+            recorder,
+            broker,
+            self.rounds,
+            self.grants,
+            clock=clock,
+            keepalive_interval=keepalive_interval,
         )
         self.bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self.bus)
-        self.passthrough = Passthrough(catalog, self.sessions, self._listen)
+        self.policed = PolicedRequests(
+            policy,
+            recorder,
+            broker,
+            self.grants,
+            lambda: self.tools.paused,
+            keepalive_interval=lambda: self.tools.keepalive_interval,
+        )
+        self.passthrough = Passthrough(catalog, self.sessions, self._listen, self.policed)
         with warnings.catch_warnings():
             # logging/setLevel is deprecated in the 2026-07-28 revision, but 2025-11-25 clients
             # still use it and everything they can do upstream must work through approver.
@@ -168,7 +192,7 @@ class Gateway:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         self.sessions.track(ctx)
-        return list_page([entry.exposed for entry in self.catalog.tools()], params.cursor if params else None)
+        return list_page(self.catalog.listed_tools(), params.cursor if params else None)
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -195,8 +219,7 @@ class Gateway:
         """Rebuild the catalog and tell clients when an upstream's lists change."""
         changed = self.catalog.refresh(upstream)
         if "tools" in changed:
-            await self.sessions.broadcast(types.ToolListChangedNotification())
-            await self.bus.publish(ToolsListChanged())
+            await self._tools_changed()
         if "resources" in changed:
             await self.sessions.broadcast(types.ResourceListChangedNotification())
             await self.bus.publish(ResourcesListChanged())
@@ -213,16 +236,36 @@ class Gateway:
                     await self.sessions.send(key, entry, message)
             await self.bus.publish(ResourceUpdated(uri=uri))
         elif isinstance(message, types.LoggingMessageNotification):
-            flight = self.rounds.latest(upstream.name)
-            if flight is not None:
+            flight = self.rounds.owner(upstream.name)
+            if not isinstance(flight, str):
                 try:
                     await flight.caller.notify(message)
                 except Exception as exc:
                     logger.debug("could not relay a log message: %s", exc)
                 return
+            if self.rounds.running(upstream.name):
+                return  # it belongs to one of several clients' calls: no client sees another's
             for key, entry in self.sessions.entries():
                 if entry.logging:
                     await self.sessions.send(key, entry, message)
+
+    async def _tools_changed(self) -> None:
+        await self.sessions.broadcast(types.ToolListChangedNotification())
+        await self.bus.publish(ToolsListChanged())
+
+    async def watch_pins(self, interval: float = PINS_WATCH_INTERVAL) -> None:
+        """Once the user accepts a quarantined tool (here or in another process), list it as accepted.
+
+        Clients are told that the tool list changed, so they see the accepted definition, or the
+        accepted new tool, without waiting for the upstream to change again.
+        """
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if self.catalog.pins_changed():
+                    await self._tools_changed()
+            except Exception:
+                logger.exception("could not apply a change of the pins file")
 
     # -- shutdown ------------------------------------------------------------------------------
 

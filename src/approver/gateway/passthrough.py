@@ -2,7 +2,8 @@
 
 Resources (lists, reads, subscriptions, 2026-era ``subscriptions/listen``), prompts, completion
 and log levels reach the same upstream a client would have used directly; the catalog says which
-upstream owns a resource URI, a template or a prompt name.
+upstream owns a resource URI, a template or a prompt name. Reads, prompt gets and completions
+are decided and recorded on the way (:mod:`approver.gateway.policed`); lists are not.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
 
+from approver.calls import RequestKind, RequestRef
+from approver.gateway.callers import SdkCaller
 from approver.gateway.catalog import Catalog
+from approver.gateway.policed import PolicedRequests
 from approver.gateway.sessions import LegacySessions
 from approver.upstream.connection import Upstream, UpstreamUnavailable
 
@@ -26,9 +30,12 @@ logger = logging.getLogger(__name__)
 class Passthrough:
     """The SDK handlers for resources, prompts, completion and logging."""
 
-    def __init__(self, catalog: Catalog, sessions: LegacySessions, listen: ListenHandler) -> None:
+    def __init__(
+        self, catalog: Catalog, sessions: LegacySessions, listen: ListenHandler, policed: PolicedRequests
+    ) -> None:
         self.catalog = catalog
         self.sessions = sessions
+        self.policed = policed
         self._listen = listen
         self._upstream_subscriptions: dict[str, int] = {}
         """How many client subscriptions each resource URI has: approver subscribes upstream once."""
@@ -51,9 +58,15 @@ class Passthrough:
         self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         self.sessions.track(ctx)
-        session = _session_or_error(self._resource_owner(params.uri))
-        result: types.ReadResourceResult = await session.read_resource(params.uri)
-        return result
+        uri = str(params.uri)
+        upstream = self._resource_owner(uri)
+
+        async def read() -> types.ReadResourceResult:
+            result: types.ReadResourceResult = await _session_or_error(upstream).read_resource(params.uri)
+            return result
+
+        request = RequestRef(RequestKind.RESOURCE, upstream.name, uri)
+        return await self.policed.run(SdkCaller(ctx), request, {"uri": uri}, read)
 
     async def subscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
@@ -138,10 +151,16 @@ class Passthrough:
         if found is None:
             raise MCPError(types.INVALID_PARAMS, f"approver: unknown prompt {params.name!r}")
         upstream, original = found
-        session = _session_or_error(upstream)
-        result = await session.get_prompt(original, params.arguments)
-        assert isinstance(result, types.GetPromptResult)  # input_required is not allowed upstream
-        return result
+
+        async def get() -> types.GetPromptResult:
+            result = await _session_or_error(upstream).get_prompt(original, params.arguments)
+            assert isinstance(result, types.GetPromptResult)  # input_required is not allowed upstream
+            return result
+
+        prefix = self.catalog.prefix(upstream.name)
+        request = RequestRef(RequestKind.PROMPT, upstream.name, original, params.name, prefix)
+        arguments = {"name": params.name, "arguments": params.arguments or {}}
+        return await self.policed.run(SdkCaller(ctx), request, arguments, get)
 
     async def complete(
         self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
@@ -152,15 +171,28 @@ class Passthrough:
             if found is None:
                 raise MCPError(types.INVALID_PARAMS, f"approver: unknown prompt {ref.name!r}")
             upstream, original = found
+            prefix = self.catalog.prefix(upstream.name)
+            request = RequestRef(RequestKind.COMPLETION, upstream.name, original, ref.name, prefix)
             ref = types.PromptReference(name=original, title=ref.title)
         else:
             owner = self.catalog.template_owner(ref.uri)
             if owner is None:
                 raise MCPError(types.INVALID_PARAMS, f"approver: no upstream server offers {ref.uri}")
             upstream = owner
-        session = _session_or_error(upstream)
+            request = RequestRef(RequestKind.COMPLETION, upstream.name, ref.uri)
         context = params.context.arguments if params.context is not None else None
-        return await session.complete(ref, params.argument.model_dump(), context_arguments=context)
+        upstream_ref = ref
+
+        async def complete() -> types.CompleteResult:
+            session = _session_or_error(upstream)
+            return await session.complete(
+                upstream_ref, params.argument.model_dump(), context_arguments=context
+            )
+
+        recorded = params.model_dump(
+            by_alias=True, mode="json", exclude_none=True, include={"ref", "argument", "context"}
+        )
+        return await self.policed.run(SdkCaller(ctx), request, recorded, complete)
 
     # -- logging ------------------------------------------------------------------------------
 

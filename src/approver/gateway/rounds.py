@@ -5,6 +5,11 @@ or its roots. A 2025-era client is asked on the call's own stream (:meth:`Caller
 2026-07-28 client cannot be asked mid-call: its call ends with an ``InputRequiredResult`` (an
 *input round*), the upstream call waits, and the client's retry with ``requestState`` carries
 the answer back in (:meth:`InputRounds.resume`).
+
+An upstream's request does not say which call caused it (a stdio upstream has one connection
+for every client). It goes to the client whose calls are the only ones running on that
+upstream; while calls of several clients run there, approver cannot tell, so it refuses the
+request rather than guess (:meth:`InputRounds.owner`).
 """
 
 from __future__ import annotations
@@ -83,10 +88,28 @@ class InputRounds:
         finally:
             flights.remove(flight)
 
-    def latest(self, server: str) -> InFlight | None:
-        """The call that most recently started on ``server`` and still runs."""
+    def running(self, server: str) -> bool:
+        """Whether any forwarded call is running on ``server``."""
+        return bool(self._in_flight.get(server))
+
+    def owner(self, server: str) -> InFlight | str:
+        """The call an upstream request from ``server`` belongs to, or why no call can be named.
+
+        It is the latest call on ``server`` when every call running there comes from one
+        principal (the requests of one client go to that client whichever call asked). When
+        calls of several clients run there, the request could belong to any of them.
+        """
         flights = self._in_flight.get(server)
-        return flights[-1] if flights else None
+        if not flights:
+            return "requests from an upstream server are only relayed during a tool call from a client"
+        clients = {flight.caller.principal for flight in flights}
+        if len(clients) > 1:
+            return (
+                f"calls of {len(clients)} clients are running on server {server!r}, and approver cannot "
+                "tell which of them this request belongs to, so it is refused; "
+                "retry when the other calls have finished"
+            )
+        return flights[-1]
 
     async def drive(self, flight: InFlight) -> types.CallToolResult | types.InputRequiredResult:
         """Wait for the upstream's result, or (2026 era) hand its next question to the client."""
@@ -135,7 +158,7 @@ class InputRounds:
         suspended = self._suspended.get(state)
         if (
             suspended is None
-            or suspended.flight.caller.client != caller.client
+            or suspended.flight.caller.principal != caller.principal
             or suspended.flight.tool != params.name
         ):
             return tool_error("approver: this request_state is unknown or expired; call the tool again")
@@ -162,12 +185,15 @@ class InputRounds:
         return await self.drive(suspended.flight)
 
     async def upstream_request(self, server: str, kind: str, params: Any) -> Any:
-        """Route sampling / elicitation / roots from an upstream to the client whose call is running."""
-        flight = self.latest(server)
-        if flight is None:
+        """Route sampling / elicitation / roots from an upstream to the client whose call is running.
+
+        Refused (an error to the upstream) when no call, or calls of several clients, run there.
+        """
+        flight = self.owner(server)
+        if isinstance(flight, str):
+            logger.warning("refused a %s request from upstream %s: %s", kind, server, flight)
             return types.ErrorData(
-                code=types.INVALID_REQUEST,
-                message=f"approver: {kind} requests are only relayed during a tool call from a client",
+                code=types.INVALID_REQUEST, message=f"approver refused this {kind} request: {flight}"
             )
         request = _server_request(kind, params)
         if flight.asks is not None:

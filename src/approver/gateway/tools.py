@@ -28,6 +28,7 @@ from approver.calls import Action, CallContext, Decision
 from approver.gateway.answers import tool_error
 from approver.gateway.callers import Caller
 from approver.gateway.catalog import Catalog, ToolEntry
+from approver.gateway.grants import GrantKey, Grants
 from approver.gateway.request_scope import client_gone
 from approver.gateway.rounds import InFlight, InputRounds
 from approver.policy.file import PolicyFile
@@ -44,7 +45,7 @@ and an upstream would get ``null`` instead of the value that was decided on."""
 
 
 class ToolCalls:
-    """Decides on tool calls and forwards the allowed ones; owns the rate limits and session grants."""
+    """Decides on tool calls and forwards the allowed ones; owns the rate limits."""
 
     def __init__(
         self,
@@ -53,6 +54,7 @@ class ToolCalls:
         recorder: Recorder,
         broker: Broker,
         rounds: InputRounds,
+        grants: Grants,
         *,
         clock: Callable[[], float] = time.time,
         keepalive_interval: float = KEEPALIVE_INTERVAL,
@@ -67,8 +69,8 @@ class ToolCalls:
         """While paused, every call is denied without asking."""
         self.keepalive_interval = keepalive_interval
         self._clock = clock
-        self._grants: set[tuple[str, str]] = set()
-        """(session key, tool) pairs a person approved "for this session"."""
+        self.grants = grants
+        """What a person approved "for this session", per principal and session."""
 
     async def call(
         self, caller: Caller, name: str, arguments: dict[str, Any] | None
@@ -137,8 +139,8 @@ class ToolCalls:
                 decision = Decision(Action.REQUIRE_APPROVAL, "pin-changed", pin.reason)
             if decision.action is not Action.REQUIRE_APPROVAL:
                 return decision, "policy", ""
-            session_key = caller.session_key
-            if not pin.quarantined and (session_key, entry.ref.name) in self._grants:
+            grant = GrantKey(caller.principal, caller.session, entry.ref.name)
+            if not pin.quarantined and self.grants.covers(grant):
                 return (
                     Decision(Action.ALLOW, "session-grant", "allowed for this session by the user"),
                     "user",
@@ -148,7 +150,7 @@ class ToolCalls:
             request = ApprovalRequest(
                 id=call_id,
                 client=client,
-                session=session_key,
+                session=caller.session or "",
                 tool=entry.ref,
                 risk=entry.risk,
                 description=entry.exposed.description or "",
@@ -174,7 +176,7 @@ class ToolCalls:
                 return Decision(Action.DENY, decision.rule, gone), "cancelled", ""
             if resolution.verdict is Verdict.APPROVED:
                 if resolution.scope is not Scope.ONCE:
-                    self._grants.add((session_key, entry.ref.name))
+                    self.grants.add(grant)
                 return Decision(Action.ALLOW, decision.rule, "approved by the user"), "user", ""
             action_reason = {
                 Verdict.TIMED_OUT: "nobody approved this call in time",

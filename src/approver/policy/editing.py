@@ -1,5 +1,10 @@
 """Changing the policy file from the app: the rule "Always approve…" writes.
 
+The rule always names the server, so no other server's tool or resource can fall under it: a
+tool's exposed name when its server has a prefix (``gh__delete_repo``), else ``server__tool``;
+a resource as ``server__<uri>``; a prompt like a tool; a completion by its server's name.
+Characters that would make the rule a glob are escaped (``[*]``).
+
 Every write validates the whole new policy first and replaces the file atomically, so a
 failed edit leaves the old file in force and on disk.
 """
@@ -9,38 +14,68 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
 
-from approver.calls import ToolRef
+from approver.calls import RequestKind, RequestRef, ToolRef
 from approver.config.paths import replace_file
 from approver.config.schema import load_json_file, schema_path, with_schema
-from approver.policy.engine import DEFAULT_POLICY_DATA, Policy
+from approver.policy.engine import DEFAULT_POLICY_DATA, REQUEST_SECTIONS, Policy
+from approver.policy.matching import SEPARATOR
+
+_GLOB_CHARACTERS = re.compile(r"([*?\[])")
 
 
-def policy_rule_for_always_allow(tool: ToolRef) -> dict[str, Any]:
-    """The ``tools`` fragment that always allows ``tool``: ``{exposed name: {"action": "allow"}}``."""
-    return {tool.name: {"action": "allow"}}
+def _literal(text: str) -> str:
+    """``text`` as a pattern that matches only itself."""
+    return _GLOB_CHARACTERS.sub(r"[\1]", text)
 
 
-def add_allow_rule(path: Path, tool: ToolRef) -> None:
-    """Make the policy file at ``path`` always allow ``tool``, writing it atomically.
+def _named(server: str, prefix: str, upstream: str, exposed: str) -> str:
+    # An unprefixed exposed name is the server's own choice, which another server could copy.
+    return exposed if prefix else f"{_literal(server)}{SEPARATOR}{_literal(upstream)}"
 
-    A new entry is added under the exposed name; an existing entry for that exact name gets
-    ``"action": "allow"`` and keeps its conditions and limits, so hand-written guards survive.
-    A missing file is created from the default policy. The result is validated before it is
-    written; an invalid existing file raises ConfigError and is left untouched.
+
+def always_allow_section(target: ToolRef | RequestRef) -> str:
+    """The policy section the always-allow rule for ``target`` goes in (``tools``, ``resources``, ...)."""
+    return REQUEST_SECTIONS[target.kind] if isinstance(target, RequestRef) else "tools"
+
+
+def policy_rule_for_always_allow(target: ToolRef | RequestRef) -> dict[str, Any]:
+    """The entry that always allows ``target``, keyed for its section: ``{"gh__x": {"action": "allow"}}``."""
+    if isinstance(target, ToolRef):
+        key = _named(target.server, target.prefix, target.tool, target.name)
+    elif target.kind is RequestKind.RESOURCE:
+        key = f"{_literal(target.server)}{SEPARATOR}{_literal(target.target)}"
+    elif target.kind is RequestKind.PROMPT:
+        key = _named(target.server, target.prefix, target.target, target.name or target.target)
+    else:
+        key = _literal(target.server)
+    return {key: {"action": "allow"}}
+
+
+def add_allow_rule(path: Path, target: ToolRef | RequestRef) -> None:
+    """Make the policy file at ``path`` always allow ``target``, writing it atomically.
+
+    A new entry is added under the key :func:`policy_rule_for_always_allow` gives; an existing
+    entry for that exact key gets ``"action": "allow"`` and keeps its conditions and limits, so
+    hand-written guards survive. A missing file is created from the default policy. The result
+    is validated before it is written; an invalid existing file raises ConfigError and is left
+    untouched.
     """
     if path.exists():
         data: dict[str, Any] = with_schema(load_json_file(path, "policy"), "policy", add=False)
     else:
         data = {"$schema": schema_path("policy").as_uri(), **copy.deepcopy(dict(DEFAULT_POLICY_DATA))}
-    tools = data.setdefault("tools", {})
-    if tool.name in tools:
-        tools[tool.name]["action"] = "allow"
-    else:
-        tools.update(policy_rule_for_always_allow(tool))
+    entries = data.setdefault(always_allow_section(target), {})
+    rule = policy_rule_for_always_allow(target)
+    for key, entry in rule.items():
+        if key in entries:
+            entries[key]["action"] = "allow"
+        else:
+            entries[key] = entry
     Policy.from_data(data, str(path))
     _write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 

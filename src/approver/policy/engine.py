@@ -1,21 +1,26 @@
-"""The policy engine: whether a tool call is allowed, denied or held for a person's approval.
+"""The policy engine: whether a call or request is allowed, denied or held for a person's approval.
 
 A policy is a JSON file (schema ``config/schemas/policy.schema.json``), a superset of PolicyLayer v1.
-Tool patterns are names or ``fnmatch`` globs, matched against a tool's exposed name, against
-``server__tool`` and against the bare upstream name.
+``tools`` patterns are names or ``fnmatch`` globs that name a tool through its exposed name or
+its server-qualified identity ``server__tool``, never through the bare upstream name, which any
+server could choose (see :mod:`approver.policy.matching`).
 
-Precedence, in order:
+Precedence for a tool call, in order:
 
 1. The single most specific matching ``tools`` entry decides. An exact name beats any glob; of
-   several exact names, the exposed name beats ``server__tool``, which beats the bare upstream
-   name; of globs, the one with more literal (non-wildcard) characters wins; a tie goes to the
-   entry written first. Within the entry the first condition that holds gives the action, else
-   the entry's ``action`` (allow when absent, as in PolicyLayer).
+   several exact names, the exposed name beats ``server__tool``; of globs, the one with more
+   literal (non-wildcard) characters wins; a tie goes to the entry written first. Within the
+   entry the first condition that holds gives the action, else the entry's ``action`` (allow
+   when absent, as in PolicyLayer).
 2. No entry matches: ``risk_defaults[risk class]``, after ``risk_overrides`` are applied.
 3. Otherwise ``default`` (deny when absent).
 4. When the action is allow or require_approval, the matched entry's limits are checked; a full
    bucket turns the call into a deny with ``Decision.retry_after``. A call that passes counts in
    every bucket it passed; denied calls count nowhere.
+
+Resource reads, prompt gets and completions (:meth:`Policy.decide_request`) are decided by the
+most specific entry of ``resources`` (by URI, optionally ``server__`` qualified), ``prompts``
+(named like tools) or ``completion`` (by server name), else by ``default``.
 
 Time is injected (``now``) and rate-limit state lives in a
 :class:`~approver.policy.limits.RateLimiter` that outlives policy reloads. Argument conditions
@@ -29,19 +34,28 @@ the app makes to the file in :mod:`approver.policy.editing`.
 from __future__ import annotations
 
 import copy
-import fnmatch
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from approver.calls import Action, CallContext, Decision, Risk, RiskClass, RiskLevel, ToolRef
+from approver.calls import (
+    Action,
+    CallContext,
+    Decision,
+    RequestKind,
+    RequestRef,
+    Risk,
+    RiskClass,
+    RiskLevel,
+    ToolRef,
+)
 from approver.config.schema import load_json_file, validate
 from approver.errors import ConfigError
 from approver.policy.conditions import Condition, compile_condition, pointer_token, quote
 from approver.policy.limits import BucketKey, Limit, RateLimiter, compile_limit
+from approver.policy.matching import Rank, name_rank, server_rank, uri_rank
 
 DEFAULT_POLICY_DATA: Final[Mapping[str, Any]] = {
     "description": "approver's safe default: reads run, everything else asks you first.",
@@ -51,11 +65,20 @@ DEFAULT_POLICY_DATA: Final[Mapping[str, Any]] = {
         cls.value: "allow" if cls is RiskClass.READ else "require_approval" for cls in RiskClass
     },
     "tools": {},
+    "resources": {"*": {"action": "allow", "description": "reading a resource changes nothing"}},
+    "prompts": {"*": {"action": "allow", "description": "a prompt is text for the model"}},
+    "completion": {"*": {"action": "allow", "description": "suggestions while typing an argument"}},
 }
 """The policy used when the user has none, and the start of a policy file approver creates."""
 
 _VERBS: Final = {Action.ALLOW: "allowed", Action.DENY: "denied", Action.REQUIRE_APPROVAL: "approval required"}
-_WILDCARDS: Final = re.compile(r"\[!?+\]?+[^\]]*\]|[*?]")  # fnmatch's bracket rule
+
+REQUEST_SECTIONS: Final = {
+    RequestKind.RESOURCE: "resources",
+    RequestKind.PROMPT: "prompts",
+    RequestKind.COMPLETION: "completion",
+}
+"""The policy section that decides each kind of request besides tool calls."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +99,15 @@ class _Override:
     level: RiskLevel | None
 
 
-_P = TypeVar("_P", _Entry, _Override)
+@dataclass(frozen=True, slots=True)
+class _RequestEntry:
+    pattern: str
+    rule: str
+    action: Action
+    reason: str
+
+
+_P = TypeVar("_P", _Entry, _Override, _RequestEntry)
 
 
 class Policy:
@@ -96,6 +127,15 @@ class Policy:
             for pattern, raw in self._data.get("risk_overrides", {}).items()
         )
         self._entries = _compile_entries(self._data.get("tools", {}), source)
+        self._requests = {
+            kind: tuple(
+                _RequestEntry(
+                    pattern, f"{section}[{quote(pattern)}]", Action(raw["action"]), raw.get("reason", "")
+                )
+                for pattern, raw in self._data.get(section, {}).items()
+            )
+            for kind, section in REQUEST_SECTIONS.items()
+        }
 
     @classmethod
     def from_data(cls, data: Any, source: str = "<policy>") -> Policy:
@@ -133,7 +173,7 @@ class Policy:
         The result keeps the classifier's reasons and adds ``overridden by policy
         risk_overrides["..."]``; applying it twice gives the same class and level.
         """
-        override = _most_specific(self._overrides, tool)
+        override = _most_specific(self._overrides, _tool_rank(tool))
         if override is None:
             return risk
         return replace(
@@ -145,7 +185,7 @@ class Policy:
 
     def decide(self, ctx: CallContext, limiter: RateLimiter, now: float) -> Decision:
         """The verdict on one call, counting it in the rate-limit buckets it passes."""
-        entry = _most_specific(self._entries, ctx.tool)
+        entry = _most_specific(self._entries, _tool_rank(ctx.tool))
         decision = self._decide_action(ctx, entry)
         if entry is None or decision.action is Action.DENY:
             return decision
@@ -163,7 +203,18 @@ class Policy:
 
     def decide_without_arguments(self, ctx: CallContext) -> Decision:
         """What the policy does with a call to ``ctx.tool`` without arguments, ignoring limits."""
-        return self._decide_action(replace(ctx, arguments={}), _most_specific(self._entries, ctx.tool))
+        return self._decide_action(
+            replace(ctx, arguments={}), _most_specific(self._entries, _tool_rank(ctx.tool))
+        )
+
+    def decide_request(self, request: RequestRef) -> Decision:
+        """The verdict on a resource read, a prompt get or a completion: its section, else ``default``."""
+        entry = _most_specific(self._requests[request.kind], _request_rank(request))
+        if entry is not None:
+            return _rule_decision(entry.action, entry.rule, entry.reason)
+        section = REQUEST_SECTIONS[request.kind]
+        reason = f"{_VERBS[self._default]} by the policy default: no {section} rule applies"
+        return Decision(self._default, "default", reason)
 
     def _decide_action(self, ctx: CallContext, entry: _Entry | None) -> Decision:
         if entry is not None:
@@ -185,29 +236,28 @@ def _rule_decision(action: Action, rule: str, reason: str) -> Decision:
     return Decision(action, rule, f"{text}: {reason}" if reason else text)
 
 
-def _most_specific(rules: Sequence[_P], tool: ToolRef) -> _P | None:
-    best: tuple[int, int] | None = None
+def _most_specific(rules: Sequence[_P], rank_of: Callable[[str], Rank | None]) -> _P | None:
+    best: Rank | None = None
     winner: _P | None = None
     for rule in rules:
-        rank = _specificity(rule.pattern, tool)
+        rank = rank_of(rule.pattern)
         if rank is not None and (best is None or rank > best):  # strict: ties keep the first
             best, winner = rank, rule
     return winner
 
 
-def _specificity(pattern: str, tool: ToolRef) -> tuple[int, int] | None:
-    qualified = f"{tool.server}__{tool.tool}"
-    for tier, name in ((3, tool.name), (2, qualified), (1, tool.tool)):
-        if pattern == name:
-            return (tier, len(pattern))
-    if any(fnmatch.fnmatchcase(name, pattern) for name in (tool.name, qualified, tool.tool)):
-        return (0, _literal_chars(pattern))
-    return None
+def _tool_rank(tool: ToolRef) -> Callable[[str], Rank | None]:
+    return lambda pattern: name_rank(pattern, tool.server, tool.prefix, tool.tool, tool.name)
 
 
-def _literal_chars(pattern: str) -> int:
-    """Characters of a glob that match only themselves (``*``, ``?`` and ``[...]`` don't count)."""
-    return len(_WILDCARDS.sub("", pattern))
+def _request_rank(request: RequestRef) -> Callable[[str], Rank | None]:
+    if request.kind is RequestKind.RESOURCE:
+        return lambda pattern: uri_rank(pattern, request.server, request.target)
+    if request.kind is RequestKind.PROMPT:
+        return lambda pattern: name_rank(
+            pattern, request.server, request.prefix, request.target, request.name or request.target
+        )
+    return lambda pattern: server_rank(pattern, request.server)
 
 
 def _compile_entries(tools: Mapping[str, Any], file: str) -> tuple[_Entry, ...]:

@@ -1,11 +1,15 @@
 """Tool pinning against rug pulls: remember each upstream tool's definition and notice changes.
 
-On first sight a tool's full definition (name, title, description, input and output schemas,
-annotations, plus its server's instructions) is pinned by the SHA-256 of its canonical JSON, so
-key order never matters. A later listing with a different definition leaves the pin alone, keeps
-the new definition as *pending* and reports the tool as quarantined, with a readable diff, until
-the user accepts the change (``approver pins accept``). A tool that reappears under a new name
-with the same definition is recognised as renamed and re-pinned under its new name.
+The first listing of a server pins each tool's full definition (name, title, description,
+input and output schemas, annotations, plus its server's instructions) by the SHA-256 of its
+canonical JSON, so key order never matters. A later listing with a different definition leaves
+the pin alone, keeps the new definition as *pending* and reports the tool as quarantined, with a
+readable diff and the last accepted definition, until the user accepts the change (``approver
+pins accept``). A tool that reappears under a new name with the same definition is recognised
+as renamed and re-pinned under its new name. A tool that is new on a server whose tools were
+pinned before is quarantined too (unless the server's ``quarantine_new_tools`` is off): it has
+no accepted definition yet, so it waits, *unaccepted*, for the user; otherwise dropping a
+trusted tool and adding ``get_weather_v2`` with a new description would slip past the pins.
 
 The pins live in one JSON file shared by the gateway and the command line: every change is a
 locked read-modify-write, and a reader notices another process's write by the file's stat
@@ -63,6 +67,11 @@ class PinState:
     """A unified diff of the pinned definition against the current one (empty when unchanged)."""
     renamed_from: str | None = None
     """The tool's earlier name when it was recognised as renamed."""
+    accepted: Definition | None = None
+    """When quarantined for a change: the definition the user last accepted (clients are shown it)."""
+    new: bool = False
+    """Quarantined because it is new on a server whose tools were pinned before: nothing of it
+    was accepted yet, so clients are not shown it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,8 @@ class PinInfo:
     """The definition approver trusts."""
     pending_definition: Mapping[str, Any] = field(default_factory=dict, compare=False)
     """The changed definition waiting for acceptance (empty when unchanged)."""
+    new: bool = False
+    """True for a tool new on its server since the first pinning, waiting to be accepted."""
 
 
 def definition(tool: types.Tool, instructions: str | None) -> Definition:
@@ -131,6 +142,10 @@ class PinStore:
         self._clock = clock
         self._signature: tuple[int, int, int] | object | None = _UNREAD
         self._servers: dict[str, dict[str, dict[str, Any]]] = {}
+        self._unaccepted: dict[str, dict[str, dict[str, Any]]] = {}
+        """New tools of servers pinned before, by server and name: ``{sha256, definition, seen_at}``."""
+        self.version = 0
+        """Goes up whenever the pins change (a write here, or another process's write read back)."""
         self.error: str | None = None
         """Why the pins file cannot be trusted, or None when it reads fine."""
         self.on_changed: Callable[[str, str], None] | None = None
@@ -139,30 +154,58 @@ class PinStore:
 
     # -- observing tools ---------------------------------------------------------------------
 
-    def observe(self, server: str, definitions: Mapping[str, Definition]) -> dict[str, PinState]:
-        """Compare a server's current tools (name -> definition) with their pins, pinning new ones.
+    def observe(
+        self,
+        server: str,
+        definitions: Mapping[str, Definition],
+        *,
+        quarantine_new: bool = True,
+        complete: bool = True,
+    ) -> dict[str, PinState]:
+        """Compare a server's current tools (name -> definition) with their pins.
 
-        ``definitions`` should be the server's whole listing: a new name whose definition matches
-        the pin of a name no longer listed counts as a rename.
+        On the server's first pinning every tool is pinned. Later, a new tool is quarantined as
+        unaccepted when ``quarantine_new`` is set, and pinned otherwise. With ``complete``,
+        ``definitions`` is the server's whole listing: a new name whose definition matches the
+        pin of a name no longer listed counts as a rename, and unaccepted tools no longer
+        listed are forgotten.
         """
         with self._locked():
             self._reload()
             if self.error is not None:
                 return {name: self._broken_state() for name in definitions}
+            first = server not in self._servers
             pins = self._servers.setdefault(server, {})
+            waiting = self._unaccepted.setdefault(server, {})
             now = self._clock()
             changed = False
             states: dict[str, PinState] = {}
             listed = set(definitions)
             # Built once per listing: looking for a rename per new tool made 10,000 tools take seconds.
-            orphans = _orphans(pins, listed) if any(name not in pins for name in definitions) else {}
+            new_names = complete and any(name not in pins for name in definitions)
+            orphans = _orphans(pins, listed) if new_names else {}
             newly_changed = []
             for name, current in definitions.items():
-                state, touched = self._observe_one(server, pins, name, current, orphans, now)
+                if (
+                    name not in pins
+                    and not first
+                    and quarantine_new
+                    and not self._is_rename(current, orphans)
+                ):
+                    state, touched = self._observe_unaccepted(server, waiting, name, current, now)
+                else:
+                    state, touched = self._observe_one(server, pins, name, current, orphans, now)
+                    touched |= waiting.pop(name, None) is not None
                 states[name] = state
                 changed |= touched
                 if touched and state.quarantined:
                     newly_changed.append(name)
+            if complete:
+                for gone in [name for name in waiting if name not in listed]:
+                    del waiting[gone]
+                    changed = True
+            if not waiting:
+                del self._unaccepted[server]
             if changed:
                 self._write()
             elif not pins:
@@ -180,6 +223,31 @@ class PinStore:
                 # A listener is a display; it must not fail the listing that found the change.
                 logging.getLogger(__name__).exception("pin change listener failed")
 
+    @staticmethod
+    def _is_rename(current: Definition, orphans: dict[str, list[str]]) -> bool:
+        return bool(orphans.get(nameless_fingerprint(current)))
+
+    def _observe_unaccepted(
+        self, server: str, waiting: dict[str, dict[str, Any]], name: str, current: Definition, now: float
+    ) -> tuple[PinState, bool]:
+        sha = fingerprint(current)
+        touched = waiting.get(name, {}).get("sha256") != sha
+        if touched:
+            waiting[name] = {"sha256": sha, "definition": current, "seen_at": now}
+        return self._new_state(server, name, current), touched
+
+    @staticmethod
+    def _new_state(server: str, name: str, current: Mapping[str, Any]) -> PinState:
+        return PinState(
+            quarantined=True,
+            reason=(
+                f"tool {name!r} is new on server {server!r} since approver pinned its tools (it may replace "
+                "a trusted tool under a new name); the user must review and accept it"
+            ),
+            diff=definition_diff({}, current, f"{server}/{name}"),
+            new=True,
+        )
+
     def check(self, server: str, tool: str, current: Definition, sha256: str | None = None) -> PinState:
         """The live state of one tool at call time (re-reads the file if another process wrote it).
 
@@ -192,7 +260,11 @@ class PinStore:
         pin = self._servers.get(server, {}).get(tool)
         if pin is not None and pin["sha256"] == (sha256 or fingerprint(current)):
             return PinState(renamed_from=pin.get("renamed_from"))
-        return self.observe(server, {tool: current})[tool]
+        waiting = self._unaccepted.get(server, {}).get(tool)
+        if waiting is not None and waiting["sha256"] == (sha256 or fingerprint(current)):
+            return self._new_state(server, tool, current)
+        # One tool is not the whole listing: the other pins are not orphans, and no rename is seen.
+        return self.observe(server, {tool: current}, complete=False)[tool]
 
     def _observe_one(
         self,
@@ -225,6 +297,7 @@ class PinStore:
     @staticmethod
     def _changed_state(server: str, name: str, pin: Mapping[str, Any]) -> PinState:
         return PinState(
+            accepted=pin["definition"],
             quarantined=True,
             reason=(
                 f"the definition of tool {name!r} of server {server!r} changed since approver pinned it "
@@ -253,19 +326,28 @@ class PinStore:
             if self.error is not None:
                 raise PinsFileError(self.error)
             pins = self._servers.get(server)
+            waiting = self._unaccepted.get(server, {})
             if pins is None:
                 raise ApproverError(f"no pinned tools for server {server!r}; `approver pins list` shows them")
-            if tool is not None and tool not in pins:
+            if tool is not None and tool not in pins and tool not in waiting:
                 raise ApproverError(f"server {server!r} has no pinned tool {tool!r}")
-            names = [tool] if tool is not None else list(pins)
+            names = [tool] if tool is not None else [*pins, *waiting]
             accepted = []
             for name in names:
+                new = waiting.pop(name, None)
+                if new is not None:
+                    pins[name] = {"sha256": new["sha256"], "definition": new["definition"]}
+                    pins[name]["pinned_at"] = self._clock()
+                    accepted.append(name)
+                    continue
                 pending = pins[name].pop("pending", None)
                 if pending is not None:
                     pins[name].update(
                         sha256=pending["sha256"], definition=pending["definition"], pinned_at=self._clock()
                     )
                     accepted.append(name)
+            if not waiting:
+                self._unaccepted.pop(server, None)
             if accepted:
                 self._write()
             return accepted
@@ -275,7 +357,7 @@ class PinStore:
         self._reload()
         if self.error is not None:
             raise PinsFileError(self.error)
-        return [
+        pinned = [
             PinInfo(
                 server=server,
                 tool=name,
@@ -287,11 +369,31 @@ class PinStore:
                 pinned_definition=pin["definition"],
                 pending_definition=pin.get("pending", {}).get("definition", {}),
             )
-            for server, tools in sorted(self._servers.items())
-            for name, pin in sorted(tools.items())
+            for server, tools in self._servers.items()
+            for name, pin in tools.items()
         ]
+        new = [
+            PinInfo(
+                server=server,
+                tool=name,
+                sha256=entry["sha256"],
+                pinned_at=entry["seen_at"],
+                changed=True,
+                diff=self._new_state(server, name, entry["definition"]).diff,
+                renamed_from=None,
+                pending_definition=entry["definition"],
+                new=True,
+            )
+            for server, tools in self._unaccepted.items()
+            for name, entry in tools.items()
+        ]
+        return sorted(pinned + new, key=lambda info: (info.server, info.tool))
 
     # -- the file ----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Read the file again if another process changed it (cheap: one ``stat``)."""
+        self._reload()
 
     def _stat_signature(self) -> tuple[int, int, int] | None:
         try:
@@ -306,24 +408,29 @@ class PinStore:
         if signature == self._signature:
             return
         self._signature = signature
+        self.version += 1
         if signature is None:
-            self._servers, self.error = {}, None
+            self._servers, self._unaccepted, self.error = {}, {}, None
             return
         try:
-            self._servers = _parse(self.path.read_text("utf-8"))
+            self._servers, self._unaccepted = _parse(self.path.read_text("utf-8"))
             self.error = None
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            self._servers = {}
+            self._servers, self._unaccepted = {}, {}
             self.error = (
                 f"the pins file {self.path} cannot be read ({exc}); every tool counts as changed until "
                 "the file is fixed, or moved away to pin every tool afresh"
             )
 
     def _write(self) -> None:
-        data = {"version": PINS_VERSION, "servers": self._servers}
+        data: dict[str, Any] = {"version": PINS_VERSION, "servers": self._servers}
+        if self._unaccepted:
+            # Its own key, which an older approver ignores: to it these tools are simply unpinned.
+            data["unaccepted"] = self._unaccepted
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_private_text(self.path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         self._signature = self._stat_signature()
+        self.version += 1
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -340,22 +447,29 @@ class PinStore:
             os.close(descriptor)
 
 
-def _parse(text: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """The servers of a pins file, or ValueError naming what is wrong."""
+_Pins = dict[str, dict[str, dict[str, Any]]]
+
+
+def _parse(text: str) -> tuple[_Pins, _Pins]:
+    """The pinned and the unaccepted tools of a pins file, or ValueError naming what is wrong."""
     data = json.loads(text)
     if not isinstance(data, dict) or data.get("version") != PINS_VERSION:
         raise ValueError(f'expected an object with "version": {PINS_VERSION}')
     servers = data.get("servers")
     if not isinstance(servers, dict):
         raise ValueError('expected "servers" to be an object')
-    for server, tools in servers.items():
-        if not isinstance(tools, dict):
-            raise ValueError(f"/servers/{server}: expected an object")
-        for name, pin in tools.items():
-            _check_pin(f"/servers/{server}/{name}", pin, "pinned_at")
-            if "pending" in pin:
-                _check_pin(f"/servers/{server}/{name}/pending", pin["pending"], "seen_at")
-    return servers
+    unaccepted = data.get("unaccepted", {})
+    if not isinstance(unaccepted, dict):
+        raise ValueError('expected "unaccepted" to be an object')
+    for key, group in (("servers", servers), ("unaccepted", unaccepted)):
+        for server, tools in group.items():
+            if not isinstance(tools, dict):
+                raise ValueError(f"/{key}/{server}: expected an object")
+            for name, pin in tools.items():
+                _check_pin(f"/{key}/{server}/{name}", pin, "pinned_at" if key == "servers" else "seen_at")
+                if key == "servers" and "pending" in pin:
+                    _check_pin(f"/servers/{server}/{name}/pending", pin["pending"], "seen_at")
+    return servers, unaccepted
 
 
 def _check_pin(pointer: str, pin: Any, time_key: str) -> None:

@@ -48,16 +48,21 @@ class _AnnouncingServer(Server[Any]):
 
 
 def build_server(
-    name: str = "test", extra_tools: Sequence[types.Tool] = (), call_log: Path | None = None
+    name: str = "test",
+    extra_tools: Sequence[types.Tool] = (),
+    call_log: Path | None = None,
+    *,
+    files: bool = False,
 ) -> Server[Any]:
     """Build the test server; ``extra_tools`` are listed after the built-in tools.
 
-    With ``call_log``, every received ``tools/call`` is appended (fsynced) to that file first.
+    With ``call_log``, every received ``tools/call`` and ``resources/read`` is appended (fsynced)
+    to that file first. With ``files``, the template ``file:///{+path}`` reads files from disk.
 
     A called extra tool answers with its name and arguments as JSON text. Raises ``ValueError``
     when an extra tool reuses a built-in tool's name.
     """
-    state = ServerState(name)
+    state = ServerState(name, files=files, call_log=call_log)
     tools = ToolRunner(state, extra_tools, call_log)
     server = _AnnouncingServer(
         name,
@@ -112,12 +117,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--name", default="test", help="server name announced to clients")
     parser.add_argument("--tools-file", type=Path, help="JSON array of extra MCP tools to list")
     parser.add_argument(
-        "--call-log", type=Path, help="append every received tools/call to this file (JSON lines, fsynced)"
+        "--call-log",
+        type=Path,
+        help="append every received tools/call and resources/read to this file (JSON lines, fsynced)",
+    )
+    parser.add_argument(
+        "--files", action="store_true", help="offer the template file:///{+path}, which reads files from disk"
     )
     options = parser.parse_args(argv)
     try:
         extra = load_tools_file(options.tools_file) if options.tools_file else []
-        server = build_server(options.name, extra, options.call_log)
+        server = build_server(options.name, extra, options.call_log, files=options.files)
     except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
         parser.error(f"--tools-file: {error}")
     if options.transport == "http":

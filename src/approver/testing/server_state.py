@@ -8,9 +8,14 @@ prompts, completion and log levels are answered here. The tools are in
 from __future__ import annotations
 
 import base64
+import json
+import os
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Final, get_args
+from urllib.parse import unquote
 
+import anyio
 import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.session import ServerSession
@@ -28,7 +33,10 @@ RESOURCE_NOT_FOUND: Final = -32002
 HELLO_URI: Final = "test://static/hello"
 BLOB_URI: Final = "test://static/blob"
 ITEM_TEMPLATE: Final = "test://items/{id}"
+FILE_TEMPLATE: Final = "file:///{+path}"
+"""With ``--files``: any file on disk, as a filesystem server offers them."""
 _ITEM_PREFIX: Final = "test://items/"
+_FILE_PREFIX: Final = "file://"
 HELLO_TEXT: Final = "Hello, world!"
 BLOB_BYTES: Final = bytes(range(16))
 GREET_NAMES: Final = ("alice", "alina", "bob")
@@ -52,6 +60,21 @@ def text_result(text: str, *, error: bool = False, structured: Any = None) -> ty
     )
 
 
+def log_call(path: Path, name: str, args: dict[str, Any]) -> None:
+    """Append one received call to ``path`` as a JSON line and fsync it before the call runs.
+
+    Fault tests read this file after killing the gateway: every line is a call that reached
+    this upstream, and each must have a committed decision row in approver's audit log.
+    """
+    line = json.dumps({"tool": name, "arguments": args}, sort_keys=True) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def is_modern(ctx: Ctx) -> bool:
     """Whether the request came in the 2026-07-28 era (sessionless)."""
     return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
@@ -67,8 +90,12 @@ def peer_key(ctx: Ctx) -> str | None:
 class ServerState:
     """What one server process remembers, and the handlers that read and change it."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, files: bool = False, call_log: Path | None = None) -> None:
         self.name = name
+        self.files = files
+        """Whether ``file:///{+path}`` reads files from disk."""
+        self.call_log = call_log
+        """Where every ``tools/call`` and ``resources/read`` received is logged (see ``log_call``)."""
         self.bus = InMemorySubscriptionBus()
         self.resources: dict[str, str] = {}
         self.log_levels: dict[str, types.LoggingLevel] = {}
@@ -139,17 +166,26 @@ class ServerState:
     async def list_templates(
         self, ctx: Ctx, params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        """``resources/templates/list``: the single item template."""
-        template = types.ResourceTemplate(uri_template=ITEM_TEMPLATE, name="item", mime_type="text/plain")
-        return types.ListResourceTemplatesResult(resource_templates=[template])
+        """``resources/templates/list``: the item template (and, with ``--files``, the file template)."""
+        templates = [types.ResourceTemplate(uri_template=ITEM_TEMPLATE, name="item", mime_type="text/plain")]
+        if self.files:
+            templates.append(
+                types.ResourceTemplate(uri_template=FILE_TEMPLATE, name="file", mime_type="text/plain")
+            )
+        return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def read_resource(
         self, ctx: Ctx, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        """``resources/read`` for the static resources, the added ones and ``test://items/{id}``."""
+        """``resources/read`` for the static resources, the added ones, ``test://items/{id}`` and files."""
         uri = params.uri
+        if self.call_log is not None:
+            log_call(self.call_log, "resources/read", {"uri": uri})
         contents: types.TextResourceContents | types.BlobResourceContents
-        if uri == BLOB_URI:
+        if self.files and uri.startswith(_FILE_PREFIX):
+            text = await anyio.Path(unquote(uri.removeprefix(_FILE_PREFIX))).read_text("utf-8")
+            contents = types.TextResourceContents(uri=uri, mime_type="text/plain", text=text)
+        elif uri == BLOB_URI:
             contents = types.BlobResourceContents(uri=uri, mime_type=OCTETS, blob=b64(BLOB_BYTES))
         elif uri == HELLO_URI or uri in self.resources:
             contents = types.TextResourceContents(

@@ -34,10 +34,13 @@ from approver.testing.server_state import (
     ServerState,
     b64,
     is_modern,
+    log_call,
     text_result,
 )
 
 PROGRESS_INTERVAL: Final = 0.05
+GATE_LIMIT: Final = 30.0
+"""Seconds ``elicit`` waits at its gate for ``open_gate`` before it fails."""
 """Seconds between two progress notifications of the ``slow`` tool."""
 SLOW_CANCELLED: Final = "slow: cancelled"
 """The warning-level log message ``slow`` sends to a legacy connection when its call is cancelled."""
@@ -107,7 +110,12 @@ def builtin_tools() -> list[types.Tool]:
         ),
         _tool("log", "Send log messages at several levels.", _obj({})),
         _tool("sample", "Ask the client's LLM.", _obj({"prompt": _STR}, ["prompt"])),
-        _tool("elicit", "Ask the user for a name.", _obj({"message": _STR})),
+        _tool(
+            "elicit",
+            "Ask the user for a name (after open_gate, given a gate).",
+            _obj({"message": _STR, "gate": _STR}),
+        ),
+        _tool("open_gate", "Let the calls waiting at a gate go on.", _obj({"gate": _STR}, ["gate"])),
         _tool("roots", "Return the client's root URIs.", _obj({})),
         _tool("add_tool", "Add a tool to the listing.", _obj({"name": _STR}, ["name"])),
         _tool("add_resource", "Add a text resource.", _obj({"uri": _STR, "text": _STR}, ["uri", "text"])),
@@ -125,21 +133,6 @@ def load_tools_file(path: Path) -> list[types.Tool]:
 
 def _client_offers(ctx: Ctx, capability: types.ClientCapabilities) -> bool:
     return ctx.session.check_client_capability(capability)
-
-
-def _log_call(path: Path, name: str, args: dict[str, Any]) -> None:
-    """Append one received call to ``path`` as a JSON line and fsync it before the tool runs.
-
-    Fault tests read this file after killing the gateway: every line is a call that reached
-    this upstream, and each must have a committed decision row in approver's audit log.
-    """
-    line = json.dumps({"tool": name, "arguments": args}, sort_keys=True) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, line.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -161,6 +154,8 @@ class ToolRunner:
         self.call_log = call_log
         self.tools: dict[str, types.Tool] = {tool.name: tool for tool in builtin_tools()}
         self._builtin = frozenset(self.tools)
+        self.gates: dict[str, anyio.Event] = {}
+        """Events that ``elicit`` calls wait for, by name, until ``open_gate`` sets them."""
         for tool in extra_tools:
             if tool.name in self.tools:
                 raise ValueError(f"tool {tool.name!r} is defined twice")
@@ -177,7 +172,7 @@ class ToolRunner:
         tool = self.tools.get(params.name)
         args = params.arguments or {}
         if self.call_log is not None:
-            _log_call(self.call_log, params.name, args)
+            log_call(self.call_log, params.name, args)
         if tool is None:
             return text_result(f"unknown tool: {params.name}", error=True)
         problems = [e.message for e in jsonschema.Draft202012Validator(tool.input_schema).iter_errors(args)]
@@ -268,6 +263,11 @@ class ToolRunner:
     async def _tool_elicit(self, call: _Call) -> _ToolResult:
         if not _client_offers(call.ctx, types.ClientCapabilities(elicitation=types.ElicitationCapability())):
             return text_result("the client does not offer elicitation", error=True)
+        if "gate" in call.args:  # ask only once a test has set the scene (other calls running)
+            gate = self.gates.setdefault(call.args["gate"], anyio.Event())
+            await call.ctx.session.report_progress(0, 1, "waiting at the gate")
+            with anyio.fail_after(GATE_LIMIT):
+                await gate.wait()
         form = types.ElicitRequestFormParams(
             message=call.args.get("message", "What is your name?"),
             requested_schema=_obj({"name": _STR}, ["name"]),
@@ -277,6 +277,10 @@ class ToolRunner:
             return answer
         payload = {"action": answer.action, "content": answer.content}
         return text_result(json.dumps(payload, sort_keys=True), structured=payload)
+
+    async def _tool_open_gate(self, call: _Call) -> _ToolResult:
+        self.gates.setdefault(call.args["gate"], anyio.Event()).set()
+        return text_result(f"opened {call.args['gate']}")
 
     async def _tool_roots(self, call: _Call) -> _ToolResult:
         if not _client_offers(call.ctx, types.ClientCapabilities(roots=types.RootsCapability())):

@@ -378,7 +378,7 @@ class DesktopApp(QObject):
 
 
 def _waiting_title(request: ApprovalRequest) -> str:
-    return reveal_text(f"{LOOKS[request.risk.level].word} risk: approve {request.tool.name}?")
+    return reveal_text(f"{LOOKS[request.risk.level].word} risk: approve {request.summary}?")
 
 
 def _present(window: QWidget) -> None:

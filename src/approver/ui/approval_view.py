@@ -302,7 +302,7 @@ class ApprovalDialog(QDialog):
     def _fill(self, request: ApprovalRequest) -> None:
         tool = request.tool
         # "[*]" in a window title is Qt's "modified" placeholder; doubled, it shows as itself.
-        self.setWindowTitle(f"Approve {revealed(tool.name).text}?".replace("[*]", "[*][*]"))
+        self.setWindowTitle(f"Approve {revealed(request.summary).text}?".replace("[*]", "[*][*]"))
         self.band.show_risk(request.risk)
         laid = lay_out(request.arguments, request.input_schema, request.argument_order)
         said = headline(request, laid)
@@ -389,8 +389,8 @@ class ApprovalDialog(QDialog):
             self.show_error(request.id, f"Could not prepare the rule for always allowing this tool: {error}")
             return
         self.bar.confirm_rule(
-            f"Always allow {request.tool.name}? This rule will be added to {self._policy_path}, and from "
-            "then on this tool runs without asking (while its definition stays as it is now):",
+            f"Always allow {request.summary}? This rule will be added to {self._policy_path}, and from "
+            "then on it runs without asking (while its definition stays as it is now):",
             rule,
         )
         self._rearm()

@@ -1,9 +1,10 @@
 """Tools whose definition changed since they were pinned: the diff, and accepting the change.
 
 A changed tool stays quarantined (every call needs a person) until the user accepts its new
-definition here or with ``approver pins accept``. The selected tool's change is shown field by
-field, pinned and new side by side, with the changed words coloured. Accepting asks for
-confirmation in a window that shows the change again; only that window's Accept accepts.
+definition here or with ``approver pins accept``; so does a tool new on a server since its first
+pinning, listed as "new: ...". The selected tool's change is shown field by field, pinned and new
+side by side, with the changed words coloured. Accepting asks for confirmation in a window that
+shows the change again; only that window's Accept accepts.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ class PinsPanel(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for info in self._changed:
-            item = QListWidgetItem(reveal_text(f"{info.tool} on {info.server}"))
+            what = "new: " if info.new else ""
+            item = QListWidgetItem(reveal_text(f"{what}{info.tool} on {info.server}"))
             item.setData(Qt.ItemDataRole.UserRole, (info.server, info.tool))
             self.list.addItem(item)
         self.list.blockSignals(False)
