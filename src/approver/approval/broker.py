@@ -18,7 +18,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from approver.calls import Risk, ToolRef
@@ -49,6 +49,22 @@ class Scope(enum.StrEnum):
     """This tool from now on: the UI also writes a policy rule."""
 
 
+class AgentWait:
+    """What the agent has been told while its call waits for a person; set by :mod:`approval.held`.
+
+    The one changing part of an :class:`ApprovalRequest`, so a dialog can say that the agent was
+    answered "call again" and how often it did, while the request itself stays immutable.
+    """
+
+    __slots__ = ("retries", "told_to_retry_at")
+
+    def __init__(self) -> None:
+        self.told_to_retry_at: float | None = None
+        """Wall-clock time the agent was first told to call again (None: it is still waiting)."""
+        self.retries = 0
+        """Identical calls that joined this request since."""
+
+
 @dataclass(frozen=True, slots=True)
 class ApprovalRequest:
     """Everything a person needs to decide on one call. Immutable once created."""
@@ -72,6 +88,8 @@ class ApprovalRequest:
     """When the tool's definition changed since it was pinned: a diff of old and new (else empty)."""
     lookalikes: tuple[str, ...] = ()
     """Other tools whose names look like this one's (one line each), which it may impersonate."""
+    agent: AgentWait = field(default_factory=AgentWait, compare=False)
+    """Whether the agent was told to call again, and how many of its retries joined this request."""
 
 
 @dataclass(frozen=True, slots=True)

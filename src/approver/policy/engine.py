@@ -6,11 +6,14 @@ Tool patterns are names or ``fnmatch`` globs, matched against a tool's exposed n
 
 Precedence, in order:
 
-1. The single most specific matching ``tools`` entry decides. An exact name beats any glob; of
-   several exact names, the exposed name beats ``server__tool``, which beats the bare upstream
-   name; of globs, the one with more literal (non-wildcard) characters wins; a tie goes to the
-   entry written first. Within the entry the first condition that holds gives the action, else
-   the entry's ``action`` (allow when absent, as in PolicyLayer).
+1. The single most specific matching ``tools`` entry decides. An entry with ``clients`` matches
+   only calls from those clients (names or globs); for anyone else it is as if it were absent.
+   An exact name beats any glob; of several exact names, the exposed name beats
+   ``server__tool``, which beats the bare upstream name; of globs, the one with more literal
+   (non-wildcard) characters wins; a tie goes to the entry written first. Within the entry the
+   first condition that holds (its ``when`` tests pass and the call comes from one of its
+   ``clients``) gives the action, else the entry's ``action`` (allow when absent, as in
+   PolicyLayer).
 2. No entry matches: ``risk_defaults[risk class]``, after ``risk_overrides`` are applied.
 3. Otherwise ``default`` (deny when absent).
 4. When the action is allow or require_approval, the matched entry's limits are checked; a full
@@ -40,7 +43,7 @@ from typing import Any, Final, TypeVar
 from approver.calls import Action, CallContext, Decision, Risk, RiskClass, RiskLevel, ToolRef
 from approver.config.schema import load_json_file, validate
 from approver.errors import ConfigError
-from approver.policy.conditions import Condition, compile_condition, pointer_token, quote
+from approver.policy.conditions import Condition, client_matches, compile_condition, pointer_token, quote
 from approver.policy.limits import BucketKey, Limit, RateLimiter, compile_limit
 
 DEFAULT_POLICY_DATA: Final[Mapping[str, Any]] = {
@@ -66,6 +69,7 @@ class _Entry:
     reason: str
     conditions: tuple[Condition, ...]
     limits: tuple[Limit, ...]
+    clients: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,7 @@ class Policy:
             for pattern, raw in self._data.get("risk_overrides", {}).items()
         )
         self._entries = _compile_entries(self._data.get("tools", {}), source)
+        self._client_entries = any(entry.clients is not None for entry in self._entries)
 
     @classmethod
     def from_data(cls, data: Any, source: str = "<policy>") -> Policy:
@@ -143,9 +148,32 @@ class Policy:
             reasons=(*risk.reasons, f"overridden by policy {override.rule}"),
         )
 
+    def client_patterns(self) -> list[tuple[str, str]]:
+        """Every client name or glob the policy names, as (rule, pattern), in file order."""
+        found = []
+        for entry in self._entries:
+            found += [(entry.rule, pattern) for pattern in entry.clients or ()]
+            for condition in entry.conditions:
+                found += [(condition.rule, pattern) for pattern in condition.clients or ()]
+        return found
+
+    def argument_paths(self, ctx: CallContext) -> tuple[tuple[str, ...], ...] | None:
+        """The argument paths the decision on ``ctx`` may read; None when it reads no argument.
+
+        What a replay of a logged call needs to know before trusting stored (redacted, clipped)
+        arguments.
+        """
+        entry = self._entry_for(ctx)
+        if entry is None:
+            return None
+        paths = tuple(
+            path for c in entry.conditions if client_matches(c.clients, ctx.client) for path in c.paths
+        )
+        return paths or None
+
     def decide(self, ctx: CallContext, limiter: RateLimiter, now: float) -> Decision:
         """The verdict on one call, counting it in the rate-limit buckets it passes."""
-        entry = _most_specific(self._entries, ctx.tool)
+        entry = self._entry_for(ctx)
         decision = self._decide_action(ctx, entry)
         if entry is None or decision.action is Action.DENY:
             return decision
@@ -163,12 +191,24 @@ class Policy:
 
     def decide_without_arguments(self, ctx: CallContext) -> Decision:
         """What the policy does with a call to ``ctx.tool`` without arguments, ignoring limits."""
-        return self._decide_action(replace(ctx, arguments={}), _most_specific(self._entries, ctx.tool))
+        return self._decide_action(replace(ctx, arguments={}), self._entry_for(ctx))
+
+    def decide_ignoring_limits(self, ctx: CallContext) -> Decision:
+        """The verdict on one call as if no rate limit were full (for replays of the audit log)."""
+        return self._decide_action(ctx, self._entry_for(ctx))
+
+    def _entry_for(self, ctx: CallContext) -> _Entry | None:
+        return _most_specific(
+            [e for e in self._entries if client_matches(e.clients, ctx.client)]
+            if self._client_entries
+            else self._entries,
+            ctx.tool,
+        )
 
     def _decide_action(self, ctx: CallContext, entry: _Entry | None) -> Decision:
         if entry is not None:
             for condition in entry.conditions:
-                if condition.holds(ctx.arguments):
+                if condition.holds(ctx.arguments, ctx.client):
                     return _rule_decision(condition.action, condition.rule, condition.reason or entry.reason)
             return _rule_decision(entry.action, entry.rule, entry.reason)
         risk_class = self.apply_overrides(ctx.tool, ctx.risk).risk_class
@@ -232,7 +272,10 @@ def _compile_entries(tools: Mapping[str, Any], file: str) -> tuple[_Entry, ...]:
                 )
             limits.append(limit)
         action = Action(raw.get("action", "allow"))
-        entries.append(_Entry(pattern, rule, action, raw.get("reason", ""), conditions, tuple(limits)))
+        clients = tuple(raw["clients"]) if "clients" in raw else None
+        entries.append(
+            _Entry(pattern, rule, action, raw.get("reason", ""), conditions, tuple(limits), clients)
+        )
     return tuple(entries)
 
 
