@@ -27,6 +27,7 @@ from approver.audit.otlp import make_export
 from approver.audit.recorder import Recorder
 from approver.audit.redact import Redactor, redact_logs
 from approver.config.paths import Paths, write_private_text
+from approver.config.patience import Patience
 from approver.config.servers import SecretResolver, ServersConfig, load_servers
 from approver.config.settings import load_settings
 from approver.config.tokens import TokenStore
@@ -157,7 +158,11 @@ class Service:
         }
         self.pins = PinStore(paths.pins_file)
         self.catalog = Catalog(self.upstreams, self.policy, self.pins)
-        self.gateway = Gateway(self.catalog, self.policy, self.recorder, self.broker)
+        self.patience = Patience(paths.settings_file)
+        """Each client's patience for held calls (settings.json)."""
+        self.gateway = Gateway(
+            self.catalog, self.policy, self.recorder, self.broker, patience=self.patience.for_client
+        )
         hooks.notification = self.gateway.upstream_notification
         hooks.server_request = self.gateway.upstream_request
         self.policy.on_change(self.catalog.reclassify)

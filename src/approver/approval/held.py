@@ -22,20 +22,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from approver.approval.broker import ApprovalRequest, Broker, Resolution, Verdict
 from approver.approval.grants import CallKey, Grants
 from approver.calls import Action, Decision
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_PATIENCE: Final = 50.0
-"""Seconds a request waits for a person before its agent is told to call again.
-
-Below the 60 s after which the TypeScript MCP SDK gives up on a request by default, with room for
-the answer to travel.
-"""
 
 
 class Waited(enum.Enum):

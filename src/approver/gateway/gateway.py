@@ -80,6 +80,7 @@ class Gateway:
         clock: Callable[[], float] = time.time,
         instructions: str | None = None,
         keepalive_interval: float = KEEPALIVE_INTERVAL,
+        patience: Callable[[str], float | None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.policy = policy
@@ -90,6 +91,8 @@ class Gateway:
         self.tools = ToolCalls(
             catalog, policy, recorder, broker, self.rounds, clock=clock, keepalive_interval=keepalive_interval
         )
+        if patience is not None:
+            self.tools.patience = patience
         self.bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self.bus)
         self.passthrough = Passthrough(catalog, self.sessions, self._listen)

@@ -22,11 +22,12 @@ from mcp.shared.exceptions import MCPError
 
 from approver.approval.broker import ApprovalRequest, Broker, Scope, Verdict
 from approver.approval.grants import CallKey, Grants
-from approver.approval.held import DEFAULT_PATIENCE, HeldCalls, held_decision
+from approver.approval.held import HeldCalls, held_decision
 from approver.approval.keepalive import KEEPALIVE_INTERVAL, keepalive
 from approver.audit.log import AuditWriteError, DecisionRecord, OutcomeRecord, canonical_json
 from approver.audit.recorder import Recorder
 from approver.calls import Action, CallContext, Decision
+from approver.config.patience import DEFAULT_PATIENCE
 from approver.gateway.answers import tool_error
 from approver.gateway.callers import Caller
 from approver.gateway.catalog import Catalog, ToolEntry

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from approver.approval.broker import ApprovalRequest
-from approver.ui.approval_text import countdown_text, describe_size, hidden_warning, pretty_arguments
+from approver.ui.approval_text import describe_size, hidden_warning, pretty_arguments, waiting_text
 from approver.ui.text import plain_label, plain_view, revealed, set_plain, set_view_text
 from approver.visible import Revealed
 
@@ -388,7 +388,7 @@ class ApprovalDialog(QDialog):
 
     def _update_countdown(self) -> None:
         request = self.current()
-        text = countdown_text(request.deadline - self._clock()) if request else ""
+        text = waiting_text(request, self._clock()) if request else ""
         set_plain(self._fields["countdown"], text, reveal=False)
 
     # --- answering --------------------------------------------------------------------------
