@@ -1,7 +1,8 @@
-"""Changing the policy file from the app: the rule "Always approve…" writes.
+"""Changing the policy file from the app: reading it for an edit, and writing it back.
 
 Every write validates the whole new policy first and replaces the file atomically, so a
-failed edit leaves the old file in force and on disk.
+failed edit leaves the old file in force and on disk. The rules "Always approve…" writes are
+built in :mod:`approver.policy.scoped`; the Rules window's edits in :mod:`approver.policy.rules`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,26 @@ def policy_rule_for_always_allow(tool: ToolRef) -> dict[str, Any]:
     return {tool.name: {"action": "allow"}}
 
 
+def load_policy_data(path: Path) -> dict[str, Any]:
+    """The policy file's JSON for an edit (the default policy when there is no file yet).
+
+    Raises ConfigError for an invalid file: an edit must start from what is in force.
+    """
+    if path.exists():
+        return with_schema(load_json_file(path, "policy"), "policy", add=False)
+    return {"$schema": schema_path("policy").as_uri(), **copy.deepcopy(dict(DEFAULT_POLICY_DATA))}
+
+
+def write_policy(path: Path, data: dict[str, Any]) -> Policy:
+    """Validate ``data`` as a policy and replace the file with it atomically; returns the compiled policy.
+
+    Raises ConfigError (the file untouched) when ``data`` is not a valid policy.
+    """
+    policy = Policy.from_data(data, str(path))
+    _write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return policy
+
+
 def add_allow_rule(path: Path, tool: ToolRef) -> None:
     """Make the policy file at ``path`` always allow ``tool``, writing it atomically.
 
@@ -32,17 +53,13 @@ def add_allow_rule(path: Path, tool: ToolRef) -> None:
     A missing file is created from the default policy. The result is validated before it is
     written; an invalid existing file raises ConfigError and is left untouched.
     """
-    if path.exists():
-        data: dict[str, Any] = with_schema(load_json_file(path, "policy"), "policy", add=False)
-    else:
-        data = {"$schema": schema_path("policy").as_uri(), **copy.deepcopy(dict(DEFAULT_POLICY_DATA))}
+    data = load_policy_data(path)
     tools = data.setdefault("tools", {})
     if tool.name in tools:
         tools[tool.name]["action"] = "allow"
     else:
         tools.update(policy_rule_for_always_allow(tool))
-    Policy.from_data(data, str(path))
-    _write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_policy(path, data)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -171,6 +171,11 @@ class Policy:
         )
         return paths or None
 
+    def entry_pattern(self, ctx: CallContext) -> str | None:
+        """The ``tools`` key of the entry that decides ``ctx``'s calls, or None when no entry does."""
+        entry = self._entry_for(ctx)
+        return entry.pattern if entry is not None else None
+
     def decide(self, ctx: CallContext, limiter: RateLimiter, now: float) -> Decision:
         """The verdict on one call, counting it in the rate-limit buckets it passes."""
         entry = self._entry_for(ctx)

@@ -223,8 +223,8 @@ class Simulation:
 
     def add(self, call: LoggedCall, decided: Decision | Unknown | None) -> None:
         """Count one call: ``decided`` is the new decision (None: not replayed)."""
-        self.first_ts = self.first_ts or call.ts
-        self.last_ts = call.ts
+        self.first_ts = min(self.first_ts or call.ts, call.ts)
+        self.last_ts = max(self.last_ts, call.ts)
         was = call.was()
         if decided is None or not isinstance(was, Was):
             self.skipped[str(was)] = self.skipped.get(str(was), 0) + 1
