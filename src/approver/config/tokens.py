@@ -43,6 +43,17 @@ def keyring_username(client: str) -> str:
     return f"client-token:{client}"
 
 
+def client_names(tokens_file: Path) -> list[str]:
+    """The names of the clients that have a token, read from ``tokens.json`` alone (no keyring), sorted."""
+    try:
+        text = tokens_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(tokens_file), "", f"cannot be read: {exc}") from None
+    return sorted(_parse_clients(parse_json(text, str(tokens_file)), str(tokens_file)))
+
+
 def check_client_name(client: str) -> str:
     """Return ``client`` if it is a valid client name, else raise ValueError saying what is allowed."""
     if not NAME_PATTERN.fullmatch(client):

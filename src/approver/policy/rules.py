@@ -100,15 +100,19 @@ def list_rules(data: Mapping[str, Any]) -> list[RuleInfo]:
 
 
 def _entry_summary(entry: Mapping[str, Any]) -> str:
-    parts = [entry.get("action", "allow")]
+    text = str(entry.get("action", "allow"))
     if "clients" in entry:
-        parts.append("for " + ", ".join(entry["clients"]))
+        text += " for " + ", ".join(entry["clients"])
     conditions, limits = len(entry.get("conditions", [])), len(entry.get("limits", []))
     if conditions:
-        parts.append(f"unless one of {conditions} condition{'s' if conditions > 1 else ''} holds")
+        text += (
+            ", unless its condition holds"
+            if conditions == 1
+            else f", unless one of its {conditions} conditions holds"
+        )
     if limits:
-        parts.append(f"{limits} rate limit{'s' if limits > 1 else ''}")
-    return " ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if parts[2:] else "")
+        text += f"; {limits} rate limit{'s' if limits > 1 else ''}"
+    return text
 
 
 def _condition_summary(condition: Mapping[str, Any]) -> str:

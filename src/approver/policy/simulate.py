@@ -272,7 +272,19 @@ def simulate_log(log: AuditLog, candidate: Policy, where: CallFilter | None = No
         for row in log.replay_ids(later[start : start + _BY_ID]):
             call = LoggedCall.from_row(row)
             result.add(call, replay.decide(call))
+    _read_example_arguments(log, result)
     return result
+
+
+def _read_example_arguments(log: AuditLog, result: Simulation) -> None:
+    """Give the examples read without their arguments (first pass) their arguments, for display."""
+    changes = [*result.changes.values(), *result.unknown.values()]
+    missing = [call.id for change in changes for call in change.examples if call.arguments is None]
+    if not missing:
+        return
+    full = {call.id: call for call in logged_calls(log.replay_ids(missing))}
+    for change in changes:
+        change.examples = [full.get(call.id, call) for call in change.examples]
 
 
 _BY_ID: Final = 500
