@@ -131,6 +131,8 @@ class FrontDoor:
             token = authorization[7:].strip()
         client = self.authenticate(token) if token else None
         if client is None:
+            if token:
+                self._forget(token)
             await _reject(
                 send,
                 401,
@@ -170,6 +172,11 @@ class FrontDoor:
             await self.app(scope, app_receive, watch.send)
         finally:
             watch.close()
+
+    def _forget(self, token: str) -> None:
+        """Drop the principal of a token that no longer authenticates (revoked, rotated)."""
+        for key in [key for key in self._principals if key[0] == token]:
+            del self._principals[key]
 
     def _principal_of(self, token: str, client: str) -> Any:
         key = (token, client)

@@ -35,7 +35,7 @@ import copy
 import fnmatch
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -197,6 +197,14 @@ class Policy:
     def decide_without_arguments(self, ctx: CallContext) -> Decision:
         """What the policy does with a call to ``ctx.tool`` without arguments, ignoring limits."""
         return self._decide_action(replace(ctx, arguments={}), self._entry_for(ctx))
+
+    def decider(self, ctx: CallContext) -> Callable[[Mapping[str, Any]], Decision]:
+        """Decides calls like ``ctx`` (same client, tool and risk) by their arguments, limits ignored.
+
+        The entry is looked up once: a replay of many calls of one tool pays for it once.
+        """
+        entry = self._entry_for(ctx)
+        return lambda arguments: self._decide_action(replace(ctx, arguments=arguments), entry)
 
     def decide_ignoring_limits(self, ctx: CallContext) -> Decision:
         """The verdict on one call as if no rate limit were full (for replays of the audit log)."""

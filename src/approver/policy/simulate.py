@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from approver.audit.log import AuditLog
 from approver.audit.query import CallFilter
@@ -46,9 +46,8 @@ class Was(enum.StrEnum):
 _WAS: Final = {Action.ALLOW: Was.ALLOWED, Action.DENY: Was.DENIED, Action.REQUIRE_APPROVAL: Was.HELD}
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedCall:
-    """One decision row, as the replay reads it (columns of ``audit_query.REPLAY_COLUMNS``)."""
+class LoggedCall(NamedTuple):
+    """One decision row, as the replay reads it (the columns of ``audit_query.REPLAY_COLUMNS``)."""
 
     id: int
     ts: str
@@ -59,6 +58,7 @@ class LoggedCall:
     risk_class: str
     risk_level: str
     arguments: str | None
+    """None when the row was read without them (or has none)."""
     args_truncated: int
     decision: str
     decided_by: str
@@ -66,29 +66,13 @@ class LoggedCall:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> LoggedCall:
-        """A call from a replay row (None columns become empty strings)."""
-        text = ["" if value is None else str(value) for value in row]
-        ts, client, server, tool, upstream_tool, risk_class, risk_level = text[1:8]
-        return cls(
-            int(row[0]),
-            ts,
-            client,
-            server,
-            tool,
-            upstream_tool,
-            risk_class,
-            risk_level,
-            arguments=None if row[8] is None else str(row[8]),
-            args_truncated=int(row[9] or 0),
-            decision=text[10],
-            decided_by=text[11],
-            rule=text[12],
-        )
+        """A call from a replay row."""
+        return cls._make(row)
 
     def was(self) -> Was | str:
         """What the policy did then, or why that cannot be compared (a short phrase)."""
         if self.decided_by == "policy":
-            if ".limits[" in self.rule:
+            if ".limits[" in (self.rule or ""):
                 return "denied by a rate limit"
             return Was.ALLOWED if self.decision == "allow" else Was.DENIED
         if self.decided_by == "held":
@@ -101,14 +85,15 @@ class LoggedCall:
             self.decided_by, f"decided by {self.decided_by or 'nobody'}"
         )
 
-    def context(self, arguments: dict[str, Any]) -> CallContext:
+    def context(self, arguments: Mapping[str, Any]) -> CallContext:
         """The call as the policy sees it."""
         risk = Risk(
             _enum(RiskClass, self.risk_class, RiskClass.OTHER),
             _enum(RiskLevel, self.risk_level, RiskLevel.MEDIUM),
         )
-        ref = ToolRef(self.server, self.upstream_tool or self.tool, self.tool)
-        return CallContext(self.client, ref, risk, arguments)
+        tool = self.tool or ""
+        ref = ToolRef(self.server or "", self.upstream_tool or tool, tool)
+        return CallContext(self.client or "", ref, risk, arguments)
 
 
 def _enum(kind: Any, value: str, default: Any) -> Any:
@@ -126,27 +111,31 @@ class Unknown:
 
 
 class Replay:
-    """Decides logged calls under one policy; calls whose decision reads no argument share one answer."""
+    """Decides logged calls under one policy, looking up each (client, tool, risk)'s entry once."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self._fixed: dict[tuple[str, ...], Decision | None] = {}
+        self._kinds: dict[tuple[Any, ...], _Kind] = {}
+
+    def _kind(self, call: LoggedCall) -> _Kind:
+        key = (call.client, call.server, call.tool, call.upstream_tool, call.risk_class, call.risk_level)
+        kind = self._kinds.get(key)
+        if kind is None:
+            ctx = call.context({})
+            paths = self.policy.argument_paths(ctx)
+            fixed = self.policy.decide_ignoring_limits(ctx) if paths is None else None
+            kind = self._kinds[key] = _Kind(fixed, self.policy.decider(ctx), paths or ())
+        return kind
 
     def without_arguments(self, call: LoggedCall) -> Decision | None:
         """The decision on ``call`` when it reads no argument, else None (its arguments are needed)."""
-        key = (call.client, call.server, call.tool, call.upstream_tool, call.risk_class, call.risk_level)
-        if key not in self._fixed:
-            ctx = call.context({})
-            self._fixed[key] = (
-                self.policy.decide_ignoring_limits(ctx) if self.policy.argument_paths(ctx) is None else None
-            )
-        return self._fixed[key]
+        return self._kind(call).fixed
 
     def decide(self, call: LoggedCall) -> Decision | Unknown:
         """The policy's decision on ``call`` (rate limits ignored), or why it cannot be known."""
-        fixed = self.without_arguments(call)
-        if fixed is not None:
-            return fixed
+        kind = self._kind(call)
+        if kind.fixed is not None:
+            return kind.fixed
         if call.args_truncated or call.arguments is None:
             return Unknown("its arguments were clipped in the log")
         try:
@@ -155,11 +144,21 @@ class Replay:
             return Unknown("its arguments in the log are not JSON")
         if not isinstance(arguments, dict):
             return Unknown("its arguments in the log are not an object")
-        ctx = call.context(arguments)
-        paths = self.policy.argument_paths(ctx) or ()
-        if any(_redacted(_lookup(arguments, path)) for path in paths):
+        if REDACTED_MARK in call.arguments and any(
+            _redacted(_lookup(arguments, path)) for path in kind.paths
+        ):
             return Unknown("the rule reads an argument the log stored redacted")
-        return self.policy.decide_ignoring_limits(ctx)
+        return kind.decide(arguments)
+
+
+class _Kind(NamedTuple):
+    """What a replay knows about every call of one client, tool and risk."""
+
+    fixed: Decision | None
+    """The decision when it reads no argument."""
+    decide: Callable[[Mapping[str, Any]], Decision]
+    paths: tuple[tuple[str, ...], ...]
+    """The argument paths the decision reads."""
 
 
 def _lookup(arguments: Any, path: tuple[str, ...]) -> Any:
