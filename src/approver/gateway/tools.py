@@ -183,7 +183,9 @@ class ToolCalls:
                 await self._record_cancelled(entry, client, call_id, argument_bytes, decision)
                 raise
             approved = held.resolution is not None and held.resolution.verdict is Verdict.APPROVED
-            if approved and held.resolution is not None and held.resolution.scope is not Scope.ONCE:
+            # Only "for this session" grants the tool for the session; "always" wrote a rule that may
+            # cover less (one client, some arguments), which the policy now applies by itself.
+            if approved and held.resolution is not None and held.resolution.scope is Scope.SESSION:
                 self._grants.add((session_key, entry.ref.name))
             return held_decision(held, decision.rule, pin.reason if pin.quarantined else "", self._clock())
         except asyncio.CancelledError:

@@ -64,7 +64,13 @@ class DesktopApp(QObject):
         self.signals = CoreSignals(service.broker, service.events, self)
         self._detach_approver = service.broker.attach_approver()
         self.approvals = ApprovalController(
-            self.signals, service.broker, service, arm_delay_ms=arm_delay_ms, parent=self
+            self.signals,
+            service.broker,
+            service,
+            policy_path=service.paths.policy_file,
+            arm_delay_ms=arm_delay_ms,
+            scoped_rules=True,
+            parent=self,
         )
         self.controls = Controls(self)
         self.window = MainWindow(self.controls, tray_available=tray_available)

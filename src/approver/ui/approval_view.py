@@ -75,10 +75,13 @@ class ApprovalDialog(QDialog):
         policy_path: Path | str | None = None,
         arm_delay_ms: int = 1000,
         clock: Callable[[], float] = time.time,
+        open_scope: Callable[[ApprovalRequest], None] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._rule_preview = rule_preview
+        self._open_scope = open_scope
+        """Opens the scoped "Always approve…" confirmation (ui/rule_scope.py) instead of the page here."""
         self._policy_path = str(policy_path) if policy_path is not None else "the policy file"
         self._arm_delay_ms = arm_delay_ms
         self._clock = clock
@@ -406,6 +409,9 @@ class ApprovalDialog(QDialog):
     def _open_confirmation(self) -> None:
         request = self.current()
         if request is None or not self._armed:
+            return
+        if self._open_scope is not None:
+            self._open_scope(request)
             return
         try:
             rule = self._rule_preview(request)
