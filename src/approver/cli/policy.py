@@ -15,15 +15,12 @@ from approver.errors import ConfigError
 
 if TYPE_CHECKING:
     from approver.policy.engine import Policy
-    from approver.policy.simulate import LoggedCall, Simulation
 
 COMMANDS: Final = ("policy",)
 """The commands this module runs."""
 
 BUILT_IN_CLIENTS: Final = ("local",)
 """Client names that need no token: an in-process client is ``local``."""
-_SHOWN: Final = 100
-"""Characters of a call's arguments an example shows."""
 
 
 def add_parsers(commands: Any) -> None:
@@ -104,7 +101,8 @@ def _is_glob(pattern: str) -> bool:
 def _simulate(args: argparse.Namespace, paths: Paths) -> int:
     from approver.audit.log import AuditLog, CallFilter, parse_since
     from approver.policy.engine import Policy
-    from approver.policy.simulate import simulate_log
+    from approver.policy.simulate import report, simulate_log
+    from approver.visible import reveal_text
 
     candidate = Policy.from_file(Path(args.file))
     log_path = Path(args.log) if args.log else paths.audit_db
@@ -114,46 +112,10 @@ def _simulate(args: argparse.Namespace, paths: Paths) -> int:
     since = parse_since(args.since)
     with AuditLog(log_path, read_only=True) as log:
         result = simulate_log(log, candidate, CallFilter(since=since))
-    print("\n".join(simulation_report(result, args.file, since)))
+    print("\n".join(reveal_text(line) for line in report(result, args.file, since)))
     for warning in unknown_clients(candidate, paths):
         print(f"warning: {warning}", file=sys.stderr)
     return 0
-
-
-def simulation_report(result: Simulation, candidate: str, since: datetime) -> list[str]:
-    """What ``approver policy simulate`` prints."""
-    span = (
-        f"{result.first_ts[:10]} to {result.last_ts[:10]}" if result.first_ts else f"since {since:%Y-%m-%d}"
-    )
-    lines = [f"Replayed {result.replayed:,} calls ({span}) against {candidate}:"]
-    if not result.changes:
-        lines.append("  no decision would change")
-    for (before, after), change in sorted(result.changes.items(), key=lambda item: -item[1].count):
-        note = " (newly held for approval)" if after == "held" else ""
-        lines.append(f"  {before} -> {after}: {change.count:,}{note}, for example:")
-        lines += [f"    {_example(call)}" for call in change.examples]
-    lines.append(f"  unchanged: {result.unchanged:,}")
-    unknown = sum(change.count for change in result.unknown.values())
-    if unknown:
-        lines.append(f"  unknown: {unknown:,} (not guessed)")
-        for why, change in result.unknown.items():
-            lines.append(f"    {change.count:,}: {why}, for example:")
-            lines += [f"      {_example(call)}" for call in change.examples]
-    skipped = sum(result.skipped.values())
-    if skipped:
-        parts = ", ".join(f"{count:,} {why}" for why, count in sorted(result.skipped.items()))
-        lines.append(f"Not replayed: {skipped:,} ({parts})")
-    return lines
-
-
-def _example(call: LoggedCall) -> str:
-    from approver.visible import reveal_text
-
-    arguments = call.arguments if call.arguments is not None else "(arguments not read)"
-    if len(arguments) > _SHOWN:
-        arguments = arguments[:_SHOWN] + "…"
-    text = f"{call.ts[:19].replace('T', ' ')} {call.client} {call.tool} {arguments}"
-    return reveal_text(text)
 
 
 def _rules(args: argparse.Namespace, paths: Paths) -> int:

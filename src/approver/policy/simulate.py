@@ -18,6 +18,7 @@ import enum
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 from approver.audit.log import AuditLog
@@ -339,3 +340,43 @@ def preview_rule(calls: Iterable[LoggedCall], candidate: Policy, rule: str) -> R
             matched.append(call)
     denied = tuple(call for call in matched if call.decided_by == "user" and call.decision == "deny")
     return RulePreview(seen, tuple(matched), denied, unknown)
+
+
+_SHOWN: Final = 100
+"""Characters of a call's arguments an example shows."""
+
+
+def report(result: Simulation, candidate: str, since: datetime | None = None) -> list[str]:
+    """The simulation in lines a person reads (``approver policy simulate``, the Rules window).
+
+    Arguments are shown as the log stored them (redacted), clipped; reveal hidden characters
+    before printing or showing the lines.
+    """
+    start = f"since {since:%Y-%m-%d}" if since is not None else "in the whole log"
+    span = f"{result.first_ts[:10]} to {result.last_ts[:10]}" if result.first_ts else start
+    lines = [f"Replayed {result.replayed:,} calls ({span}) against {candidate}:"]
+    if not result.changes:
+        lines.append("  no decision would change")
+    for (before, after), change in sorted(result.changes.items(), key=lambda item: -item[1].count):
+        note = " (newly held for approval)" if after == "held" else ""
+        lines.append(f"  {before} -> {after}: {change.count:,}{note}, for example:")
+        lines += [f"    {_example(call)}" for call in change.examples]
+    lines.append(f"  unchanged: {result.unchanged:,}")
+    unknown = sum(change.count for change in result.unknown.values())
+    if unknown:
+        lines.append(f"  unknown: {unknown:,} (not guessed)")
+        for why, change in result.unknown.items():
+            lines.append(f"    {change.count:,}: {why}, for example:")
+            lines += [f"      {_example(call)}" for call in change.examples]
+    skipped = sum(result.skipped.values())
+    if skipped:
+        parts = ", ".join(f"{count:,} {why}" for why, count in sorted(result.skipped.items()))
+        lines.append(f"Not replayed: {skipped:,} ({parts})")
+    return lines
+
+
+def _example(call: LoggedCall) -> str:
+    arguments = call.arguments if call.arguments is not None else "(arguments not read)"
+    if len(arguments) > _SHOWN:
+        arguments = arguments[:_SHOWN] + "…"
+    return f"{call.ts[:19].replace('T', ' ')} {call.client} {call.tool} {arguments}"

@@ -29,6 +29,7 @@ from approver.ui.icons import TrayState, app_icon, icon
 from approver.ui.main_window import MainWindow
 from approver.ui.notify import Notifier
 from approver.ui.policy_view import PolicyWindow
+from approver.ui.rules_window import RulesWindow
 from approver.ui.servers import ServersWindow
 from approver.ui.signals import CoreSignals
 from approver.ui.text import plain_tooltip
@@ -99,6 +100,7 @@ class DesktopApp(QObject):
         controls.audit.triggered.connect(self.open_audit)
         controls.servers.triggered.connect(self.open_servers)
         controls.policy.triggered.connect(self.open_policy)
+        controls.rules.triggered.connect(self.open_rules)
         controls.connect_client.triggered.connect(self.open_connect)
         controls.autostart.setEnabled(self.autostart.supported)
         controls.autostart.setToolTip(self.autostart.unsupported_reason() or "Start approver when you log in")
@@ -237,6 +239,9 @@ class DesktopApp(QObject):
         policy = self.windows.get("policy")
         if isinstance(policy, PolicyWindow):
             policy.refresh()
+        rules = self.windows.get("rules")
+        if isinstance(rules, RulesWindow):
+            rules.refresh()
 
     def _paused_changed(self, paused: bool) -> None:
         if self.controls.pause.isChecked() != paused:
@@ -291,6 +296,13 @@ class DesktopApp(QObject):
         """Open (or raise) the policy window."""
         window = self._open("policy", lambda: PolicyWindow(self.service))
         assert isinstance(window, PolicyWindow)
+        window.refresh()
+        return window
+
+    def open_rules(self) -> RulesWindow:
+        """Open (or raise) the rules window."""
+        window = self._open("rules", lambda: RulesWindow(self.service))
+        assert isinstance(window, RulesWindow)
         window.refresh()
         return window
 
