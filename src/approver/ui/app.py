@@ -314,7 +314,13 @@ class DesktopApp(QObject):
         )
         window = self._open(
             "connect",
-            lambda: ConnectWindow(service.tokens, service.port, self.bridge_command, installer=installer),
+            lambda: ConnectWindow(
+                service.tokens,
+                service.port,
+                self.bridge_command,
+                installer=installer,
+                patience=service.patience,
+            ),
         )
         assert isinstance(window, ConnectWindow)
         return window
