@@ -21,6 +21,7 @@ from approver.config.paths import Paths
 from approver.service import Service, client_url
 from approver.testing import ts_client
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
+from approver.testing.held_scenario import HeldRun, read_call_log, run_held_call
 
 pytestmark = pytest.mark.anyio
 
@@ -84,10 +85,7 @@ async def person(service: Service) -> AsyncIterator[Person]:
 
 
 def upstream_calls(paths: Paths) -> list[dict[str, Any]]:
-    log = paths.config_dir.parent / "calls.jsonl"
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text("utf-8").splitlines()]
+    return read_call_log(paths.config_dir.parent / "calls.jsonl")
 
 
 def text_of(result: types.CallToolResult) -> str:
@@ -179,63 +177,45 @@ def ts_folder() -> Path:
     return ts_client.install()
 
 
-async def run_ts_agent(
-    service: Service, person: Person, approve_after: float, bound: float
-) -> ts_client.TsAgent:
+async def run_ts_agent(service: Service, approve_after: float, bound: float) -> HeldRun:
     """The agent calls echo; the person approves ``approve_after`` s after the call arrived."""
-    token = service.tokens.get_or_create("ts-agent")
-    agent = ts_client.TsAgent(
+    return await run_held_call(
+        service,
         ts_folder(),
-        {
-            "url": service.url,
-            "token": token,
-            "tool": "test__echo",
-            "arguments": {"text": "from typescript"},
-            "attempts": 100,
-            "retryDelayMs": 1000,
-            "callsAfterResult": 1,
-        },
+        client="ts-agent",
+        arguments={"text": "from typescript"},
+        approve_after=approve_after,
+        call_log=service.paths.config_dir.parent / "calls.jsonl",
+        bound=bound,
     )
-    await agent.start()
-    try:
-        await person.wait_until(lambda: len(person.arrived) == 1, bound)
-        asyncio.get_running_loop().call_later(approve_after, service.broker.approve, person.arrived[0][1].id)
-        with anyio.fail_after(bound):
-            code = await agent.finish()
-    finally:
-        agent.kill()
-    assert code == 0, agent.stderr
-    return agent
 
 
-def check_ts_run(service: Service, person: Person, agent: ts_client.TsAgent, approve_after: float) -> None:
-    results = agent.of("result")
+def check_ts_run(service: Service, run: HeldRun, approve_after: float) -> None:
+    results = run.results()
     told = [r for r in results if r["isError"] and ts_client.RETRY_HINT in r["text"]]
     answered = [r for r in results if not r["isError"]]
-    assert agent.of("error") == [], "no request timed out in the client"
-    assert agent.of("finished")[0]["outcome"] == "done"
+    assert run.agent.of("error") == [], "no request timed out in the client"
+    assert run.agent.of("finished")[0]["outcome"] == "done"
     assert [r["text"] for r in answered] == ["from typescript"]
     assert answered[0]["attempt"] > 1, "the result came to a retry"
     assert told and told[-1]["attempt"] == answered[0]["attempt"] + 1, (
         "the call after the result was held again"
     )
-    assert upstream_calls(service.paths) == [{"tool": "echo", "arguments": {"text": "from typescript"}}]
-    held_calls = {request.id for _, request in person.arrived}
-    assert len(held_calls) == 2, "one dialog for the call and its retries, one for the call after"
-    first = person.arrived[0][1]
+    assert run.upstream_calls == [{"tool": "echo", "arguments": {"text": "from typescript"}}]
+    assert len(run.arrived) == 2, "one dialog for the call and its retries, one for the call after"
+    assert run.approved_after >= approve_after
     assert answered[0]["at"] >= approve_after
-    rows = echo_rows(service)
-    allowed = [r for r in rows if r["decision"] == "allow"]
-    assert [r["reason"] for r in allowed] == [f"approved by the user (held call {first.id})"]
+    allowed = [r for r in echo_rows(service) if r["decision"] == "allow"]
+    assert [r["reason"] for r in allowed] == [f"approved by the user (held call {run.arrived[0].id})"]
 
 
 async def test_a_typescript_sdk_agent_with_default_options_gets_its_result_after_retrying(
-    service: Service, person: Person
+    service: Service,
 ) -> None:
     # The same mechanism as the real defaults (next test), scaled: a patience of 1 s instead of
     # 50 s, and the person approving 3.25 s after the call arrived instead of 65 s.
-    agent = await run_ts_agent(service, person, approve_after=3.25, bound=60)
-    check_ts_run(service, person, agent, 3.25)
+    run = await run_ts_agent(service, approve_after=3.25, bound=60)
+    check_ts_run(service, run, 3.25)
 
 
 @pytest.mark.skipif(
@@ -244,8 +224,8 @@ async def test_a_typescript_sdk_agent_with_default_options_gets_its_result_after
 )
 @pytest.mark.timeout(300)
 async def test_a_typescript_sdk_agent_approved_65_s_after_its_call_gets_its_result_at_real_defaults(
-    service: Service, person: Person
+    service: Service,
 ) -> None:
     service.patience.set("ts-agent", None)  # back to the default patience, 50 s
-    agent = await run_ts_agent(service, person, approve_after=65, bound=200)
-    check_ts_run(service, person, agent, 65)
+    run = await run_ts_agent(service, approve_after=65, bound=200)
+    check_ts_run(service, run, 65)
