@@ -34,7 +34,7 @@ def test_once_the_agent_was_told_to_call_again_the_dialog_says_so_and_counts_the
 
     told = waiting_text(waiting, NOW + 62)
     assert told.startswith("Times out in 0:58, then the call is denied. ")
-    assert "The agent was told to call again 12 s ago" in told
+    assert "so the agent was told 12 s ago to call again" in told
     assert "it has not called again yet" in told
 
     waiting.agent.retries = 2

@@ -332,6 +332,8 @@ def preview_rule(calls: Iterable[LoggedCall], candidate: Policy, rule: str) -> R
     matched: list[LoggedCall] = []
     unknown = 0
     for call in calls:
+        if call.decided_by == "held":
+            continue  # a request told to call again: the call is its retry's row (or still waiting)
         seen += 1
         decided = replay.decide(call)
         if isinstance(decided, Unknown):
@@ -339,6 +341,8 @@ def preview_rule(calls: Iterable[LoggedCall], candidate: Policy, rule: str) -> R
         elif decided.rule == rule:
             matched.append(call)
     denied = tuple(call for call in matched if call.decided_by == "user" and call.decision == "deny")
+    # The calls you denied first: they are what a person most needs to see before widening a rule.
+    matched.sort(key=lambda call: call not in denied)
     return RulePreview(seen, tuple(matched), denied, unknown)
 
 

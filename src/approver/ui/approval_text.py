@@ -53,7 +53,8 @@ def waiting_text(request: ApprovalRequest, now: float) -> str:
         else f"{retries} identical call{'' if retries == 1 else 's'} joined this request since"
     )
     return (
-        f"{text} The agent was told to call again {ago} s ago, since it would stop waiting; {joined}. "
+        f"{text} Its client would not wait that long, so the agent was told {ago} s ago to call again; "
+        f"{joined}. "
         "Approving runs the call once: now if a retry is waiting, else on the agent's next identical call."
     )
 

@@ -36,7 +36,7 @@ from approver.policy.engine import Policy
 from approver.policy.rules import RuleInfo, list_rules, with_rule_removed, with_rule_replaced
 from approver.policy.simulate import report, simulate_log
 from approver.ui.jobs import Job
-from approver.ui.text import plain_label, plain_view, set_plain, set_view_text
+from approver.ui.text import plain_label, plain_tooltip, plain_view, set_plain, set_view_text
 from approver.visible import reveal_text
 
 MATCH_DAYS: Final = 7
@@ -89,8 +89,16 @@ class RulesWindow(QWidget):
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setAccessibleName("Rules of the policy")
         header = self.tree.header()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        for column, mode in enumerate(
+            (
+                QHeaderView.ResizeMode.ResizeToContents,
+                QHeaderView.ResizeMode.Stretch,
+                QHeaderView.ResizeMode.ResizeToContents,
+                QHeaderView.ResizeMode.ResizeToContents,
+            )
+        ):
+            header.setSectionResizeMode(column, mode)
         self.tree.itemSelectionChanged.connect(self._selected)
         layout.addWidget(self.tree, 2)
 
@@ -175,6 +183,8 @@ class RulesWindow(QWidget):
             item = QTreeWidgetItem(
                 [reveal_text(rule.name), reveal_text(rule.summary), reveal_text(rule.origin), "…"]
             )
+            for column, text in enumerate((rule.name, rule.summary, rule.origin)):
+                item.setToolTip(column, plain_tooltip(text))
             item.setData(0, Qt.ItemDataRole.UserRole, rule.pointer)
             item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if rule.depth and parents:
