@@ -16,7 +16,7 @@ import mcp.types as types
 import pytest
 from mcp import Client
 
-from approver.approval.broker import ApprovalRequest, Resolution
+from approver.approval.broker import ApprovalRequest, Resolution, Scope
 from approver.config.paths import Paths
 from approver.service import Service, client_url
 from approver.testing import ts_client
@@ -229,3 +229,25 @@ async def test_a_typescript_sdk_agent_approved_65_s_after_its_call_gets_its_resu
     service.patience.set("ts-agent", None)  # back to the default patience, 50 s
     run = await run_ts_agent(service, approve_after=65, bound=200)
     check_ts_run(service, run, 65)
+
+
+async def test_always_approve_does_not_grant_the_tool_for_the_session_only_for_the_session_choice(
+    service: Service, person: Person
+) -> None:
+    token = service.tokens.get_or_create("agent")
+    with anyio.fail_after(TIMEOUT):
+        async with legacy_client(service.url, token) as session:
+            first = asyncio.create_task(session.call_tool("test__echo", {"text": "one"}))
+            await person.wait_until(lambda: len(person.arrived) == 1)
+            service.broker.approve(person.arrived[0][1].id, Scope.ALWAYS)
+            assert not (await first).is_error
+            other = await session.call_tool("test__echo", {"text": "two"})
+            assert other.is_error and ts_client.RETRY_HINT in text_of(other), (
+                "always wrote a rule, granted nothing"
+            )
+
+            service.broker.approve(person.arrived[1][1].id, Scope.SESSION)
+            granted = await session.call_tool("test__echo", {"text": "two"})
+            third = await session.call_tool("test__echo", {"text": "three"})
+    assert not granted.is_error and not third.is_error
+    assert len(person.arrived) == 2

@@ -105,7 +105,7 @@ def test_it_starts_at_the_narrowest_rule_this_client_and_these_exact_arguments(
     assert rule["when"] == {"path": {"equals": "/home/me/project/notes.md"}, "content": {"equals": "hello"}}
     assert str(service.paths.policy_file) in dialog.where.text()
     assert 'tools["files__write_file"].conditions[0]' in dialog.where.text()
-    assert dialog.history.text().endswith("would have allowed 0 of the last 4 calls of this tool:")
+    assert dialog.history.text().endswith("would have allowed 0 of the last 4 calls of this tool.")
 
 
 def test_widening_to_a_folder_shows_what_the_rule_would_have_allowed_and_what_you_denied(

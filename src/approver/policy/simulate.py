@@ -374,8 +374,8 @@ def report(result: Simulation, candidate: str, since: datetime | None = None) ->
             lines += [f"      {_example(call)}" for call in change.examples]
     skipped = sum(result.skipped.values())
     if skipped:
-        parts = ", ".join(f"{count:,} {why}" for why, count in sorted(result.skipped.items()))
-        lines.append(f"Not replayed: {skipped:,} ({parts})")
+        lines.append(f"Not replayed: {skipped:,}")
+        lines += [f"  {count:,} {why}" for why, count in sorted(result.skipped.items())]
     return lines
 
 

@@ -16,16 +16,18 @@ import json
 from typing import Any, Final, Protocol
 
 from PySide6.QtCore import QEvent, QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QDialog,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -104,13 +106,22 @@ class RuleScopeDialog(QDialog):
         self._building = True
         self._build()
         self._building = False
-        self.resize(760, 720)
+        self._fit_screen(760, 720)
         self._update()
 
     # --- building ---------------------------------------------------------------------------
 
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        # Everything but the buttons scrolls: on a small or scaled screen they stay in view.
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        scroll.setWidget(content)
+        outer.addWidget(scroll, 1)
         heading = plain_label(
             f"From now on, run {self.request.tool.name} without asking when the call is like this one:",
             wrap=True,
@@ -157,8 +168,10 @@ class RuleScopeDialog(QDialog):
         self.history_list = plain_view(monospace=True)
         self.history_list.setObjectName("history_list")
         self.history_list.setAccessibleName("Calls the rule would have decided")
+        self.history_list.setMinimumHeight(120)
         layout.addWidget(self.history_list, 1)
 
+        layout = outer
         row = QHBoxLayout()
         self.confirm = QPushButton("&Add the rule and approve")
         self.confirm.setObjectName("confirm_rule")
@@ -215,6 +228,13 @@ class RuleScopeDialog(QDialog):
             self._choice_changed(name)
         grid.setColumnStretch(2, 1)
         return grid
+
+    def _fit_screen(self, width: int, height: int) -> None:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:
+            room = screen.availableGeometry()
+            width, height = min(width, room.width() - 40), min(height, room.height() - 60)
+        self.resize(width, height)
 
     # --- what the person chose --------------------------------------------------------------
 
@@ -301,7 +321,8 @@ class RuleScopeDialog(QDialog):
         if not preview.calls:
             set_plain(self.history, "The audit log has no calls of this tool yet.", reveal=False)
             return
-        set_plain(self.history, f"Over the audit log, this rule {preview.summary()}:")
+        ending = ":" if preview.matched else "."
+        set_plain(self.history, f"Over the audit log, this rule {preview.summary()}{ending}")
         denied = {call.id for call in preview.denied_by_you}
         lines = [_history_line(call, call.id in denied) for call in preview.matched[:_LISTED]]
         if len(preview.matched) > _LISTED:

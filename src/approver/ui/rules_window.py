@@ -94,11 +94,12 @@ class RulesWindow(QWidget):
             (
                 QHeaderView.ResizeMode.ResizeToContents,
                 QHeaderView.ResizeMode.Stretch,
-                QHeaderView.ResizeMode.ResizeToContents,
+                QHeaderView.ResizeMode.Interactive,
                 QHeaderView.ResizeMode.ResizeToContents,
             )
         ):
             header.setSectionResizeMode(column, mode)
+        header.resizeSection(2, 280)  # origins can be long: the tooltip has the whole text
         self.tree.itemSelectionChanged.connect(self._selected)
         layout.addWidget(self.tree, 2)
 
