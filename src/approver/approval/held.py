@@ -22,13 +22,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from approver.approval.broker import ApprovalRequest, Broker, Resolution, Verdict
 from approver.approval.grants import CallKey, Grants
 from approver.calls import Action, Decision
 
 logger = logging.getLogger(__name__)
+
+
+RETRY_PHRASE: Final = "Call this tool again with exactly the same arguments"
+"""The words in the answer to a request that reached its patience; an agent may look for them."""
 
 
 class Waited(enum.Enum):
@@ -207,8 +211,8 @@ def retry_message(held: Held, now: float) -> str:
     left = max(0, round(held.deadline - now))
     return (
         f"approver is holding this call until the user approves or denies it in approver's window "
-        f"(held call {held.original_id}); nothing has run yet. Call this tool again with exactly the "
-        "same arguments in a little while (10 to 30 seconds) to get the answer: the same request "
+        f"(held call {held.original_id}); nothing has run yet. {RETRY_PHRASE} in a little while "
+        "(10 to 30 seconds) to get the answer: the same request "
         "keeps waiting for the user, calling again does not ask twice, and an approval runs the call "
         f"once. If nobody decides within {left} s, it is denied."
     )

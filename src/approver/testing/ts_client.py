@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from approver.approval.held import RETRY_PHRASE
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -28,8 +30,8 @@ SDK_VERSION: Final = "1.32.2"
 """The ``@modelcontextprotocol/sdk`` version the agent runs (pinned in ``ts_agent/package.json``)."""
 
 AGENT_DIR: Final = Path(__file__).parent / "ts_agent"
-RETRY_HINT: Final = "Call this tool again with exactly the same arguments"
-"""What approver's answer to a held call says; the agent calls again when it reads it."""
+RETRY_HINT: Final = RETRY_PHRASE
+"""What approver's answer to a held call says; the agent (``agent.mjs``) calls again when it reads it."""
 _FILES: Final = ("package.json", "package-lock.json", "agent.mjs")
 
 
