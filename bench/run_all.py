@@ -34,7 +34,7 @@ HERE: Final = Path(__file__).resolve().parent
 DOC: Final = HERE.parent / "docs" / "BENCHMARKS.md"
 START: Final = "<!-- results:start -->"
 END: Final = "<!-- results:end -->"
-BENCHMARKS: Final = ("http", "timeline", "stdio", "dialog", "audit", "cold")
+BENCHMARKS: Final = ("http", "timeline", "stdio", "dialog", "audit", "simulate", "held", "cold")
 """Benchmark keys, in the order they run."""
 
 
@@ -57,6 +57,8 @@ def _commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "stdio": ["stdio_bridge.py", "--calls", str(args.calls), "--rounds", str(args.rounds)],
         "dialog": ["dialog_latency.py", "--calls", str(args.dialog_calls)],
         "audit": ["audit_window.py", str(args.audit_rows), "--db", str(audit_db)],
+        "simulate": ["policy_simulate.py", str(args.audit_rows), "--db", str(audit_db)],
+        "held": ["held_call.py"],
         "cold": ["cold_start.py", "--starts", str(args.starts)],
     }
 

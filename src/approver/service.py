@@ -27,6 +27,7 @@ from approver.audit.otlp import make_export
 from approver.audit.recorder import Recorder
 from approver.audit.redact import Redactor, redact_logs
 from approver.config.paths import Paths, write_private_text
+from approver.config.patience import Patience
 from approver.config.servers import SecretResolver, ServersConfig, load_servers
 from approver.config.settings import load_settings
 from approver.config.tokens import TokenStore
@@ -36,9 +37,19 @@ from approver.gateway.catalog import Catalog
 from approver.gateway.fastcall import FastCalls
 from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway.gateway import Gateway
-from approver.policy.editing import add_allow_rule, always_allow_section, policy_rule_for_always_allow
+from approver.policy.editing import (
+    add_allow_rule,
+    always_allow_section,
+    load_policy_data,
+    policy_rule_for_always_allow,
+    write_policy,
+)
+from approver.policy.engine import Policy
 from approver.policy.file import PolicyFile
 from approver.policy.pins import PinStore
+from approver.policy.scoped import ArgumentChoice, RuleScope, ScopedRule, choices_for, with_scoped_rule
+from approver.policy.scoped import origin as rule_origin
+from approver.policy.simulate import RulePreview, logged_calls, preview_rule
 from approver.upstream.connection import Upstream, UpstreamHooks
 
 logger = logging.getLogger(__name__)
@@ -158,7 +169,11 @@ class Service:
         self.pins = PinStore(paths.pins_file)
         self.pins.on_changed = lambda server, tool: self.events.publish(ToolChanged(server, tool))
         self.catalog = Catalog(self.upstreams, self.policy, self.pins)
-        self.gateway = Gateway(self.catalog, self.policy, self.recorder, self.broker)
+        self.patience = Patience(paths.settings_file)
+        """Each client's patience for held calls (settings.json)."""
+        self.gateway = Gateway(
+            self.catalog, self.policy, self.recorder, self.broker, patience=self.patience.for_client
+        )
         hooks.notification = self.gateway.upstream_notification
         hooks.server_request = self.gateway.upstream_request
         self.policy.on_change(self.catalog.reclassify)
@@ -216,6 +231,46 @@ class Service:
         add_allow_rule(self.paths.policy_file, request.request or request.tool)
         if self.reload_policy() is not None:
             raise ApproverError(f"the policy file did not load after adding the rule: {self.policy.error}")
+
+    # -- "Always approve…" with a scope (approval dialog) -----------------------------------------
+
+    def rule_choices(self, request: ApprovalRequest) -> dict[str, list[ArgumentChoice]]:
+        """How a rule can match each argument of ``request``'s call (see :func:`choices_for`)."""
+        try:
+            arguments = json.loads(request.arguments)
+        except ValueError:
+            return {}
+        return choices_for(arguments) if isinstance(arguments, dict) else {}
+
+    def draft_rule(self, request: ApprovalRequest, scope: RuleScope) -> ScopedRule:
+        """The policy as it would be with the rule for ``scope``; ConfigError when it cannot be made."""
+        return with_scoped_rule(
+            load_policy_data(self.paths.policy_file),
+            request.tool,
+            request.risk,
+            request.client,
+            scope,
+            rule_origin(request.id, request.tool, request.client),
+        )
+
+    def preview_rule(self, request: ApprovalRequest, draft: ScopedRule, calls: int = 200) -> RulePreview:
+        """What the drafted rule would have decided over the tool's last ``calls`` calls in the audit log.
+
+        Reads the log on its own connection: safe to run on a worker thread.
+        """
+        if not self.paths.audit_db.exists():
+            return RulePreview(0, (), (), 0)
+        with AuditLog(self.paths.audit_db, read_only=True) as log:
+            recent = list(logged_calls(log.replay(tool=request.tool.name, newest=calls)))
+        return preview_rule(recent, Policy.from_data(draft.data), draft.rule)
+
+    def add_rule(self, request: ApprovalRequest, scope: RuleScope) -> ScopedRule:
+        """Write the rule for ``scope`` to policy.json and load it; raises ApproverError (file untouched)."""
+        draft = self.draft_rule(request, scope)
+        write_policy(self.paths.policy_file, draft.data)
+        if self.reload_policy() is not None:
+            raise ApproverError(f"the policy file did not load after adding the rule: {self.policy.error}")
+        return draft
 
     def describe_startup(self) -> list[str]:
         """Lines telling the user what was loaded (no secrets)."""

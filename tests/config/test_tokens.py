@@ -136,3 +136,41 @@ def test_a_corrupt_token_file_is_a_config_error_naming_the_file(tmp_path: Path) 
         TokenStore(path, MemoryKeyring())
     assert info.value.file == str(path)
     assert info.value.pointer == "/clients/claude"
+
+
+def test_rotate_gives_a_new_token_and_the_old_one_stops_working(tmp_path: Path) -> None:
+    backend = MemoryKeyring()
+    store = TokenStore(tmp_path / "tokens.json", backend)
+    old = store.get_or_create("cursor")
+
+    new = store.rotate("cursor")
+
+    assert new != old and len(new) >= 43
+    assert store.authenticate(old) is None
+    assert store.authenticate(new) == "cursor"
+    assert backend.passwords[("approver", "client-token:cursor")] == new
+
+
+def test_rotating_a_client_without_a_token_is_an_error(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "tokens.json", MemoryKeyring())
+    with pytest.raises(ConfigError, match="no client named 'ghost' has a token"):
+        store.rotate("ghost")
+    assert store.clients() == []
+
+
+@pytest.mark.parametrize("backend", [MemoryKeyring, _no_keyring], ids=["keyring", "file"])
+def test_a_token_revoked_or_rotated_by_another_process_is_refused_at_the_next_request(
+    tmp_path: Path, backend: type[KeyringBackend]
+) -> None:
+    shared = backend()
+    gateway = TokenStore(tmp_path / "tokens.json", shared)
+    cursor, claude = gateway.get_or_create("cursor"), gateway.get_or_create("claude")
+    assert gateway.authenticate(cursor) == "cursor"
+
+    command_line = TokenStore(tmp_path / "tokens.json", shared)
+    assert command_line.revoke("cursor")
+    assert gateway.authenticate(cursor) is None
+
+    fresh = TokenStore(tmp_path / "tokens.json", shared).rotate("claude")
+    assert gateway.authenticate(claude) is None
+    assert gateway.authenticate(fresh) == "claude"

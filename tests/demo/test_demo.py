@@ -354,3 +354,30 @@ def test_the_agent_command_reports_an_unreachable_approver_without_a_traceback(r
     assert result.returncode == 1
     assert f"could not reach approver at {url}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_the_agent_calls_again_when_approver_holds_its_call_past_the_patience(tmp_path: Path) -> None:
+    setup = prepare_demo(tmp_path / "demo")
+    setup.paths.settings_file.write_text(json.dumps({"clients": {CLIENT_NAME: {"patience": 0.2}}}), "utf-8")
+    said: list[str] = []
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(setup.paths) as service:
+            held = service.gateway.tools.held
+
+            def told(request: ApprovalRequest) -> None:
+                # The person answers once the agent was told to call again: its retry gets it.
+                if request.agent.told_to_retry_at is not None and request.tool.tool == "write_file":
+                    asyncio.get_running_loop().call_soon(service.broker.approve, request.id)
+                elif request.agent.told_to_retry_at is not None:
+                    asyncio.get_running_loop().call_soon(service.broker.deny, request.id)
+
+            held.on_agent_change(told)
+            service.broker.attach_approver()
+            token = service.tokens.get_or_create(CLIENT_NAME)
+            steps = await run_agent(service.url, token, pause=0, say=said.append)
+    assert [(s.tool, s.allowed) for s in steps][2:4] == [
+        ("files__write_file", True),
+        ("files__delete_file", False),
+    ]
+    assert tree(setup.sandbox)["summary.txt"] == SUMMARY_TEXT
+    assert "agent: approver is still waiting for you to decide; I will call again in a moment." in said

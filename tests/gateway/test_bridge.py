@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -106,3 +108,45 @@ async def test_without_a_gateway_every_request_gets_an_error_saying_how_to_start
     assert "approver is not running" in str(raised.value)
     assert "approver serve" in str(raised.value)
     assert "approver is not running" in str(again.value)
+
+
+def approver_command(paths: Paths, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``approver`` command line, run as the user would in a terminal (tokens in the 0600 file)."""
+    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    dirs = ["--data-dir", str(paths.data_dir), "--config-dir", str(paths.config_dir)]
+    return subprocess.run(
+        [sys.executable, "-m", "approver", *dirs, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+async def test_a_running_bridge_keeps_working_when_its_token_is_rotated_and_stops_when_revoked(
+    tmp_path: Path,
+) -> None:
+    paths = write_config(tmp_path, {"test": upstream_entry("test")}, POLICY)
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(paths, keyring_backend=keyring.backends.fail.Keyring()) as service:
+            async with bridged_session(paths, tmp_path / "bridge.log") as session:
+                before = await session.call_tool("test__echo", {"text": "before"})
+                old = service.tokens.get("bridge")
+                rotated = await anyio.to_thread.run_sync(
+                    approver_command, paths, "token", "--client", "bridge", "--rotate"
+                )
+                after = await session.call_tool("test__echo", {"text": "after"})
+                revoked = await anyio.to_thread.run_sync(
+                    approver_command, paths, "token", "--client", "bridge", "--revoke"
+                )
+                with pytest.raises(MCPError) as refused:
+                    await session.call_tool("test__echo", {"text": "revoked"})
+            rows = [row for row in service.audit.tail(0, 1000) if row["kind"] == "decision"]
+    assert rotated.returncode == 0 and rotated.stdout.strip() not in ("", old)
+    assert "pick it up by themselves" in rotated.stderr
+    assert before.structured_content == {"text": "before"}
+    assert after.structured_content == {"text": "after"}
+    assert revoked.returncode == 0, revoked.stderr
+    assert "401" in str(refused.value) or "unauthorized" in str(refused.value).lower()
+    assert [json.loads(row["arguments"])["text"] for row in rows] == ["before", "after"]

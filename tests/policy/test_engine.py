@@ -767,3 +767,97 @@ def test_add_allow_rule_leaves_an_invalid_file_untouched(tmp_path: Path) -> None
         add_allow_rule(path, tool("a__x"))
     assert path.read_text(encoding="utf-8") == '{"version": "2"}'
     assert [p.name for p in tmp_path.iterdir()] == ["policy.json"]
+
+
+# Rules per client
+
+
+def test_an_entry_for_some_clients_is_absent_for_the_others() -> None:
+    p = policy(
+        {
+            "git__*": {"action": "allow", "clients": ["nightly-*"]},
+            "*": {"action": "deny", "clients": ["nightly-*"]},
+        },
+        risk_defaults={"other": "require_approval"},
+    )
+    assert decide(p, call("git__log", client="nightly-batch")).action is Action.ALLOW
+    assert decide(p, call("files__read", client="nightly-batch")).action is Action.DENY
+    cursor = decide(p, call("git__log", client="cursor"))
+    assert cursor.action is Action.REQUIRE_APPROVAL
+    assert cursor.rule == "risk_defaults.other"
+
+
+def test_a_condition_for_one_client_applies_to_that_client_only() -> None:
+    p = policy(
+        {
+            "files__write": {
+                "action": "require_approval",
+                "conditions": [
+                    {"clients": ["cursor"], "when": {"path": {"path_under": "/work"}}, "action": "allow"},
+                    {"clients": ["nightly"], "action": "deny"},
+                ],
+            }
+        }
+    )
+    assert decide(p, call("files__write", {"path": "/work/a"}, client="cursor")).action is Action.ALLOW
+    assert (
+        decide(p, call("files__write", {"path": "/etc/a"}, client="cursor")).action is Action.REQUIRE_APPROVAL
+    )
+    assert (
+        decide(p, call("files__write", {"path": "/work/a"}, client="claude")).action
+        is Action.REQUIRE_APPROVAL
+    )
+    denied = decide(p, call("files__write", {"path": "/work/a"}, client="nightly"))
+    assert (denied.action, denied.rule) == (Action.DENY, 'tools["files__write"].conditions[1]')
+
+
+def test_a_condition_needs_a_when_or_clients() -> None:
+    with pytest.raises(ConfigError) as raised:
+        policy({"x": {"conditions": [{"action": "allow"}]}})
+    assert raised.value.pointer == "/tools/x/conditions/0"
+
+
+def test_client_patterns_lists_every_client_the_policy_names() -> None:
+    p = policy(
+        {
+            "a": {"clients": ["cursor"], "conditions": [{"clients": ["nightly-*", "x"], "action": "deny"}]},
+            "b": {"action": "deny"},
+        }
+    )
+    assert p.client_patterns() == [
+        ('tools["a"]', "cursor"),
+        ('tools["a"].conditions[0]', "nightly-*"),
+        ('tools["a"].conditions[0]', "x"),
+    ]
+
+
+def test_argument_paths_are_what_the_deciding_entry_reads_for_this_client() -> None:
+    p = policy(
+        {
+            "files__write": {
+                "conditions": [
+                    {"when": {"path": {"path_under": "/w"}, "/opts/0": {"equals": 1}}, "action": "deny"},
+                    {"clients": ["cursor"], "when": {"mode": {"equals": "x"}}, "action": "deny"},
+                ]
+            },
+            "files__read": {"action": "allow"},
+        }
+    )
+    assert p.argument_paths(call("files__write", client="claude")) == (("path",), ("opts", "0"))
+    assert p.argument_paths(call("files__write", client="cursor")) == (("path",), ("opts", "0"), ("mode",))
+    assert p.argument_paths(call("files__read")) is None
+    assert p.argument_paths(call("other__tool")) is None
+
+
+def test_origin_metadata_is_accepted_and_changes_no_decision() -> None:
+    origin = {"via": "dialog", "at": "2026-12-05T10:00:00Z", "call_id": "abc-1", "client": "c", "tool": "t"}
+    p = policy(
+        {
+            "t": {
+                "action": "deny",
+                "origin": origin,
+                "conditions": [{"clients": ["c"], "action": "allow", "origin": origin}],
+            }
+        }
+    )
+    assert decide(p, call(tool("t", "t"), client="c")).action is Action.ALLOW

@@ -110,6 +110,7 @@ def test_without_a_tray_the_main_window_opens_with_every_control_and_says_why(
             "Audit log…",
             "Servers…",
             "Policy…",
+            "Rules…",
             "Connect a client…",
             "Start at login",
             "Quit",

@@ -49,6 +49,22 @@ class Scope(enum.StrEnum):
     """This tool from now on: the UI also writes a policy rule."""
 
 
+class AgentWait:
+    """What the agent has been told while its call waits for a person; set by :mod:`approval.held`.
+
+    The one changing part of an :class:`ApprovalRequest`, so a dialog can say that the agent was
+    answered "call again" and how often it did, while the request itself stays immutable.
+    """
+
+    __slots__ = ("retries", "told_to_retry_at")
+
+    def __init__(self) -> None:
+        self.told_to_retry_at: float | None = None
+        """Wall-clock time the agent was first told to call again (None: it is still waiting)."""
+        self.retries = 0
+        """Identical calls that joined this request since."""
+
+
 @dataclass(frozen=True, slots=True)
 class ApprovalRequest:
     """Everything a person needs to decide on one call. Immutable once created."""
@@ -84,6 +100,8 @@ class ApprovalRequest:
     def summary(self) -> str:
         """What is asked, in a few words: the tool's exposed name, or ``read <uri> from <server>``."""
         return self.request.describe() if self.request is not None else self.tool.name
+    agent: AgentWait = field(default_factory=AgentWait, compare=False)
+    """Whether the agent was told to call again, and how many of its retries joined this request."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -379,6 +379,55 @@ class AuditLog:
         with self._lock:
             return audit_query.distinct(self._db, column)
 
+    def replay(
+        self,
+        where: CallFilter | None = None,
+        *,
+        tool: str | None = None,
+        newest: int | None = None,
+        arguments_of: Sequence[str] | None = None,
+        page: int = 10_000,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Decision rows (:data:`audit_query.REPLAY_COLUMNS`) oldest first, or the ``newest`` N newest first.
+
+        Read a page at a time, each under the lock, so a long replay never holds up the writer.
+        See :func:`audit_query.replay_page` for ``tool`` and ``arguments_of``.
+        """
+        after: int | None = 0
+        before: int | None = None
+        left = newest
+        while left is None or left > 0:
+            size = page if left is None else min(page, left)
+            with self._lock:
+                rows = audit_query.replay_page(
+                    self._db,
+                    where,
+                    tool=tool,
+                    after_id=after if newest is None else None,
+                    before_id=before,
+                    newest_first=newest is not None,
+                    limit=size,
+                    arguments_of=arguments_of,
+                )
+            yield from rows
+            if len(rows) < size:
+                return
+            if newest is None:
+                after = rows[-1][0]
+            else:
+                before = rows[-1][0]
+                left = (left or 0) - len(rows)
+
+    def replay_ids(self, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """The decision rows with these ids (:func:`audit_query.replay_rows`)."""
+        with self._lock:
+            return audit_query.replay_rows(self._db, ids)
+
+    def rule_counts(self, where: CallFilter | None = None) -> dict[str, int]:
+        """How many matching calls each rule decided: see :func:`audit_query.rule_counts`."""
+        with self._lock:
+            return audit_query.rule_counts(self._db, where)
+
     def tail(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         """Up to ``limit`` rows with ``id > after_id``, oldest first (for following the log)."""
         with self._lock:

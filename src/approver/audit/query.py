@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, TextIO
@@ -233,6 +234,67 @@ def distinct(db: Database, column: str) -> list[str]:
         " SELECT value FROM seen WHERE value IS NOT NULL"
     )
     return [str(row[0]) for row in db.execute(sql).fetchall()]
+
+
+REPLAY_COLUMNS: Final = (
+    *("id", "ts", "client", "server", "tool", "upstream_tool", "risk_class", "risk_level"),
+    *("arguments", "args_truncated", "decision", "decided_by", "rule"),
+)
+"""The columns of a decision row :func:`replay_page` returns, in order."""
+
+
+def replay_page(
+    db: Database,
+    where: CallFilter | None = None,
+    *,
+    tool: str | None = None,
+    after_id: int | None = None,
+    before_id: int | None = None,
+    newest_first: bool = False,
+    limit: int = 10_000,
+    arguments_of: Sequence[str] | None = None,
+) -> list[tuple[Any, ...]]:
+    """One page of decision rows (:data:`REPLAY_COLUMNS`), for replaying calls against a policy.
+
+    Oldest first (after ``after_id``), or newest first (before ``before_id``). ``tool`` keeps one
+    exposed tool name. ``arguments_of`` names the tools whose arguments are read (others come
+    back as None, which saves reading them); None reads every call's.
+    """
+    where = where or CallFilter()
+    conditions, params = _call_conditions(where)
+    if tool is not None:
+        conditions += " AND tool = :tool"
+        params["tool"] = tool
+    order = "DESC" if newest_first else "ASC"
+    if before_id is not None:
+        conditions += " AND id < :before_id"
+        params["before_id"] = before_id
+    if after_id is not None:
+        conditions += " AND id > :after_id"
+        params["after_id"] = after_id
+    columns = list(REPLAY_COLUMNS)
+    if arguments_of is not None:
+        names = {f"arg_tool_{i}": name for i, name in enumerate(arguments_of)}
+        listed = ", ".join(f":{name}" for name in names) or "NULL"
+        columns[REPLAY_COLUMNS.index("arguments")] = f"CASE WHEN tool IN ({listed}) THEN arguments END"
+        params |= names
+    sql = f"SELECT {', '.join(columns)} FROM events WHERE {conditions} ORDER BY id {order} LIMIT :limit"  # noqa: S608
+    return [tuple(row) for row in db.execute(sql, params | {"limit": limit}).fetchall()]
+
+
+def replay_rows(db: Database, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """The decision rows (:data:`REPLAY_COLUMNS`) with these ids, oldest first."""
+    listed = ", ".join("?" * len(ids))
+    columns = ", ".join(REPLAY_COLUMNS)
+    sql = f"SELECT {columns} FROM events WHERE kind = 'decision' AND id IN ({listed}) ORDER BY id"  # noqa: S608
+    return [tuple(row) for row in db.execute(sql, list(ids)).fetchall()]
+
+
+def rule_counts(db: Database, where: CallFilter | None = None) -> dict[str, int]:
+    """How many matching calls each rule decided (the ``rule`` column of decision rows)."""
+    conditions, params = _call_conditions(where or CallFilter())
+    sql = f"SELECT rule, count(*) FROM events WHERE {conditions} GROUP BY rule"  # noqa: S608
+    return {str(rule): int(found) for rule, found in db.execute(sql, params).fetchall() if rule is not None}
 
 
 def tail(db: Database, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:

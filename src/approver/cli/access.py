@@ -30,6 +30,18 @@ def add_parsers(commands: Any) -> None:
                 action="store_true",
                 help="print the URL without a token (use with a bearer header)",
             )
+        change = sub.add_mutually_exclusive_group()
+        change.add_argument(
+            "--rotate",
+            action="store_true",
+            help="replace the client's token with a new one; the old one stops working at once",
+        )
+        if name == "token":
+            change.add_argument(
+                "--revoke",
+                action="store_true",
+                help="delete the client's token; it stops working at once, also in a running approver",
+            )
 
     connect = commands.add_parser(
         "connect", help="stdio bridge to the running gateway, for stdio-only clients"
@@ -67,7 +79,9 @@ def _url(args: argparse.Namespace, paths: Paths) -> int:
     from approver.service import HOST, client_url
 
     store = _token_store(paths)
-    token = store.get_or_create(args.client)
+    token = store.rotate(args.client) if args.rotate else store.get_or_create(args.client)
+    if args.rotate:
+        print(_rotated(args.client), file=sys.stderr)
     port, running = _running_port(paths)
     print(f"http://{HOST}:{port}/mcp" if args.plain else client_url(port, token))
     if not running:
@@ -80,10 +94,38 @@ def _url(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _token(args: argparse.Namespace, paths: Paths) -> int:
+    from approver.service import client_url
+
     store = _token_store(paths)
+    if args.revoke:
+        if not store.revoke(args.client):
+            print(f"approver: no client named {args.client!r} has a token", file=sys.stderr)
+            return 1
+        print(
+            f"approver: revoked the token of {args.client}: it no longer works, also in a running approver. "
+            f"A client set up with `approver connect --client {args.client}` gets a new token when it next "
+            "starts; uninstall it to keep it out.",
+            file=sys.stderr,
+        )
+        return 0
+    if args.rotate:
+        token = store.rotate(args.client)
+        print(token)
+        port, _ = _running_port(paths)
+        print(_rotated(args.client), file=sys.stderr)
+        print(f"approver: its URL is now {client_url(port, token)}", file=sys.stderr)
+        return 0
     print(store.get_or_create(args.client))
     print(f"approver: {store.storage_note}", file=sys.stderr)
     return 0
+
+
+def _rotated(client: str) -> str:
+    return (
+        f"approver: {client} has a new token; the old one no longer works, also in a running approver. "
+        f"Put the new token or URL into clients that use it; clients set up with `approver connect "
+        f"--client {client}` (the stdio bridge) pick it up by themselves."
+    )
 
 
 def _connect(args: argparse.Namespace, paths: Paths) -> int:
@@ -96,5 +138,9 @@ def _connect(args: argparse.Namespace, paths: Paths) -> int:
         info = read_runtime(paths)
         return info.url if info is not None else None
 
-    asyncio.run(run_bridge(find, token))
+    def current() -> str | None:
+        found: str | None = _token_store(paths).get(args.client)
+        return found
+
+    asyncio.run(run_bridge(find, token, current_token=current))
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ try:
 except ImportError:  # pragma: no cover - Windows: no advisory locks, writes stay atomic
     fcntl = None  # type: ignore[assignment]
 
+logger = logging.getLogger(__name__)
+
 TOKEN_BYTES: Final = 32
 """Random bytes per token (``secrets.token_urlsafe``), 43 characters once encoded."""
 
@@ -41,6 +44,17 @@ _FORMAT_VERSION: Final = 1
 def keyring_username(client: str) -> str:
     """The keyring username under which ``client``'s token is stored."""
     return f"client-token:{client}"
+
+
+def client_names(tokens_file: Path) -> list[str]:
+    """The names of the clients that have a token, read from ``tokens.json`` alone (no keyring), sorted."""
+    try:
+        text = tokens_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(tokens_file), "", f"cannot be read: {exc}") from None
+    return sorted(_parse_clients(parse_json(text, str(tokens_file)), str(tokens_file)))
 
 
 def check_client_name(client: str) -> str:
@@ -63,7 +77,7 @@ class TokenStore:
         """Client -> token when it lives in the file, None when it lives in the keyring."""
         self._tokens: dict[str, str] = {}
         self._problems: dict[str, str] = {}
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self.reload()
 
     @property
@@ -143,8 +157,30 @@ class TokenStore:
             self._write()
             return token
 
+    def rotate(self, client: str) -> str:
+        """Give ``client`` a new token in place of its old one (which stops working); returns the new one.
+
+        Raises ConfigError when the client has no token (nothing to rotate) or its token's keyring
+        cannot be read now.
+        """
+        check_client_name(client)
+        with self._locked():
+            self.reload()
+            if client not in self._entries:
+                raise ConfigError(
+                    str(self.tokens_file), f"/clients/{client}", f"no client named {client!r} has a token"
+                )
+            if client in self._problems:
+                raise ConfigError(str(self.tokens_file), f"/clients/{client}", self._problems[client])
+            token = secrets.token_urlsafe(TOKEN_BYTES)
+            self._entries[client] = None if self._store_in_keyring(client, token) else token
+            self._tokens[client] = token
+            # Written even when only the keyring changed: a running gateway notices the new file.
+            self._write()
+            return token
+
     def revoke(self, client: str) -> bool:
-        """Forget ``client`` and its token; False if it had none."""
+        """Forget ``client`` and its token (which stops working); False if it had none."""
         with self._locked():
             self.reload()
             if client not in self._entries:
@@ -177,14 +213,17 @@ class TokenStore:
         """The client owning ``token``, or None.
 
         Compares against every known token in constant time, without stopping at a match, so
-        the time taken does not tell which token (or how much of one) was right. When nothing
-        matches and ``tokens.json`` changed on disk, reloads once and tries again.
+        the time taken does not tell which token (or how much of one) was right. ``tokens.json``
+        is checked for changes first (one ``stat``): a token revoked or rotated by another
+        process (``approver token --revoke``) is refused from the next request on.
         """
-        client = self._match(token)
-        if client is None and self._file_stamp() != self._stamp:
-            self.reload()
-            client = self._match(token)
-        return client
+        if self._file_stamp() != self._stamp:
+            try:
+                self.reload()
+            except ConfigError:
+                logger.exception("tokens.json cannot be read; refusing every token until it can")
+                self._entries, self._tokens = {}, {}
+        return self._match(token)
 
     def _match(self, token: str) -> str | None:
         if not token:
@@ -208,12 +247,13 @@ class TokenStore:
             return False
         return True
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> tuple[int, int, int] | None:
         try:
             stat = self.tokens_file.stat()
         except FileNotFoundError:
             return None
-        return stat.st_mtime_ns, stat.st_size
+        # The inode too: every write replaces the file, even one that keeps its size and second.
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
     def _read(self) -> dict[str, str | None]:
         file = str(self.tokens_file)

@@ -25,6 +25,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from approver.approval.held import RETRY_PHRASE
 from approver.demo.sandbox import PROTECTED_FOLDER, SERVER_NAME
 from approver.errors import ApproverError
 
@@ -35,6 +36,8 @@ TOKEN_ENV: Final = "APPROVER_DEMO_TOKEN"  # noqa: S105 - the variable's name, no
 """Environment variable ``main`` reads the token from when ``--token`` is not given."""
 
 DENIED_PREFIX: Final = "approver denied this call: "
+RETRY_DELAY: Final = 2.0
+"""Seconds the demo agent waits before calling again when approver says the call is still held."""
 """How the gateway's answer to a call it did not forward begins."""
 
 SUMMARY_TEXT: Final = (
@@ -229,13 +232,19 @@ def _tool_names(offered: Sequence[str]) -> tuple[dict[str, str], list[str]]:
 
 async def _make(session: ClientSession, tool: str, plan: _Plan, say: Callable[[str], None]) -> Step:
     say(f"agent: I want to {plan.intent}. {plan.expect}")
-    try:
-        result = await session.call_tool(tool, plan.arguments)
-    except MCPError as error:
-        text = f"the call failed: {error.error.message}"
-        say(f"agent: {text}")
-        return Step(tool, dict(plan.arguments), allowed=False, text=text, error=True)
-    text = "\n".join(block.text for block in result.content if isinstance(block, types.TextContent))
+    while True:
+        try:
+            result = await session.call_tool(tool, plan.arguments)
+        except MCPError as error:
+            text = f"the call failed: {error.error.message}"
+            say(f"agent: {text}")
+            return Step(tool, dict(plan.arguments), allowed=False, text=text, error=True)
+        text = "\n".join(block.text for block in result.content if isinstance(block, types.TextContent))
+        if not (result.is_error and RETRY_PHRASE in text):
+            break
+        # approver held the call longer than this client's patience: ask again, as told.
+        say("agent: approver is still waiting for you to decide; I will call again in a moment.")
+        await anyio.sleep(RETRY_DELAY)
     if result.is_error and text.startswith(DENIED_PREFIX):
         say(f"approver: {_denial(text.removeprefix(DENIED_PREFIX))}")
         return Step(tool, dict(plan.arguments), allowed=False, text=text, error=True)

@@ -65,20 +65,53 @@ def _headers_for(message: Any, negotiated: str | None) -> dict[str, str] | None:
     return None
 
 
+class StoreToken(httpx2.Auth):
+    """The client's token as a bearer header, read again from the store when the gateway refuses it.
+
+    A token rotated meanwhile (``approver token --rotate``, the Connect window) is then picked up
+    without restarting the bridge; a revoked one stays refused.
+    """
+
+    def __init__(self, token: str, current: Callable[[], str | None] | None = None) -> None:
+        self.token = token
+        self._current = current
+
+    def auth_flow(self, request: httpx2.Request) -> Any:
+        """Send with the token; on 401 send once more with the store's token if it changed."""
+        request.headers["authorization"] = f"Bearer {self.token}"
+        response = yield request
+        if response.status_code != 401 or self._current is None:
+            return
+        try:
+            fresh = self._current()
+        except Exception as exc:
+            logger.warning("could not read this client's token again: %s", exc)
+            return
+        if fresh and fresh != self.token:
+            self.token = fresh
+            request.headers["authorization"] = f"Bearer {fresh}"
+            yield request
+
+
 async def run_bridge(
     find_gateway: Callable[[], str | None],
     token: str,
     stdin: Any = None,
     stdout: Any = None,
+    *,
+    current_token: Callable[[], str | None] | None = None,
 ) -> None:
-    """Relay stdin/stdout to the gateway at the URL ``find_gateway()`` returns (None: not running)."""
+    """Relay stdin/stdout to the gateway at the URL ``find_gateway()`` returns (None: not running).
+
+    ``current_token`` reads the client's token from the store again, for when it was rotated.
+    """
     async with stdio_server(stdin, stdout) as (client_read, client_write):
         url = find_gateway()
         if url is None:
             await _answer_unavailable(client_read, client_write, find_gateway)
             return
         http = httpx2.AsyncClient(
-            headers={"authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30.0, read=None)
+            auth=StoreToken(token, current_token), timeout=httpx2.Timeout(30.0, read=None)
         )
         async with http, streamable_http_client(url, http_client=http) as (gateway_read, gateway_write):
             negotiated: str | None = None

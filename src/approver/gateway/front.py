@@ -92,9 +92,11 @@ class FrontDoor:
 
         def user(token: str, client: str) -> tuple[Any, str]:
             who = principal(client, token)
-            # The token's digest as the subject: the SDK binds a session to (client, subject), so
-            # a session is bound to the token that opened it, not only to the client's name.
-            access = AccessToken(token=token, client_id=client, scopes=[], subject=who)
+            # The SDK binds a session to the client's name: another client presenting its id gets
+            # 404. A client has one token at a time, so a rotated token keeps the client's open
+            # sessions (a running bridge carries on); grants and pending decisions stay bound to
+            # the token itself (`who`), and start afresh with a new one.
+            access = AccessToken(token=token, client_id=client, scopes=[])
             return AuthenticatedUser(access), who
 
         self._principal: Callable[[str, str], tuple[Any, str]] = user
@@ -135,6 +137,8 @@ class FrontDoor:
             token = authorization[7:].strip()
         client = self.authenticate(token) if token else None
         if client is None:
+            if token:
+                self._forget(token)
             await _reject(
                 send,
                 401,
@@ -174,6 +178,11 @@ class FrontDoor:
             await self.app(scope, app_receive, watch.send)
         finally:
             watch.close()
+
+    def _forget(self, token: str) -> None:
+        """Drop the principal of a token that no longer authenticates (revoked, rotated)."""
+        for key in [key for key in self._principals if key[0] == token]:
+            del self._principals[key]
 
     def _principal_of(self, token: str, client: str) -> tuple[Any, str]:
         key = (token, client)

@@ -88,6 +88,7 @@ class Gateway:
         clock: Callable[[], float] = time.time,
         instructions: str | None = None,
         keepalive_interval: float = KEEPALIVE_INTERVAL,
+        patience: Callable[[str], float | None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.policy = policy
@@ -106,6 +107,8 @@ class Gateway:
             clock=clock,
             keepalive_interval=keepalive_interval,
         )
+        if patience is not None:
+            self.tools.patience = patience
         self.bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self.bus)
         self.policed = PolicedRequests(

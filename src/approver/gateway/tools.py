@@ -21,10 +21,13 @@ import mcp.types as types
 from mcp.shared.exceptions import MCPError
 
 from approver.approval.broker import ApprovalRequest, Broker, Scope, Verdict
-from approver.approval.keepalive import KEEPALIVE_INTERVAL, keepalive, unless_gone
+from approver.approval.held import HeldCalls, held_decision
+from approver.approval.keepalive import KEEPALIVE_INTERVAL, keepalive
+from approver.approval.kept import CallKey, KeptDecisions
 from approver.audit.log import AuditWriteError, DecisionRecord, OutcomeRecord, canonical_json
 from approver.audit.recorder import Recorder
 from approver.calls import Action, CallContext, Decision
+from approver.config.patience import DEFAULT_PATIENCE
 from approver.gateway.answers import tool_error
 from approver.gateway.callers import Caller
 from approver.gateway.catalog import Catalog, ToolEntry
@@ -58,6 +61,7 @@ class ToolCalls:
         *,
         clock: Callable[[], float] = time.time,
         keepalive_interval: float = KEEPALIVE_INTERVAL,
+        patience: Callable[[str], float | None] = lambda client: DEFAULT_PATIENCE,
     ) -> None:
         self.catalog = catalog
         self.policy = policy
@@ -71,6 +75,10 @@ class ToolCalls:
         self._clock = clock
         self.grants = grants
         """What a person approved "for this session", per principal and session."""
+        self.patience = patience
+        """A client's patience: seconds a held call waits before its agent is told to call again
+        (None or 0: as long as the approval takes)."""
+        self.held = HeldCalls(broker, KeptDecisions(clock), clock)
 
     async def call(
         self, caller: Caller, name: str, arguments: dict[str, Any] | None
@@ -110,6 +118,8 @@ class ToolCalls:
             return tool_error(
                 f"approver denied this call: the audit log cannot be written ({type(exc).__name__})"
             )
+        if decided_by == "held":
+            return tool_error(message)  # not a denial: the agent is to call again
         if decision.action is not Action.ALLOW:
             return tool_error(f"approver denied this call: {message or decision.reason}")
         return await self._forward(caller, entry, call_id, argument_bytes, started)
@@ -147,45 +157,42 @@ class ToolCalls:
                     "",
                 )
             now = self._clock()
-            request = ApprovalRequest(
-                id=call_id,
-                client=client,
-                session=caller.session or "",
-                tool=entry.ref,
-                risk=entry.risk,
-                description=entry.exposed.description or "",
-                arguments=argument_bytes,
-                received=now,
-                deadline=now + self.broker.timeout,
-                rule=decision.rule,
-                pin_change=(pin.diff or pin.reason) if pin.quarantined else "",
-                lookalikes=tuple(self.catalog.lookalikes(entry.ref)),
-                input_schema=entry.exposed.input_schema,
-                argument_order=tuple(arguments),
-            )
+
+            def make_request() -> ApprovalRequest:
+                return ApprovalRequest(
+                    id=call_id,
+                    client=client,
+                    session=caller.session or "",
+                    tool=entry.ref,
+                    risk=entry.risk,
+                    description=entry.exposed.description or "",
+                    arguments=argument_bytes,
+                    received=now,
+                    deadline=now + self.broker.timeout,
+                    rule=decision.rule,
+                    pin_change=(pin.diff or pin.reason) if pin.quarantined else "",
+                    lookalikes=tuple(self.catalog.lookalikes(entry.ref)),
+                    input_schema=entry.exposed.input_schema,
+                    argument_order=tuple(arguments),
+                )
+
+            # Bound to the principal (client and token), never to a name a header could carry.
+            key = CallKey.of(caller.principal, entry.ref.name, argument_bytes)
+            patience = None if caller.modern else self.patience(client)
             try:
                 async with keepalive(
                     caller.progress_reporter(), self.broker.timeout, self.keepalive_interval
                 ):
-                    resolution = await unless_gone(self.broker.submit(request), client_gone(caller.scope))
+                    held = await self.held.decide(key, make_request, patience, client_gone(caller.scope))
             except asyncio.CancelledError:
                 await self._record_cancelled(entry, client, call_id, argument_bytes, decision)
                 raise
-            if resolution is None:
-                gone = "the client went away while the call waited for approval"
-                return Decision(Action.DENY, decision.rule, gone), "cancelled", ""
-            if resolution.verdict is Verdict.APPROVED:
-                if resolution.scope is not Scope.ONCE:
-                    self.grants.add(grant)
-                return Decision(Action.ALLOW, decision.rule, "approved by the user"), "user", ""
-            action_reason = {
-                Verdict.TIMED_OUT: "nobody approved this call in time",
-                Verdict.CANCELLED: "the request was withdrawn",
-            }.get(resolution.verdict, "denied by the user")
-            message = resolution.message or action_reason
-            if pin.quarantined:
-                message = f"{pin.reason}; {message}"
-            return Decision(Action.DENY, decision.rule, message), resolution.decided_by, message
+            approved = held.resolution is not None and held.resolution.verdict is Verdict.APPROVED
+            # Only "for this session" grants the tool for the session; "always" wrote a rule that may
+            # cover less (one client, some arguments), which the policy now applies by itself.
+            if approved and held.resolution is not None and held.resolution.scope is Scope.SESSION:
+                self.grants.add(grant)
+            return held_decision(held, decision.rule, pin.reason if pin.quarantined else "", self._clock())
         except asyncio.CancelledError:
             raise
         except Exception as exc:

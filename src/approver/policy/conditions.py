@@ -1,9 +1,12 @@
 """Argument conditions: tests on a call's arguments that choose a rule's action.
 
 A condition's ``when`` maps an argument (a top-level name or a JSON pointer) to operators
-(``equals``, ``starts_with``, ``matches``, ``path_under``, ``gt``, ...). All of a condition's
-tests must hold for its action to apply. Comparisons follow JSON, not Python: ``true`` is not
-``1``. ``path_under`` normalises paths lexically; it cannot see symlinks on the upstream's machine.
+(``equals``, ``starts_with``, ``matches``, ``path_under``, ``url_host``, ``command_prefix``,
+``gt``, ...); its ``clients`` name the clients it is for. All of a condition's tests must hold,
+and the call must come from one of its clients, for its action to apply. Comparisons follow
+JSON, not Python: ``true`` is not ``1``. ``path_under`` normalises paths lexically; it cannot see
+symlinks on the upstream's machine. The two operators that read structure out of a string
+(``url_host``, ``command_prefix``) refuse to match anything another parser could read differently.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import fnmatch
 import json
 import posixpath
 import re
-from collections.abc import Callable, Mapping
+import shlex
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from approver.calls import Action
 from approver.errors import ConfigError
@@ -47,10 +52,27 @@ class Condition:
     action: Action
     reason: str
     tests: tuple[Test, ...]
+    clients: tuple[str, ...] | None = None
+    """Client names or globs the condition is for; None: every client."""
 
-    def holds(self, arguments: Mapping[str, Any]) -> bool:
-        """Whether every test holds for ``arguments``."""
+    def holds(self, arguments: Mapping[str, Any], client: str | None = None) -> bool:
+        """Whether ``client`` is one of the condition's clients and every test holds for ``arguments``.
+
+        ``client=None`` checks the arguments only.
+        """
+        if client is not None and not client_matches(self.clients, client):
+            return False
         return all(test.holds(arguments) for test in self.tests)
+
+    @property
+    def paths(self) -> tuple[tuple[str, ...], ...]:
+        """The argument paths the condition's tests read."""
+        return tuple(test.path for test in self.tests)
+
+
+def client_matches(patterns: Sequence[str] | None, client: str) -> bool:
+    """Whether ``client`` is named by one of ``patterns`` (names or fnmatch globs); None names everyone."""
+    return patterns is None or any(fnmatch.fnmatchcase(client, pattern) for pattern in patterns)
 
 
 def quote(name: str) -> str:
@@ -67,9 +89,10 @@ def compile_condition(raw: Mapping[str, Any], rule: str, where: str, file: str) 
     """A :class:`Condition` from its JSON; a bad pointer, operator or regex is a ConfigError."""
     tests = tuple(
         _compile_test(arg, ops, f"{where}/when/{pointer_token(arg)}", file)
-        for arg, ops in raw["when"].items()
+        for arg, ops in raw.get("when", {}).items()
     )
-    return Condition(rule, Action(raw["action"]), raw.get("reason", ""), tests)
+    clients = tuple(raw["clients"]) if "clients" in raw else None
+    return Condition(rule, Action(raw["action"]), raw.get("reason", ""), tests, clients)
 
 
 def _compile_test(arg: str, ops: Mapping[str, Any], where: str, file: str) -> Test:
@@ -96,7 +119,85 @@ def _check(op: str, operand: Any, where: str, file: str) -> tuple[Callable[[Any,
             raise ConfigError(file, where, f"invalid regular expression {quote(operand)}: {exc}") from None
     elif op == "path_under":
         operand = _directories(operand, where, file)
+    elif op == "url_host":
+        operand = _hosts(operand, where, file)
+    elif op == "command_prefix":
+        operand = _words(operand, where, file)
     return _OPERATORS[op], operand
+
+
+_HOST: Final = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?|[0-9a-f]*:[0-9a-f:.]*")
+_SHELL_OPERATORS: Final = frozenset(";|&$`<>\n\r\\(){}")
+"""Characters that make a shell do more than run one command with words (or hide what it runs)."""
+_URL_UNSAFE: Final = re.compile(r"[^\x21-\x7e]|\\")
+
+
+def _hosts(operand: str | list[str], where: str, file: str) -> tuple[str, ...]:
+    hosts = []
+    for i, host in enumerate([operand] if isinstance(operand, str) else operand):
+        if not _HOST.fullmatch(host.lower()):
+            pointer = where if isinstance(operand, str) else f"{where}/{i}"
+            raise ConfigError(
+                file, pointer, f"expected a host name like example.com or *.example.com, got {quote(host)}"
+            )
+        hosts.append(host.lower())
+    return tuple(hosts)
+
+
+def _words(operand: str, where: str, file: str) -> tuple[str, ...]:
+    words = _shell_words(operand)
+    if not words:
+        raise ConfigError(
+            file, where, f"expected words of a command without shell operators, got {quote(operand)}"
+        )
+    return words
+
+
+def _shell_words(command: str) -> tuple[str, ...] | None:
+    """The words a shell would pass for ``command``; None when it holds a shell operator or bad quoting."""
+    if any(char in _SHELL_OPERATORS for char in command):
+        return None
+    try:
+        return tuple(shlex.split(command))
+    except ValueError:
+        return None
+
+
+def _command_prefix(value: Any, words: tuple[str, ...]) -> bool:
+    """Whether a command (a shell string, or an argv array) starts with ``words``."""
+    if isinstance(value, list):
+        found: tuple[Any, ...] | None = tuple(value[: len(words)])
+    elif isinstance(value, str):
+        found = _shell_words(value)
+        found = found[: len(words)] if found is not None else None
+    else:
+        return False
+    return found == words
+
+
+def url_host(value: Any) -> str | None:
+    """The lower-case host of a URL, or None when it has none or could be read two ways.
+
+    User info (``https://good.example@evil.example``), backslashes, spaces and control
+    characters are refused: parsers disagree about where such a URL's host is.
+    """
+    if not isinstance(value, str) or _URL_UNSAFE.search(value):
+        return None
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not parts.scheme or "@" in parts.netloc or not host:
+        return None
+    return host.lower()
+
+
+def _url_host(value: Any, hosts: tuple[str, ...]) -> bool:
+    host = url_host(value)
+    if host is None:
+        return False
+    return any(host == h or (h.startswith("*.") and host.endswith(h[1:])) for h in hosts)
 
 
 def _directories(operand: str | list[str], where: str, file: str) -> tuple[str, ...]:
@@ -179,5 +280,7 @@ _OPERATORS: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
     "exists": lambda value, x: bool(x),
     "max_length": lambda value, x: isinstance(value, str | list) and len(value) <= x,
     "path_under": _path_under,
+    "url_host": _url_host,
+    "command_prefix": _command_prefix,
 }
 """Each operator's check, called with the argument's value and the compiled operand."""

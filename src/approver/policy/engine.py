@@ -7,11 +7,13 @@ server could choose (see :mod:`approver.policy.matching`).
 
 Precedence for a tool call, in order:
 
-1. The single most specific matching ``tools`` entry decides. An exact name beats any glob; of
-   several exact names, the exposed name beats ``server__tool``; of globs, the one with more
-   literal (non-wildcard) characters wins; a tie goes to the entry written first. Within the
-   entry the first condition that holds gives the action, else the entry's ``action`` (allow
-   when absent, as in PolicyLayer).
+1. The single most specific matching ``tools`` entry decides. An entry with ``clients`` matches
+   only calls from those clients (names or globs); for anyone else it is as if it were absent.
+   An exact name beats any glob; of several exact names, the exposed name beats
+   ``server__tool``; of globs, the one with more literal (non-wildcard) characters wins; a tie
+   goes to the entry written first. Within the entry the first condition that holds (its
+   ``when`` tests pass and the call comes from one of its ``clients``) gives the action, else
+   the entry's ``action`` (allow when absent, as in PolicyLayer).
 2. No entry matches: ``risk_defaults[risk class]``, after ``risk_overrides`` are applied.
 3. Otherwise ``default`` (deny when absent).
 4. When the action is allow or require_approval, the matched entry's limits are checked; a full
@@ -53,7 +55,7 @@ from approver.calls import (
 )
 from approver.config.schema import load_json_file, validate
 from approver.errors import ConfigError
-from approver.policy.conditions import Condition, compile_condition, pointer_token, quote
+from approver.policy.conditions import Condition, client_matches, compile_condition, pointer_token, quote
 from approver.policy.limits import BucketKey, Limit, RateLimiter, compile_limit
 from approver.policy.matching import Rank, name_rank, server_rank, uri_rank
 
@@ -89,6 +91,7 @@ class _Entry:
     reason: str
     conditions: tuple[Condition, ...]
     limits: tuple[Limit, ...]
+    clients: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,7 @@ class Policy:
             )
             for kind, section in REQUEST_SECTIONS.items()
         }
+        self._client_entries = any(entry.clients is not None for entry in self._entries)
 
     @classmethod
     def from_data(cls, data: Any, source: str = "<policy>") -> Policy:
@@ -183,9 +187,37 @@ class Policy:
             reasons=(*risk.reasons, f"overridden by policy {override.rule}"),
         )
 
+    def client_patterns(self) -> list[tuple[str, str]]:
+        """Every client name or glob the policy names, as (rule, pattern), in file order."""
+        found = []
+        for entry in self._entries:
+            found += [(entry.rule, pattern) for pattern in entry.clients or ()]
+            for condition in entry.conditions:
+                found += [(condition.rule, pattern) for pattern in condition.clients or ()]
+        return found
+
+    def argument_paths(self, ctx: CallContext) -> tuple[tuple[str, ...], ...] | None:
+        """The argument paths the decision on ``ctx`` may read; None when it reads no argument.
+
+        What a replay of a logged call needs to know before trusting stored (redacted, clipped)
+        arguments.
+        """
+        entry = self._entry_for(ctx)
+        if entry is None:
+            return None
+        paths = tuple(
+            path for c in entry.conditions if client_matches(c.clients, ctx.client) for path in c.paths
+        )
+        return paths or None
+
+    def entry_pattern(self, ctx: CallContext) -> str | None:
+        """The ``tools`` key of the entry that decides ``ctx``'s calls, or None when no entry does."""
+        entry = self._entry_for(ctx)
+        return entry.pattern if entry is not None else None
+
     def decide(self, ctx: CallContext, limiter: RateLimiter, now: float) -> Decision:
         """The verdict on one call, counting it in the rate-limit buckets it passes."""
-        entry = _most_specific(self._entries, _tool_rank(ctx.tool))
+        entry = self._entry_for(ctx)
         decision = self._decide_action(ctx, entry)
         if entry is None or decision.action is Action.DENY:
             return decision
@@ -203,9 +235,7 @@ class Policy:
 
     def decide_without_arguments(self, ctx: CallContext) -> Decision:
         """What the policy does with a call to ``ctx.tool`` without arguments, ignoring limits."""
-        return self._decide_action(
-            replace(ctx, arguments={}), _most_specific(self._entries, _tool_rank(ctx.tool))
-        )
+        return self._decide_action(replace(ctx, arguments={}), self._entry_for(ctx))
 
     def decide_request(self, request: RequestRef) -> Decision:
         """The verdict on a resource read, a prompt get or a completion: its section, else ``default``."""
@@ -216,10 +246,30 @@ class Policy:
         reason = f"{_VERBS[self._default]} by the policy default: no {section} rule applies"
         return Decision(self._default, "default", reason)
 
+    def decider(self, ctx: CallContext) -> Callable[[Mapping[str, Any]], Decision]:
+        """Decides calls like ``ctx`` (same client, tool and risk) by their arguments, limits ignored.
+
+        The entry is looked up once: a replay of many calls of one tool pays for it once.
+        """
+        entry = self._entry_for(ctx)
+        return lambda arguments: self._decide_action(replace(ctx, arguments=arguments), entry)
+
+    def decide_ignoring_limits(self, ctx: CallContext) -> Decision:
+        """The verdict on one call as if no rate limit were full (for replays of the audit log)."""
+        return self._decide_action(ctx, self._entry_for(ctx))
+
+    def _entry_for(self, ctx: CallContext) -> _Entry | None:
+        return _most_specific(
+            [e for e in self._entries if client_matches(e.clients, ctx.client)]
+            if self._client_entries
+            else self._entries,
+            _tool_rank(ctx.tool),
+        )
+
     def _decide_action(self, ctx: CallContext, entry: _Entry | None) -> Decision:
         if entry is not None:
             for condition in entry.conditions:
-                if condition.holds(ctx.arguments):
+                if condition.holds(ctx.arguments, ctx.client):
                     return _rule_decision(condition.action, condition.rule, condition.reason or entry.reason)
             return _rule_decision(entry.action, entry.rule, entry.reason)
         risk_class = self.apply_overrides(ctx.tool, ctx.risk).risk_class
@@ -282,7 +332,10 @@ def _compile_entries(tools: Mapping[str, Any], file: str) -> tuple[_Entry, ...]:
                 )
             limits.append(limit)
         action = Action(raw.get("action", "allow"))
-        entries.append(_Entry(pattern, rule, action, raw.get("reason", ""), conditions, tuple(limits)))
+        clients = tuple(raw["clients"]) if "clients" in raw else None
+        entries.append(
+            _Entry(pattern, rule, action, raw.get("reason", ""), conditions, tuple(limits), clients)
+        )
     return tuple(entries)
 
 

@@ -35,6 +35,7 @@ from approver.ui.placement import keep_inside, place
 from approver.ui.policy_view import PolicyWindow
 from approver.ui.risk_band import risk_icon
 from approver.ui.rugpull import RugPullWatch
+from approver.ui.rules_window import RulesWindow
 from approver.ui.servers import ServersWindow
 from approver.ui.signals import CoreSignals
 from approver.ui.text import plain_tooltip
@@ -70,7 +71,13 @@ class DesktopApp(QObject):
         self.signals = CoreSignals(service.broker, service.events, self)
         self._detach_approver = service.broker.attach_approver()
         self.approvals = ApprovalController(
-            self.signals, service.broker, service, arm_delay_ms=arm_delay_ms, parent=self
+            self.signals,
+            service.broker,
+            service,
+            policy_path=service.paths.policy_file,
+            arm_delay_ms=arm_delay_ms,
+            scoped_rules=True,
+            parent=self,
         )
         self.controls = Controls(self)
         self.window = MainWindow(self.controls, tray_available=tray_available)
@@ -107,6 +114,7 @@ class DesktopApp(QObject):
         controls.audit.triggered.connect(self.open_audit)
         controls.servers.triggered.connect(self.open_servers)
         controls.policy.triggered.connect(self.open_policy)
+        controls.rules.triggered.connect(self.open_rules)
         controls.connect_client.triggered.connect(self.open_connect)
         controls.autostart.setEnabled(self.autostart.supported)
         controls.autostart.setToolTip(self.autostart.unsupported_reason() or "Start approver when you log in")
@@ -270,6 +278,9 @@ class DesktopApp(QObject):
         policy = self.windows.get("policy")
         if isinstance(policy, PolicyWindow):
             policy.refresh()
+        rules = self.windows.get("rules")
+        if isinstance(rules, RulesWindow):
+            rules.refresh()
 
     def _paused_changed(self, paused: bool) -> None:
         if self.controls.pause.isChecked() != paused:
@@ -341,6 +352,13 @@ class DesktopApp(QObject):
         window.refresh()
         return window
 
+    def open_rules(self) -> RulesWindow:
+        """Open (or raise) the rules window."""
+        window = self._open("rules", lambda: RulesWindow(self.service))
+        assert isinstance(window, RulesWindow)
+        window.refresh()
+        return window
+
     def open_connect(self) -> ConnectWindow:
         """Open (or raise) the connect-a-client window."""
         service = self.service
@@ -349,7 +367,13 @@ class DesktopApp(QObject):
         )
         window = self._open(
             "connect",
-            lambda: ConnectWindow(service.tokens, service.port, self.bridge_command, installer=installer),
+            lambda: ConnectWindow(
+                service.tokens,
+                service.port,
+                self.bridge_command,
+                installer=installer,
+                patience=service.patience,
+            ),
         )
         assert isinstance(window, ConnectWindow)
         return window

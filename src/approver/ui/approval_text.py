@@ -9,6 +9,7 @@ import json
 import math
 from collections.abc import Sequence
 
+from approver.approval.broker import ApprovalRequest
 from approver.visible import Revealed
 
 
@@ -36,6 +37,26 @@ def countdown_text(seconds_left: float) -> str:
         return "Timing out now: the call will be denied."
     whole = math.ceil(seconds_left)
     return f"Times out in {whole // 60}:{whole % 60:02d}, then the call is denied."
+
+
+def waiting_text(request: ApprovalRequest, now: float) -> str:
+    """The countdown to the request's real deadline, and whether its agent was told to call again."""
+    text = countdown_text(request.deadline - now)
+    told = request.agent.told_to_retry_at
+    if told is None:
+        return text
+    ago = max(0, round(now - told))
+    retries = request.agent.retries
+    joined = (
+        "it has not called again yet"
+        if retries == 0
+        else f"{retries} identical call{'' if retries == 1 else 's'} joined this request since"
+    )
+    return (
+        f"{text} Its client would not wait that long, so the agent was told {ago} s ago to call again; "
+        f"{joined}. "
+        "Approving runs the call once: now if a retry is waiting, else on the agent's next identical call."
+    )
 
 
 def hidden_warning(found: Sequence[tuple[str, Revealed]]) -> str:

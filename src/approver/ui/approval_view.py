@@ -41,7 +41,7 @@ from approver.approval.broker import ApprovalRequest
 from approver.approval.headline import headline
 from approver.approval.presentation import offers, queue_order
 from approver.ui.approval_queue import QueuePanel
-from approver.ui.approval_text import countdown_text, hidden_warning
+from approver.ui.approval_text import hidden_warning, waiting_text
 from approver.ui.argument_view import ArgumentView
 from approver.ui.decision_bar import DecisionBar
 from approver.ui.diff_view import show_unified_diff
@@ -80,10 +80,13 @@ class ApprovalDialog(QDialog):
         policy_path: Path | str | None = None,
         arm_delay_ms: int = 1000,
         clock: Callable[[], float] = time.time,
+        open_scope: Callable[[ApprovalRequest], None] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._rule_preview = rule_preview
+        self._open_scope = open_scope
+        """Opens the scoped "Always approve…" confirmation (ui/rule_scope.py) instead of the page here."""
         self._policy_path = str(policy_path) if policy_path is not None else "the policy file"
         self._arm_delay_ms = arm_delay_ms
         self._clock = clock
@@ -357,7 +360,7 @@ class ApprovalDialog(QDialog):
 
     def _update_countdown(self) -> None:
         request = self.current()
-        text = countdown_text(request.deadline - self._clock()) if request else ""
+        text = waiting_text(request, self._clock()) if request else ""
         set_plain(self._countdown, text, reveal=False)
 
     # --- answering --------------------------------------------------------------------------
@@ -382,6 +385,9 @@ class ApprovalDialog(QDialog):
     def _open_confirmation(self) -> None:
         request = self.current()
         if request is None or not self._armed or not offers(request).always:
+            return
+        if self._open_scope is not None:
+            self._open_scope(request)
             return
         try:
             rule = self._rule_preview(request)

@@ -26,12 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from approver.clients.setup import Installer
+from approver.config.patience import Patience
 from approver.config.servers import NAME_PATTERN
 from approver.config.tokens import TokenStore
 from approver.errors import ApproverError
 from approver.gateway.front import MCP_PATH
 from approver.service import HOST, client_url
 from approver.ui.client_install import ClientInstallPanel
+from approver.ui.client_token import TokenPanel
 from approver.ui.text import plain_label
 from approver.visible import reveal_text
 
@@ -122,6 +124,7 @@ class ConnectWindow(QWidget):
         parent: QWidget | None = None,
         *,
         installer: Installer | None = None,
+        patience: Patience | None = None,
     ) -> None:
         super().__init__(parent)
         if not bridge_command:
@@ -135,6 +138,12 @@ class ConnectWindow(QWidget):
         self._copy_buttons: list[QPushButton] = []
         self.install_panel: ClientInstallPanel | None = None
         self._build()
+        self.token_panel = TokenPanel(
+            tokens, lambda: self._settings.client if self._settings else None, patience
+        )
+        self.token_panel.rotated.connect(lambda _client: self.apply())
+        self.token_panel.revoked.connect(self._revoked)
+        self._insert_token_panel()
         if installer is not None:
             self.install_panel = ClientInstallPanel(installer, self)
             layout = self.layout()
@@ -205,6 +214,16 @@ class ConnectWindow(QWidget):
         layout.addWidget(self.message)
         self.resize(760, 620)
 
+    def _insert_token_panel(self) -> None:
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(layout.indexOf(self.secret_note) + 1, self.token_panel)
+
+    def _revoked(self, client: str) -> None:
+        self._settings = None
+        self.name_message.setText(f'{client} has no token now. "Show settings" would create a new one.')
+        self._render()
+
     @property
     def settings(self) -> ClientSettings | None:
         """The settings shown now, or None while the name field holds another (or an invalid) name."""
@@ -260,6 +279,7 @@ class ConnectWindow(QWidget):
                 widget.setPlainText(text)
         for button in self._copy_buttons:
             button.setEnabled(settings is not None)
+        self.token_panel.refresh()
         clients = self._tokens.clients()
         self.clients_label.setText("Clients with a token: " + (", ".join(clients) if clients else "none yet"))
         who = settings.client if settings is not None else "a client"

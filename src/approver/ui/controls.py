@@ -38,6 +38,8 @@ class Controls(QObject):
         self.audit = QAction("Audit log…", self)
         self.servers = QAction("Servers…", self)
         self.policy = QAction("Policy…", self)
+        self.rules = QAction("Rules…", self)
+        self.rules.setToolTip("Every rule, where it came from and how often it decided; edit or remove one")
         self.connect_client = QAction("Connect a client…", self)
         self.autostart = QAction("Start at login", self)
         self.autostart.setCheckable(True)
@@ -54,7 +56,7 @@ class Controls(QObject):
         menu.addSeparator()
         menu.addAction(self.pause)
         menu.addSeparator()
-        for action in (self.audit, self.servers, self.policy, self.connect_client):
+        for action in (self.audit, self.servers, self.policy, self.rules, self.connect_client):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.autostart)

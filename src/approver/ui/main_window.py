@@ -81,6 +81,7 @@ class MainWindow(QWidget):
             controls.audit,
             controls.servers,
             controls.policy,
+            controls.rules,
             controls.connect_client,
             controls.autostart,
             controls.quit,
