@@ -27,15 +27,16 @@ from approver.audit.otlp import make_export
 from approver.audit.recorder import Recorder
 from approver.audit.redact import Redactor, redact_logs
 from approver.config.paths import Paths, write_private_text
-from approver.config.servers import SecretResolver, ServersConfig, load_servers
+from approver.config.servers import SecretResolver, ServerConfig, ServersConfig, load_servers
 from approver.config.settings import load_settings
 from approver.config.tokens import TokenStore
 from approver.errors import ApproverError
-from approver.events import EventHub, PausedChanged, PolicyChanged, UpstreamChanged
+from approver.events import EventHub, PausedChanged, PolicyChanged, ServersReloaded, UpstreamChanged
 from approver.gateway.catalog import Catalog
 from approver.gateway.fastcall import FastCalls
 from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway.gateway import Gateway
+from approver.gateway.reload import ServersReload
 from approver.policy.editing import add_allow_rule, policy_rule_for_always_allow
 from approver.policy.file import PolicyFile
 from approver.policy.pins import PinStore
@@ -138,12 +139,13 @@ class Service:
         self.port = port
         paths.ensure()
         self.events = EventHub()
-        self.servers: ServersConfig = load_servers(paths.servers_file, resolver or SecretResolver())
-        self.settings = load_settings(paths.settings_file, resolver or SecretResolver())
+        resolver = resolver or SecretResolver()
+        servers: ServersConfig = load_servers(paths.servers_file, resolver)
+        self.settings = load_settings(paths.settings_file, resolver)
         self.policy = PolicyFile(paths.policy_file)
         self.policy.load()
         self.policy.on_status(lambda error: self.events.publish(PolicyChanged(error)))
-        self.redactor = Redactor(self.servers.secrets)
+        self.redactor = Redactor(servers.secrets)
         self.audit = AuditLog(paths.audit_db, self.redactor)
         self.recorder = Recorder(self.audit, self.events)
         self.otlp = make_export(self.settings.otlp, self.audit, self.events)
@@ -151,22 +153,45 @@ class Service:
         self.broker = Broker(timeout=approval_timeout)
         self.tokens = token_store or TokenStore(paths.tokens_file)
         hooks = UpstreamHooks(changed=self._upstream_changed)
-        self.upstreams = {
-            config.name: Upstream(config, paths.logs_dir, hooks, self.redactor)
-            for config in self.servers.enabled
-        }
+
+        def make_upstream(config: ServerConfig) -> Upstream:
+            return Upstream(config, paths.logs_dir, hooks, self.redactor)
+
+        self.upstreams = {config.name: make_upstream(config) for config in servers.enabled}
+        """The running upstreams by name; a servers.json reload changes this dict in place."""
         self.pins = PinStore(paths.pins_file)
         self.catalog = Catalog(self.upstreams, self.policy, self.pins)
         self.gateway = Gateway(self.catalog, self.policy, self.recorder, self.broker)
         hooks.notification = self.gateway.upstream_notification
         hooks.server_request = self.gateway.upstream_request
         self.policy.on_change(self.catalog.reclassify)
+        self.servers_reload = ServersReload(
+            paths.servers_file,
+            resolver,
+            servers,
+            self.upstreams,
+            make_upstream,
+            self.catalog,
+            self.gateway,
+            self.redactor,
+            self.events.publish,
+        )
+        """Applies servers.json edits while running (see :mod:`approver.gateway.reload`)."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._uvicorn: uvicorn.Server | None = None
         self.fast: FastCalls | None = None
         """The front door's fast path for 2025-era tool calls, once serving."""
         self._socket: socket.socket | None = None
         self._unredact_logs: Callable[[], None] = lambda: None
+
+    @property
+    def servers(self) -> ServersConfig:
+        """The servers.json the running servers come from (the last version that loaded)."""
+        return self.servers_reload.servers
+
+    async def reload_servers(self) -> ServersReloaded:
+        """Apply servers.json now (it is also applied within a second of any change)."""
+        return await self.servers_reload.reload()
 
     async def _upstream_changed(self, upstream: Upstream, what: str) -> None:
         self.events.publish(UpstreamChanged(upstream.name, what))
@@ -274,9 +299,9 @@ class Service:
         self._unredact_logs = redact_logs(self.redactor)
         server = _QuietServer(config)
         self._uvicorn = server
-        for upstream in self.upstreams.values():
-            self._tasks.append(asyncio.create_task(upstream.run(), name=f"upstream:{upstream.name}"))
+        self.servers_reload.start_all()
         self._tasks.append(asyncio.create_task(self.policy.watch(), name="policy-watch"))
+        self._tasks.append(asyncio.create_task(self.servers_reload.watch(), name="servers-watch"))
         if self.otlp is not None:
             self.otlp.start()
         serving = asyncio.create_task(server.serve(sockets=[self._socket]), name="http")
@@ -303,16 +328,18 @@ class Service:
         self.gateway.close()
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
+        for task in self._tasks:
+            if task.get_name() in ("policy-watch", "servers-watch"):
+                task.cancel()
+        await self.servers_reload.close()  # no server starts after this
         for upstream in self.upstreams.values():
             upstream.stop()
-        for task in self._tasks:
-            if task.get_name() == "policy-watch":
-                task.cancel()
+        tasks = [*self._tasks, *self.servers_reload.tasks]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
-        for task in self._tasks:
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(OSError):
             info = read_runtime(self.paths)
             if info is not None and info.pid == os.getpid():

@@ -19,6 +19,7 @@ from approver.events import (
     PausedChanged,
     PolicyChanged,
     Recorded,
+    ServersReloaded,
     UpstreamChanged,
 )
 
@@ -35,6 +36,8 @@ class CoreSignals(QObject):
     audit_failed = Signal(str)
     upstream_changed = Signal(str, str)
     """Server name and what changed (``state``, ``tools``, ...)."""
+    servers_reloaded = Signal(object)
+    """A :class:`~approver.events.ServersReloaded`: servers.json was applied (or rejected)."""
     policy_changed = Signal(object)
     """The policy load error, or None when the file is fine."""
     paused_changed = Signal(bool)
@@ -66,6 +69,8 @@ class CoreSignals(QObject):
                 self.audit_failed.emit(error)
             case UpstreamChanged(server, what):
                 self.upstream_changed.emit(server, what)
+            case ServersReloaded():
+                self.servers_reloaded.emit(event)
             case PolicyChanged(error):
                 self.policy_changed.emit(error)
             case PausedChanged(paused):
