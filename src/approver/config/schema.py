@@ -117,9 +117,15 @@ def _unexpected(error: ValidationError) -> list[str]:
     ]
 
 
+def _known(error: ValidationError) -> list[str]:
+    """The keys the schema of ``error`` names."""
+    schema = error.schema
+    return list(schema.get("properties", {})) if isinstance(schema, dict) else []
+
+
 def _unknown_keys(error: ValidationError) -> str:
     keys = _unexpected(error)
-    known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+    known = _known(error)
     if not keys:
         return f"unknown key: {error.message}"
     return "; ".join(unknown_key_message(key, known) for key in keys)
@@ -133,7 +139,7 @@ def _typo(errors: Iterable[ValidationError]) -> ValidationError | None:
     """
     for error in errors:
         if error.validator == "additionalProperties" and any(
-            difflib.get_close_matches(key, list(error.schema.get("properties", {})), n=1, cutoff=0.6)
+            difflib.get_close_matches(key, _known(error), n=1, cutoff=0.6)
             for key in _unexpected(error)
         ):
             return error
