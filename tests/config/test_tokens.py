@@ -136,3 +136,15 @@ def test_a_corrupt_token_file_is_a_config_error_naming_the_file(tmp_path: Path) 
         TokenStore(path, MemoryKeyring())
     assert info.value.file == str(path)
     assert info.value.pointer == "/clients/claude"
+
+
+def test_a_store_kept_in_its_file_on_purpose_says_why_and_never_that_no_keyring_exists(
+    tmp_path: Path,
+) -> None:
+    store = TokenStore(
+        tmp_path / "tokens.json", backend=MemoryKeyring(), file_only="the demo keeps it in its sandbox"
+    )
+    token = store.get_or_create("demo-agent")
+    assert json.loads((tmp_path / "tokens.json").read_text())["clients"]["demo-agent"]["token"] == token
+    assert store.storage_note.endswith("(readable only by you): the demo keeps it in its sandbox.")
+    assert "keyring is available" not in store.storage_note

@@ -19,6 +19,9 @@ from approver.gateway.front import DEFAULT_PORT
 COMMANDS: Final = ("app", "demo", "serve")
 """The commands this module runs."""
 
+DEMO_TOKENS: Final = "the demo keeps its token in its sandbox and never uses your keyring"
+"""Why the demo's client token is in a file (said at start instead of a keyring warning)."""
+
 
 def add_parsers(commands: Any) -> None:
     """Add this module's commands to the top-level subparsers ``commands``."""
@@ -115,8 +118,6 @@ def _demo(args: argparse.Namespace, paths: Paths) -> int:
     import shutil
     import tempfile
 
-    import keyring.backends.fail
-
     from approver.config.tokens import TokenStore
     from approver.demo.agent import CLIENT_NAME, run_agent
     from approver.demo.sandbox import prepare_demo
@@ -129,7 +130,7 @@ def _demo(args: argparse.Namespace, paths: Paths) -> int:
     try:
         setup = prepare_demo(root)
         # The demo never touches your keyring or your own config: its token lives in the sandbox.
-        tokens = TokenStore(setup.paths.tokens_file, backend=keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+        tokens = TokenStore(setup.paths.tokens_file, file_only=DEMO_TOKENS)
 
         async def agent(desktop: Any) -> None:
             def narrate(line: str) -> None:
