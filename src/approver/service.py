@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import logging
 import os
@@ -49,6 +50,9 @@ IDLE_CONNECTION_TIMEOUT: Final = 75
 
 HOST = "127.0.0.1"
 
+PROBE_TIMEOUT: Final = 1.0
+"""Seconds to wait for whatever holds a port to answer an HTTP request."""
+
 
 class PortInUseError(ApproverError):
     """The gateway's port is taken."""
@@ -61,6 +65,8 @@ class RuntimeInfo:
     port: int
     pid: int
     started: float
+    app: str = "serve"
+    """``desktop`` for the desktop app, ``serve`` for ``approver serve``."""
 
     @property
     def url(self) -> str:
@@ -72,7 +78,9 @@ def read_runtime(paths: Paths) -> RuntimeInfo | None:
     """The running gateway's info, or None when none is running."""
     try:
         data = json.loads(paths.runtime_file.read_text("utf-8"))
-        info = RuntimeInfo(int(data["port"]), int(data["pid"]), float(data.get("started", 0)))
+        info = RuntimeInfo(
+            int(data["port"]), int(data["pid"]), float(data.get("started", 0)), str(data.get("app", "serve"))
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not _pid_alive(info.pid):
@@ -88,6 +96,43 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def describe_holder(paths: Paths, port: int, host: str = HOST) -> str:
+    """Who holds ``port``, in words: this data directory's approver, another approver, or another program.
+
+    Another approver is recognised by its front door: a request without a token gets 401 with
+    ``WWW-Authenticate: Bearer realm="approver"``.
+    """
+    running = read_runtime(paths)
+    if running is not None and running.port == port:
+        what = "the desktop app" if running.app == "desktop" else "`approver serve`"
+        return f"approver's {what} for this data directory (pid {running.pid})"
+    connection = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT)
+    try:
+        connection.request("GET", MCP_PATH)
+        response = connection.getresponse()
+        challenge = response.getheader("www-authenticate", "")
+        recognised = response.status == 401 and 'realm="approver"' in challenge
+    except (OSError, http.client.HTTPException):
+        recognised = False
+    finally:
+        connection.close()
+    if recognised:
+        return "another approver, one with another data directory (such as `approver demo`)"
+    return "another program"
+
+
+def free_port(host: str = HOST, after: int = DEFAULT_PORT) -> int:
+    """A port that can be bound now: the first free one of the next few after ``after``, else any."""
+    for candidate in [*range(after + 1, min(after + 21, 65536)), 0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise PortInUseError(f"no free port on {host}")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -133,8 +178,11 @@ class Service:
         approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT,
         resolver: SecretResolver | None = None,
         token_store: TokenStore | None = None,
+        app: str = "serve",
     ) -> None:
+        """``app`` says who runs the service (``desktop`` or ``serve``), in ``gateway.json``."""
         self.paths = paths
+        self.app = app
         self.host = check_loopback(host)
         self.port = port
         paths.ensure()
@@ -313,7 +361,7 @@ class Service:
             await asyncio.sleep(0.01)
         write_private_text(
             self.paths.runtime_file,
-            json.dumps({"port": self.port, "pid": os.getpid(), "started": time.time()}),
+            json.dumps({"port": self.port, "pid": os.getpid(), "started": time.time(), "app": self.app}),
         )
 
     async def wait_upstreams(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a plain bound

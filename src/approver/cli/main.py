@@ -20,7 +20,7 @@ from approver.cli import doctor_report as cli_doctor
 from approver.cli import secrets as cli_secrets
 from approver.config.paths import Paths
 from approver.errors import ApproverError
-from approver.gateway.front import DEFAULT_PORT, NonLoopbackError
+from approver.gateway.front import NonLoopbackError
 
 logger = logging.getLogger("approver")
 
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     paths = Paths.resolve(args.config_dir, args.data_dir)
     if args.command is None:  # plain `approver` runs the desktop app
-        args.command, args.port = "app", DEFAULT_PORT
+        args.command, args.port = "app", None
     command = args.command
     try:
         handlers: dict[str, Handler] = {

@@ -27,7 +27,10 @@ def add_parsers(commands: Any) -> None:
     """Add this module's commands to the top-level subparsers ``commands``."""
     app = commands.add_parser("app", help="run the desktop app (tray, approval dialog); the default")
     app.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})"
+        "--port",
+        type=int,
+        default=None,
+        help=f"port on 127.0.0.1 (default: the one remembered in settings.json, else {DEFAULT_PORT})",
     )
     app.add_argument(
         "--approval-timeout",
@@ -108,6 +111,10 @@ def _app(args: argparse.Namespace, paths: Paths) -> int:
             file=sys.stderr,
         )
         args.host = "127.0.0.1"
+        if args.port is None:
+            from approver.config.settings import load_preferences
+
+            args.port = load_preferences(paths.settings_file).port or DEFAULT_PORT
         return _serve(args, paths)
     launch = _load_desktop()
     timeout = getattr(args, "approval_timeout", DEFAULT_APPROVAL_TIMEOUT)
