@@ -139,8 +139,7 @@ def _typo(errors: Iterable[ValidationError]) -> ValidationError | None:
     """
     for error in errors:
         if error.validator == "additionalProperties" and any(
-            difflib.get_close_matches(key, _known(error), n=1, cutoff=0.6)
-            for key in _unexpected(error)
+            difflib.get_close_matches(key, _known(error), n=1, cutoff=0.6) for key in _unexpected(error)
         ):
             return error
         found = _typo(error.context or ())
