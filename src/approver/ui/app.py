@@ -19,7 +19,8 @@ from approver.approval.broker import ApprovalRequest, Resolution
 from approver.audit.log import DecisionRecord
 from approver.clients.setup import Installer, bridge_data_dir
 from approver.config.autostart import Autostart, AutostartError, default_command
-from approver.events import Recorded
+from approver.config.secrets import SecretStore
+from approver.events import Recorded, ServersReloaded
 from approver.service import Service
 from approver.ui.approval import ApprovalController
 from approver.ui.audit_window import AuditWindow
@@ -77,6 +78,7 @@ class DesktopApp(QObject):
             self.tray.show()
         self.notifier = Notifier(self.tray, parent=self)
         self.windows: dict[str, QWidget] = {}
+        self._reloads: set[asyncio.Future[ServersReloaded]] = set()
         self._audit_error: str | None = service.recorder.last_error
         self._wire()
         self.refresh_state()
@@ -292,14 +294,27 @@ class DesktopApp(QObject):
         """Open (or raise) the connect-a-client window."""
         service = self.service
         installer = Installer(
-            service.paths.servers_file, tuple(self.bridge_command), bridge_data_dir(service.paths)
+            service.paths.servers_file,
+            tuple(self.bridge_command),
+            bridge_data_dir(service.paths),
+            secrets=SecretStore(service.paths),
         )
-        window = self._open(
-            "connect",
-            lambda: ConnectWindow(service.tokens, service.port, self.bridge_command, installer=installer),
-        )
+
+        def create() -> ConnectWindow:
+            window = ConnectWindow(service.tokens, service.port, self.bridge_command, installer=installer)
+            if window.install_panel is not None:
+                window.install_panel.imported.connect(self.apply_servers)
+            return window
+
+        window = self._open("connect", create)
         assert isinstance(window, ConnectWindow)
         return window
+
+    def apply_servers(self) -> None:
+        """Apply servers.json now, after a window wrote it (the watcher would within a second)."""
+        task = asyncio.ensure_future(self.service.reload_servers())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     def request_quit(self) -> None:
         """Deny every waiting call (each is recorded by its waiting task), then ask to stop."""
