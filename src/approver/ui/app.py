@@ -108,6 +108,7 @@ class DesktopApp(QObject):
         signals.audit_failed.connect(self._audit_failed)
         signals.upstream_changed.connect(self._upstream_changed)
         signals.policy_changed.connect(self._policy_changed)
+        signals.servers_reloaded.connect(self._servers_reloaded)
         signals.paused_changed.connect(self._paused_changed)
         self.notifier.shown.connect(self._notified)
 
@@ -228,8 +229,19 @@ class DesktopApp(QObject):
         if isinstance(servers, ServersWindow):
             servers.refresh()
 
+    def _servers_reloaded(self, event: ServersReloaded) -> None:
+        self.refresh_state()
+        servers = self.windows.get("servers")
+        if isinstance(servers, ServersWindow):
+            servers.reload()
+        if event.error is not None:
+            self.notifier.notify("servers", "servers.json was not applied", reveal_text(event.error))
+
     def _policy_changed(self, error: object) -> None:
         self.refresh_state()
+        servers = self.windows.get("servers")
+        if isinstance(servers, ServersWindow):
+            servers.refresh()  # the actions in its tool list follow the policy
         policy = self.windows.get("policy")
         if isinstance(policy, PolicyWindow):
             policy.refresh()
@@ -278,7 +290,7 @@ class DesktopApp(QObject):
 
     def open_servers(self) -> ServersWindow:
         """Open (or raise) the servers window."""
-        window = self._open("servers", lambda: ServersWindow(self.service))
+        window = self._open("servers", lambda: ServersWindow(self.service, on_written=self.apply_servers))
         assert isinstance(window, ServersWindow)
         window.refresh()
         return window
