@@ -21,14 +21,17 @@ from approver.clients.setup import Installer, bridge_data_dir
 from approver.config.autostart import Autostart, AutostartError, default_command
 from approver.config.secrets import SecretStore
 from approver.events import Recorded, ServersReloaded
+from approver.policy.wording import reason_in_words, rule_in_words
 from approver.service import Service
 from approver.ui.approval import ApprovalController
 from approver.ui.audit_window import AuditWindow
 from approver.ui.connect import ConnectWindow
 from approver.ui.controls import Controls, WaitingMenu
+from approver.ui.first_launch import FirstLaunchPanel, found_clients
 from approver.ui.icons import TrayState, app_icon, icon
 from approver.ui.main_window import MainWindow
 from approver.ui.notify import Notifier
+from approver.ui.placement import keep_on_screen
 from approver.ui.policy_view import PolicyWindow
 from approver.ui.servers import ServersWindow
 from approver.ui.signals import CoreSignals
@@ -68,7 +71,8 @@ class DesktopApp(QObject):
             self.signals, service.broker, service, arm_delay_ms=arm_delay_ms, parent=self
         )
         self.controls = Controls(self)
-        self.window = MainWindow(self.controls, tray_available=tray_available)
+        self.first_launch = FirstLaunchPanel(service.paths.servers_file, self.bridge_command)
+        self.window = MainWindow(self.controls, tray_available=tray_available, first_launch=self.first_launch)
         self.menu: WaitingMenu = self.controls.build_menu()
         self.tray: QSystemTrayIcon | None = None
         if tray_available:
@@ -111,9 +115,13 @@ class DesktopApp(QObject):
         signals.servers_reloaded.connect(self._servers_reloaded)
         signals.paused_changed.connect(self._paused_changed)
         self.notifier.shown.connect(self._notified)
+        self.notifier.activated.connect(self.open_target)
+        self.window.notice_activated.connect(self.open_target)
+        self.first_launch.import_requested.connect(self.import_from)
+        self.first_launch.add_requested.connect(lambda: self.open_servers().add_server())
 
     def _notified(self, title: str, body: str) -> None:
-        self.window.show_notice(title, body)
+        self.window.show_notice(title, body, self.notifier.target)
         if self.tray is None:
             # No balloon without a tray: the window's taskbar entry asks for attention instead.
             QApplication.alert(self.window)
@@ -147,6 +155,10 @@ class DesktopApp(QObject):
     def refresh_state(self) -> None:
         """Redraw the tray icon, tooltip, menu and main window from the service's state."""
         state = self.state()
+        empty = not self.service.servers.servers
+        if empty and not self.first_launch.isVisibleTo(self.window):
+            self.first_launch.set_found(found_clients())
+        self.first_launch.setVisible(empty)
         waiting = self.service.broker.pending()
         if self.tray is not None:
             self.tray.setIcon(icon(state))
@@ -169,7 +181,12 @@ class DesktopApp(QObject):
         service = self.service
         statuses = [upstream.status() for upstream in service.upstreams.values()]
         ready = sum(status.state is UpstreamState.READY for status in statuses)
-        lines = [f"Gateway: {service.url}", f"Servers: {ready} of {len(statuses)} ready"]
+        # Not the bare URL: without a client's token it fails when pasted (Connect a client gives one).
+        lines = [
+            f"Gateway: listening on {service.host}:{service.port}; each client needs its own token "
+            "(Connect a client…)",
+            f"Servers: {ready} of {len(statuses)} ready",
+        ]
         lines += [
             reveal_text(f"  {s.name}: {s.state.value}" + (f": {s.error}" if s.error else ""))
             for s in statuses
@@ -193,6 +210,7 @@ class DesktopApp(QObject):
             "waiting",
             reveal_text(f"Approve {request.tool.name}?"),
             reveal_text(f"{request.client} wants to call {request.tool.name} ({risk})."),
+            request.id,
         )
 
     def _approval_ended(self, request: ApprovalRequest, resolution: Resolution) -> None:
@@ -204,10 +222,17 @@ class DesktopApp(QObject):
             self.refresh_state()
         record = event.record
         if isinstance(record, DecisionRecord) and record.decision == "deny" and record.decided_by == "policy":
+            # The rule in words here; its exact path is in the call's audit row, one click away.
+            reason = reason_in_words(record.reason, record.rule)
             self.notifier.notify(
                 "denied",
                 reveal_text(f"Denied by policy: {record.tool}"),
-                reveal_text(f"{record.client}: {record.reason}"),
+                reveal_text(
+                    f"{record.client}: {reason} ({rule_in_words(record.rule)})"
+                    if reason
+                    else f"{record.client}: denied by {rule_in_words(record.rule)}"
+                ),
+                event.row_id,
             )
         audit = self.windows.get("audit")
         if isinstance(audit, AuditWindow):
@@ -270,6 +295,25 @@ class DesktopApp(QObject):
             self.controls.autostart.setChecked(self.autostart.enabled())
             self.controls.autostart.blockSignals(False)
 
+    def open_target(self, target: object) -> None:
+        """Open what a notification is about: a call's audit row (an int) or a waiting call (a str)."""
+        if isinstance(target, int):
+            self.show_call(target)
+        elif isinstance(target, str) and any(r.id == target for r in self.service.broker.pending()):
+            self.approvals.show_request(target)
+
+    def show_call(self, call_id: int) -> None:
+        """Open the audit log at the call whose decision row is ``call_id`` (for notifications, the
+        approval dialog and other lists of calls)."""
+        self.open_audit().open_call(call_id)
+
+    def import_from(self, client: str) -> None:
+        """Open Connect a client with ``client`` picked and its import shown, ready to confirm."""
+        panel = self.open_connect().install_panel
+        if panel is not None:
+            panel.client_box.setCurrentIndex(panel.client_box.findData(client))
+            panel.preview("import")
+
     def show_window(self) -> None:
         """Show and raise the main window."""
         _present(self.window)
@@ -284,7 +328,8 @@ class DesktopApp(QObject):
 
     def open_audit(self) -> AuditWindow:
         """Open (or raise) the audit log window."""
-        window = self._open("audit", lambda: AuditWindow(self.service.paths.audit_db))
+        paths = self.service.paths
+        window = self._open("audit", lambda: AuditWindow(paths.audit_db, settings_file=paths.settings_file))
         assert isinstance(window, AuditWindow)
         return window
 
@@ -353,6 +398,7 @@ class DesktopApp(QObject):
 
 def _present(window: QWidget) -> None:
     window.show()
+    keep_on_screen(window)
     window.raise_()
     window.activateWindow()
 

@@ -46,6 +46,7 @@ from approver.ui.audit_model import AuditTableModel, Prepared, prepare
 from approver.ui.audit_sort import TableSorter
 from approver.ui.audit_verify import ChainCheck
 from approver.ui.jobs import Job
+from approver.ui.placement import fit_to_screen
 from approver.visible import reveal_text
 
 WINDOW_TITLE: Final = "Audit log"
@@ -76,7 +77,7 @@ class AuditWindow(QWidget):
         """``settings_file`` remembers the export folder (None: nothing is remembered)."""
         super().__init__(parent, Qt.WindowType.Window)
         self.setWindowTitle(WINDOW_TITLE)
-        self.resize(1180, 760)
+        fit_to_screen(self, 1180, 760)
         self._path = audit_db
         self._settings_file = settings_file
         self._model = AuditTableModel(audit_db, self)

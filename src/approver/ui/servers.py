@@ -140,7 +140,7 @@ class ServersWindow(QWidget):
             return made
 
         self.add_button = button(
-            "Add server…", "add", "Add a server to servers.json (the change is shown first)", self._add
+            "Add server…", "add", "Add a server to servers.json (the change is shown first)", self.add_server
         )
         self.enable_button = button(
             "Disable…", "enable", "Stop the selected server and keep it in servers.json", self._toggle
@@ -403,7 +403,8 @@ class ServersWindow(QWidget):
             self._on_written()
 
     @Slot()
-    def _add(self) -> None:
+    def add_server(self) -> None:
+        """Open the Add a server dialog."""
         self._edit(None)
 
     def _planned(self, plan: Callable[[], ServersEdit]) -> None:
