@@ -116,8 +116,9 @@ def test_without_a_tray_the_main_window_opens_with_every_control_and_says_why(
         }
         assert isinstance(window.autostart, QCheckBox) and window.autostart.text() == "Start at login"
         assert window.headline.text() == "Running: guarding your agents' tool calls"
-        assert f"Gateway: listening on 127.0.0.1:{service.port}; each client needs its own token" in (
-            window.details.text()
+        assert (
+            f"Gateway: 127.0.0.1:{service.port} (clients connect with their own token"
+            in window.details.text()
         )
         assert service.url not in window.details.text()  # a URL without a token fails when pasted
         for label in window.findChildren(QLabel):

@@ -51,7 +51,7 @@ def test_clicking_a_column_title_sorts_by_it_and_again_reverses(window: AuditWin
     qtbot.waitUntil(lambda: window.model.order == SortOrder("tool", descending=False), timeout=30_000)
     ascending = column(window, TOOL)
     assert ascending == sorted(ascending) and len(ascending) == count
-    assert window.status.text() == f"{count:,} calls, sorted by Tool"
+    assert window.status.text() == f"{count:,} calls, sorted by Tool (ascending)"
 
     click_title(qtbot, window, TOOL)
     qtbot.waitUntil(lambda: window.model.order == SortOrder("tool", descending=True), timeout=30_000)

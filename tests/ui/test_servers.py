@@ -101,7 +101,7 @@ def test_add_shows_the_diff_writes_and_the_new_server_starts_without_a_restart(
             reloaded = next_reload(service)
             dialog.write_button.click()
             assert "beta" in json.loads(paths.servers_file.read_text())["mcpServers"]
-            assert "applies it now" in window.message.text()
+            assert window.message.text() == "Wrote servers.json (adds beta): approver starts it."
             assert (await reloaded).added == ("beta",)
             await service.upstreams["beta"].wait_for_state(UpstreamState.READY)
             window.select_server("beta")

@@ -36,7 +36,9 @@ class ServersEdit:
     document: dict[str, Any]
     """The whole new document, as :func:`~approver.config.servers.save_servers` will write it."""
     message: str
-    """What the edit does, in one sentence."""
+    """What the edit does: ``adds time``."""
+    effect: str = ""
+    """What the running gateway then does: ``approver starts it``."""
 
     @property
     def after(self) -> str:
@@ -51,7 +53,9 @@ class ServersEdit:
             fromfile=str(self.path) if self.before is not None else "/dev/null",
             tofile=str(self.path),
         )
-        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        return "".join(
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+        )
 
 
 def _current(path: Path) -> tuple[str | None, dict[str, Any]]:
@@ -77,7 +81,7 @@ def plan_add(path: Path, name: str, entry: Mapping[str, Any]) -> ServersEdit:
         validate(document, SCHEMA_NAME, str(path))
     except ConfigError as exc:
         raise EditError(f"the new server is not valid: {exc.pointer}: {exc.message}") from None
-    return ServersEdit(path, before, document, f"adds {name}; approver starts it once the file is written")
+    return ServersEdit(path, before, document, f"adds {name}", "approver starts it")
 
 
 def plan_set_disabled(path: Path, name: str, disabled: bool) -> ServersEdit:
@@ -86,11 +90,11 @@ def plan_set_disabled(path: Path, name: str, disabled: bool) -> ServersEdit:
     entry = _entry(document, name)
     if disabled:
         entry["disabled"] = True
-        message = f"disables {name}; approver stops it, and it stays in the file"
-    else:
-        entry.pop("disabled", None)
-        message = f"enables {name}; approver starts it once the file is written"
-    return ServersEdit(path, before, document, message)
+        return ServersEdit(
+            path, before, document, f"disables {name}", "approver stops it; it stays in the file"
+        )
+    entry.pop("disabled", None)
+    return ServersEdit(path, before, document, f"enables {name}", "approver starts it")
 
 
 def plan_remove(path: Path, name: str) -> ServersEdit:
@@ -98,7 +102,7 @@ def plan_remove(path: Path, name: str) -> ServersEdit:
     before, document = _current(path)
     _entry(document, name)
     del document["mcpServers"][name]
-    return ServersEdit(path, before, document, f"removes {name}; approver stops it")
+    return ServersEdit(path, before, document, f"removes {name}", "approver stops it")
 
 
 def _entry(document: dict[str, Any], name: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from approver.ui.first_launch import FirstLaunchPanel, found_clients
 from approver.ui.icons import TrayState, app_icon, icon
 from approver.ui.main_window import MainWindow
 from approver.ui.notify import Notifier
-from approver.ui.placement import keep_on_screen
+from approver.ui.placement import fit_to_screen, keep_on_screen
 from approver.ui.policy_view import PolicyWindow
 from approver.ui.servers import ServersWindow
 from approver.ui.signals import CoreSignals
@@ -72,6 +72,7 @@ class DesktopApp(QObject):
         )
         self.controls = Controls(self)
         self.first_launch = FirstLaunchPanel(service.paths.servers_file, self.bridge_command)
+        self._first_launch_shown: bool | None = None
         self.window = MainWindow(self.controls, tray_available=tray_available, first_launch=self.first_launch)
         self.menu: WaitingMenu = self.controls.build_menu()
         self.tray: QSystemTrayIcon | None = None
@@ -86,8 +87,9 @@ class DesktopApp(QObject):
         self._audit_error: str | None = service.recorder.last_error
         self._wire()
         self.refresh_state()
-        if self.tray is None:
-            self.window.show()
+        if self.tray is None or not service.servers.servers:
+            # Without a tray the window is the way in; without servers it shows the next step.
+            self.show_window()
 
     # -- wiring -----------------------------------------------------------------------------------
 
@@ -156,9 +158,12 @@ class DesktopApp(QObject):
         """Redraw the tray icon, tooltip, menu and main window from the service's state."""
         state = self.state()
         empty = not self.service.servers.servers
-        if empty and not self.first_launch.isVisibleTo(self.window):
-            self.first_launch.set_found(found_clients())
-        self.first_launch.setVisible(empty)
+        if empty != self._first_launch_shown:
+            self._first_launch_shown = empty
+            if empty:
+                self.first_launch.set_found(found_clients())
+            self.first_launch.setVisible(empty)
+            self.window.fit_contents()
         waiting = self.service.broker.pending()
         if self.tray is not None:
             self.tray.setIcon(icon(state))
@@ -183,8 +188,8 @@ class DesktopApp(QObject):
         ready = sum(status.state is UpstreamState.READY for status in statuses)
         # Not the bare URL: without a client's token it fails when pasted (Connect a client gives one).
         lines = [
-            f"Gateway: listening on {service.host}:{service.port}; each client needs its own token "
-            "(Connect a client…)",
+            f"Gateway: {service.host}:{service.port} (clients connect with their own token: "
+            "Connect a client…)",
             f"Servers: {ready} of {len(statuses)} ready",
         ]
         lines += [
@@ -397,6 +402,10 @@ class DesktopApp(QObject):
 
 
 def _present(window: QWidget) -> None:
+    if not window.property("approver_placed"):
+        # Placed by us the first time: a window manager may otherwise put it partly off-screen.
+        fit_to_screen(window, window.width(), window.height())
+        window.setProperty("approver_placed", True)
     window.show()
     keep_on_screen(window)
     window.raise_()

@@ -20,6 +20,14 @@ from approver.ui.audit_model import COLUMN_KEYS, COLUMN_TITLES, AuditTableModel,
 from approver.ui.jobs import Job
 
 
+def sort_words(order: SortOrder) -> str:
+    """``sorted by Tool (Z to A)``, ``oldest first``: the order in words for the status line."""
+    if order.key == "time":
+        return "newest first" if order.descending else "oldest first"
+    title = COLUMN_TITLES[COLUMN_KEYS.index(order.key)]
+    return f"sorted by {title} ({'descending' if order.descending else 'ascending'})"
+
+
 class TableSorter(QObject):
     """Keeps the model in the order the header shows; ``refilter`` re-applies the filter (newest first)."""
 
@@ -77,9 +85,7 @@ class TableSorter(QObject):
         if self._wanted.default or self._model.log is None:
             return
         generation, path, where, order = self._generation, self._path, self._model.where, self._wanted
-        title = COLUMN_TITLES[COLUMN_KEYS.index(order.key)]
-        direction = "descending" if order.descending else "ascending"
-        self.started.emit(f"Sorting {self._model.rowCount():,} calls by {title} ({direction})…")
+        self.started.emit(f"Sorting {self._model.rowCount():,} calls: {sort_words(order)}…")
 
         def work(_job: Job) -> tuple[int, Sorted]:
             with AuditLog(path, read_only=True) as log:

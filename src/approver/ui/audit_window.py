@@ -43,7 +43,7 @@ from approver.ui.audit_filters import (
     empty_message,
 )
 from approver.ui.audit_model import AuditTableModel, Prepared, prepare
-from approver.ui.audit_sort import TableSorter
+from approver.ui.audit_sort import TableSorter, sort_words
 from approver.ui.audit_verify import ChainCheck
 from approver.ui.jobs import Job
 from approver.ui.placement import fit_to_screen
@@ -310,10 +310,7 @@ class AuditWindow(QWidget):
             if active_filters(model.where):
                 text += " match these filters" if count != 1 else " matches these filters"
             if not model.order.default:
-                title = self.table.model().headerData(
-                    self.table.horizontalHeader().sortIndicatorSection(), Qt.Orientation.Horizontal
-                )
-                text += f", sorted by {title}"
+                text += f", {sort_words(model.order)}"
             if model.unsorted_new:
                 text += f"; {model.unsorted_new:,} newer not in this order yet (F5 sorts again)"
         self.status.setText(reveal_text(text))

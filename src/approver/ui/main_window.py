@@ -138,7 +138,14 @@ class MainWindow(QWidget):
         layout.addLayout(notice_row)
         self._notice_target: object = None
         self.set_waiting([])
-        self.resize(600, 420)
+        self.resize(640, 420)
+
+    def fit_contents(self) -> None:
+        """Grow to show every line of what is visible now (word-wrapped text included)."""
+        width = max(self.width(), 640)
+        layout = self.layout()
+        height = layout.heightForWidth(width) if layout is not None and layout.hasHeightForWidth() else -1
+        self.resize(width, max(self.height(), height, self.sizeHint().height()))
 
     def _sync_autostart(self) -> None:
         action = self.autostart_action

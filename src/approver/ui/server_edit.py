@@ -111,7 +111,7 @@ class ServerEditDialog(QDialog):
         self.write_button.clicked.connect(self.write)
         buttons.addWidget(self.write_button)
         layout.addLayout(buttons)
-        self.resize(720, 520)
+        self.resize(720, 460)
         if edit is None:
             self._show_page(0)
         else:
@@ -119,7 +119,11 @@ class ServerEditDialog(QDialog):
 
     def _form(self) -> QWidget:
         page = QWidget()
-        form = QFormLayout(page)
+        outer = QVBoxLayout(page)
+        outer.setContentsMargins(0, 0, 0, 0)
+        form = QFormLayout()
+        outer.addLayout(form)
+        outer.addStretch(1)
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("server_name")
         self.name_edit.setPlaceholderText("letters, digits, '.', '_' or '-', such as time")
@@ -170,8 +174,8 @@ class ServerEditDialog(QDialog):
             label.setText("Headers:" if http else "Environment:")
         self.pairs_note.setText(
             ("One Name: value per line. " if http else "One NAME=value per line. ")
-            + "For a secret, store it with `approver secret set NAME` and write ${keyring:NAME} here, "
-            "so servers.json never holds it."
+            + "For a secret write ${keyring:NAME} and store its value with `approver secret set NAME`: "
+            "servers.json then never holds it."
         )
 
     def _show_page(self, index: int) -> None:
@@ -200,7 +204,10 @@ class ServerEditDialog(QDialog):
     def _review_edit(self, edit: ServersEdit) -> None:
         self._edit = edit
         self.summary.setText(
-            reveal_text(f"This change {edit.message}. Nothing is written until you confirm.")
+            reveal_text(
+                f"This change {edit.message}: once it is written, {edit.effect}. Nothing is written until "
+                "you confirm."
+            )
         )
         self.diff_view.setPlainText(reveal_text(Redactor().redact_config(edit.diff()), keep_newlines=True))
         self.message.setText("")
@@ -216,7 +223,7 @@ class ServerEditDialog(QDialog):
         except (EditError, ApproverError, OSError) as exc:
             self._error(str(exc))
             return
-        self.written.emit(f"servers.json {self._edit.message}.")
+        self.written.emit(f"Wrote servers.json ({self._edit.message}): {self._edit.effect}.")
         self.accept()
 
     def _error(self, text: str) -> None:

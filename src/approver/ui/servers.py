@@ -398,7 +398,7 @@ class ServersWindow(QWidget):
         return dialog
 
     def _written(self, what: str) -> None:
-        self._say(reveal_text(f"{what} approver applies it now; the table follows."))
+        self._say(reveal_text(what))
         if self._on_written is not None:
             self._on_written()
 
