@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QWidget,
 )
 
@@ -92,11 +93,13 @@ class FilterBar(QWidget):
                 combo.addItem(label, value)
             combo.setAccessibleName(everything)
             combo.setToolTip(f"Filter by {FILTER_NAMES[column]}")
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            # Shrinkable (the text is elided), so the bar fits a small or 200 % scaled screen.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(3)
+            combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             combo.currentIndexChanged.connect(self.changed)
             combos.addWidget(combo)
             self._combos[column] = combo
-        combos.addStretch(1)
         grid.addLayout(combos, 0, 0)
         second = QHBoxLayout()
         self.time_range = QComboBox(self)
