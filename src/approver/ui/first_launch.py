@@ -93,6 +93,7 @@ class FirstLaunchPanel(QFrame):
         row.addStretch(1)
         layout.addLayout(row)
         self.message = plain_label(wrap=True, name="first_launch_message")
+        self.message.hide()  # shown with its first text: an empty line would only pad the panel
         layout.addWidget(self.message)
         self.import_buttons: list[QPushButton] = []
 
@@ -121,15 +122,19 @@ class FirstLaunchPanel(QFrame):
             empty = {"$schema": schema_uri("servers"), "mcpServers": {}}
             write_private_text(self._file, json.dumps(empty, indent=2) + "\n")
         if QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._file))):
-            self.message.setText(f"Opened {self._file}; approver starts what you add as soon as you save it.")
+            self._say(f"Opened {self._file}; approver starts what you add as soon as you save it.")
         else:
-            self.message.setText(f"Could not open {self._file} with your desktop's editor; open it by hand.")
+            self._say(f"Could not open {self._file} with your desktop's editor; open it by hand.")
 
     def start_demo(self) -> None:
         """Start ``approver demo`` as a process of its own (its own configuration, its own window)."""
         started, _pid = QProcess.startDetached(self._bridge[0], [*self._bridge[1:], "demo"])
-        self.message.setText(
+        self._say(
             "The demo starts in a window of its own, on a throwaway configuration that leaves yours alone."
             if started
             else f"Could not start the demo: run `{' '.join(self._bridge)} demo` in a terminal."
         )
+
+    def _say(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.show()
