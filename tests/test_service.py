@@ -299,7 +299,7 @@ async def test_who_holds_a_port_is_said_in_words(tmp_path: Path) -> None:
         taken = squatter.getsockname()[1]
         stranger = describe_holder(mine, taken)
         free = free_port(after=taken - 1)
-    assert own.startswith("approver's `approver serve` for this data directory (pid ")
+    assert own.startswith("`approver serve` for this data directory (pid ")
     assert foreign == "another approver, one with another data directory (such as `approver demo`)"
     assert stranger == "another program"
     assert free != taken
@@ -312,6 +312,8 @@ async def test_gateway_json_says_whether_the_desktop_app_or_serve_runs(tmp_path:
         await service.start()
         try:
             info = read_runtime(paths)
+            holder = await anyio.to_thread.run_sync(describe_holder, paths, service.port)
         finally:
             await service.stop()
     assert info is not None and info.app == "desktop"
+    assert holder == f"approver's desktop app for this data directory (pid {info.pid})"

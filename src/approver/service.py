@@ -106,8 +106,8 @@ def describe_holder(paths: Paths, port: int, host: str = HOST) -> str:
     """
     running = read_runtime(paths)
     if running is not None and running.port == port:
-        what = "the desktop app" if running.app == "desktop" else "`approver serve`"
-        return f"approver's {what} for this data directory (pid {running.pid})"
+        what = "approver's desktop app" if running.app == "desktop" else "`approver serve`"
+        return f"{what} for this data directory (pid {running.pid})"
     connection = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT)
     try:
         connection.request("GET", MCP_PATH)

@@ -362,3 +362,31 @@ def test_the_demo_shows_allow_policy_deny_and_approval_through_the_real_dialog(
     assert (setup.sandbox / "summary.txt").exists()
     assert (setup.sandbox / "draft.txt").exists() and (setup.sandbox / "keep" / "contract.txt").exists()
     assert any("keep/" in line for line in narration)
+
+
+def test_windows_open_inside_the_screen_with_titles_that_do_not_repeat_the_app_name(
+    qrun: Callable[..., Any], tmp_path: Path
+) -> None:
+    paths = write_config(tmp_path, {"test": upstream_entry("test")}, POLICY)
+
+    async def scenario(service: Service, desktop: DesktopApp) -> None:
+        screen = desktop.window.screen().availableGeometry()
+        windows = [
+            desktop.open_audit(),
+            desktop.open_servers(),
+            desktop.open_policy(),
+            desktop.open_connect(),
+        ]
+        for window in windows:
+            assert screen.contains(window.geometry()), (window.windowTitle(), window.geometry(), screen)
+            assert "approver" not in window.windowTitle().lower()
+        assert [window.windowTitle() for window in windows] == [
+            "Audit log",
+            "Servers",
+            "Policy",
+            "Connect a client",
+        ]
+        lines = desktop.window.notice.fontMetrics().lineSpacing()
+        assert desktop.window.notice.minimumHeight() >= 2 * lines  # a notice arriving moves nothing
+
+    run_with_app(qrun, paths, tmp_path, scenario)
