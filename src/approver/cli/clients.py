@@ -132,7 +132,8 @@ def _import(args: argparse.Namespace, paths: Paths) -> int:
     paths.ensure()
     apply_import(plan, store)
     print(
-        f"approver: added {len(plan.added)} server(s) to {paths.servers_file}; restart approver to use them"
+        f"approver: added {len(plan.added)} server(s) to {paths.servers_file}; a running approver starts "
+        "them within a second"
     )
     print(f"approver: next, `approver install {client.name}` routes {client.title} through approver")
     return 0
