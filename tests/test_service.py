@@ -18,7 +18,7 @@ from approver.config.paths import Paths
 from approver.errors import ConfigError
 from approver.events import Event, PausedChanged, PolicyChanged, Recorded, UpstreamChanged
 from approver.gateway.front import NonLoopbackError
-from approver.service import PortInUseError, Service, read_runtime
+from approver.service import PortInUseError, Service, describe_holder, free_port, read_runtime
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
 from approver.upstream.connection import UpstreamState
 
@@ -283,3 +283,37 @@ async def test_always_allow_adds_the_shown_rule_and_later_calls_pass_without_ask
     written = json.loads(paths.policy_file.read_text())
     assert written["tools"]["test__echo"] == {"action": "allow"}
     assert written["default"] == "allow"
+
+
+async def test_who_holds_a_port_is_said_in_words(tmp_path: Path) -> None:
+    mine = write_config(tmp_path / "mine", {})
+    other = write_config(tmp_path / "other", {})
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(mine) as service:
+            # approver serve for this data directory, then the same gateway seen from another one
+            own = await anyio.to_thread.run_sync(describe_holder, mine, service.port)
+            foreign = await anyio.to_thread.run_sync(describe_holder, other, service.port)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        stranger = describe_holder(mine, taken)
+        free = free_port(after=taken - 1)
+    assert own.startswith("`approver serve` for this data directory (pid ")
+    assert foreign == "another approver, one with another data directory (such as `approver demo`)"
+    assert stranger == "another program"
+    assert free != taken
+
+
+async def test_gateway_json_says_whether_the_desktop_app_or_serve_runs(tmp_path: Path) -> None:
+    paths = write_config(tmp_path, {})
+    service = Service(paths, port=0, app="desktop")
+    with anyio.fail_after(TIMEOUT):
+        await service.start()
+        try:
+            info = read_runtime(paths)
+            holder = await anyio.to_thread.run_sync(describe_holder, paths, service.port)
+        finally:
+            await service.stop()
+    assert info is not None and info.app == "desktop"
+    assert holder == f"approver's desktop app for this data directory (pid {info.pid})"

@@ -51,6 +51,40 @@ class ToolChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ServersReloaded:
+    """``servers.json`` changed and was applied, or the edit was rejected (``error`` says why)."""
+
+    added: tuple[str, ...] = ()
+    """Servers started because they are new (or were enabled)."""
+    removed: tuple[str, ...] = ()
+    """Servers stopped because they were removed (or disabled)."""
+    restarted: tuple[str, ...] = ()
+    """Servers whose entry changed: stopped and started again with the new entry."""
+    error: str | None = None
+    """Why the file was not applied; the running servers are unchanged then."""
+
+    @property
+    def changed(self) -> bool:
+        """Whether any server was started, stopped or restarted."""
+        return bool(self.added or self.removed or self.restarted)
+
+    def describe(self) -> str:
+        """One sentence for logs and windows."""
+        if self.error is not None:
+            return f"servers.json was not applied, the running servers are unchanged: {self.error}"
+        parts = [
+            f"{verb} {', '.join(names)}"
+            for verb, names in (
+                ("started", self.added),
+                ("stopped", self.removed),
+                ("restarted", self.restarted),
+            )
+            if names
+        ]
+        return "servers.json applied: " + ("; ".join(parts) if parts else "no server changed")
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyChanged:
     """The policy file was (re)loaded, or an edit was rejected (``error`` says why)."""
 
@@ -64,7 +98,9 @@ class PausedChanged:
     paused: bool
 
 
-Event = Recorded | AuditFailed | UpstreamChanged | ToolChanged | PolicyChanged | PausedChanged
+Event = (
+    Recorded | AuditFailed | UpstreamChanged | ToolChanged | ServersReloaded | PolicyChanged | PausedChanged
+)
 Listener = Callable[[Event], None]
 
 

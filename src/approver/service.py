@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import logging
 import os
@@ -28,15 +29,23 @@ from approver.audit.recorder import Recorder
 from approver.audit.redact import Redactor, redact_logs
 from approver.config.paths import Paths, write_private_text
 from approver.config.patience import Patience
-from approver.config.servers import SecretResolver, ServersConfig, load_servers
+from approver.config.servers import SecretResolver, ServerConfig, ServersConfig, load_servers
 from approver.config.settings import load_settings
 from approver.config.tokens import TokenStore
 from approver.errors import ApproverError
-from approver.events import EventHub, PausedChanged, PolicyChanged, ToolChanged, UpstreamChanged
+from approver.events import (
+    EventHub,
+    PausedChanged,
+    PolicyChanged,
+    ServersReloaded,
+    ToolChanged,
+    UpstreamChanged,
+)
 from approver.gateway.catalog import Catalog
 from approver.gateway.fastcall import FastCalls
 from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway.gateway import Gateway
+from approver.gateway.reload import ServersReload
 from approver.policy.editing import (
     add_allow_rule,
     always_allow_section,
@@ -59,6 +68,9 @@ IDLE_CONNECTION_TIMEOUT: Final = 75
 
 HOST = "127.0.0.1"
 
+PROBE_TIMEOUT: Final = 1.0
+"""Seconds to wait for whatever holds a port to answer an HTTP request."""
+
 
 class PortInUseError(ApproverError):
     """The gateway's port is taken."""
@@ -71,6 +83,8 @@ class RuntimeInfo:
     port: int
     pid: int
     started: float
+    app: str = "serve"
+    """``desktop`` for the desktop app, ``serve`` for ``approver serve``."""
 
     @property
     def url(self) -> str:
@@ -82,7 +96,9 @@ def read_runtime(paths: Paths) -> RuntimeInfo | None:
     """The running gateway's info, or None when none is running."""
     try:
         data = json.loads(paths.runtime_file.read_text("utf-8"))
-        info = RuntimeInfo(int(data["port"]), int(data["pid"]), float(data.get("started", 0)))
+        info = RuntimeInfo(
+            int(data["port"]), int(data["pid"]), float(data.get("started", 0)), str(data.get("app", "serve"))
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not _pid_alive(info.pid):
@@ -98,6 +114,43 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def describe_holder(paths: Paths, port: int, host: str = HOST) -> str:
+    """Who holds ``port``, in words: this data directory's approver, another approver, or another program.
+
+    Another approver is recognised by its front door: a request without a token gets 401 with
+    ``WWW-Authenticate: Bearer realm="approver"``.
+    """
+    running = read_runtime(paths)
+    if running is not None and running.port == port:
+        what = "approver's desktop app" if running.app == "desktop" else "`approver serve`"
+        return f"{what} for this data directory (pid {running.pid})"
+    connection = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT)
+    try:
+        connection.request("GET", MCP_PATH)
+        response = connection.getresponse()
+        challenge = response.getheader("www-authenticate", "")
+        recognised = response.status == 401 and 'realm="approver"' in challenge
+    except (OSError, http.client.HTTPException):
+        recognised = False
+    finally:
+        connection.close()
+    if recognised:
+        return "another approver, one with another data directory (such as `approver demo`)"
+    return "another program"
+
+
+def free_port(host: str = HOST, after: int = DEFAULT_PORT) -> int:
+    """A port that can be bound now: the first free one of the next few after ``after``, else any."""
+    for candidate in [*range(after + 1, min(after + 21, 65536)), 0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise PortInUseError(f"no free port on {host}")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -143,18 +196,22 @@ class Service:
         approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT,
         resolver: SecretResolver | None = None,
         token_store: TokenStore | None = None,
+        app: str = "serve",
     ) -> None:
+        """``app`` says who runs the service (``desktop`` or ``serve``), in ``gateway.json``."""
         self.paths = paths
+        self.app = app
         self.host = check_loopback(host)
         self.port = port
         paths.ensure()
         self.events = EventHub()
-        self.servers: ServersConfig = load_servers(paths.servers_file, resolver or SecretResolver())
-        self.settings = load_settings(paths.settings_file, resolver or SecretResolver())
+        resolver = resolver or SecretResolver()
+        servers: ServersConfig = load_servers(paths.servers_file, resolver)
+        self.settings = load_settings(paths.settings_file, resolver)
         self.policy = PolicyFile(paths.policy_file)
         self.policy.load()
         self.policy.on_status(lambda error: self.events.publish(PolicyChanged(error)))
-        self.redactor = Redactor(self.servers.secrets)
+        self.redactor = Redactor(servers.secrets)
         self.audit = AuditLog(paths.audit_db, self.redactor)
         self.recorder = Recorder(self.audit, self.events)
         self.otlp = make_export(self.settings.otlp, self.audit, self.events)
@@ -162,10 +219,12 @@ class Service:
         self.broker = Broker(timeout=approval_timeout)
         self.tokens = token_store or TokenStore(paths.tokens_file)
         hooks = UpstreamHooks(changed=self._upstream_changed)
-        self.upstreams = {
-            config.name: Upstream(config, paths.logs_dir, hooks, self.redactor)
-            for config in self.servers.enabled
-        }
+
+        def make_upstream(config: ServerConfig) -> Upstream:
+            return Upstream(config, paths.logs_dir, hooks, self.redactor)
+
+        self.upstreams = {config.name: make_upstream(config) for config in servers.enabled}
+        """The running upstreams by name; a servers.json reload changes this dict in place."""
         self.pins = PinStore(paths.pins_file)
         self.pins.on_changed = lambda server, tool: self.events.publish(ToolChanged(server, tool))
         self.catalog = Catalog(self.upstreams, self.policy, self.pins)
@@ -177,12 +236,33 @@ class Service:
         hooks.notification = self.gateway.upstream_notification
         hooks.server_request = self.gateway.upstream_request
         self.policy.on_change(self.catalog.reclassify)
+        self.servers_reload = ServersReload(
+            paths.servers_file,
+            resolver,
+            servers,
+            self.upstreams,
+            make_upstream,
+            self.catalog,
+            self.gateway,
+            self.redactor,
+            self.events.publish,
+        )
+        """Applies servers.json edits while running (see :mod:`approver.gateway.reload`)."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._uvicorn: uvicorn.Server | None = None
         self.fast: FastCalls | None = None
         """The front door's fast path for 2025-era tool calls, once serving."""
         self._socket: socket.socket | None = None
         self._unredact_logs: Callable[[], None] = lambda: None
+
+    @property
+    def servers(self) -> ServersConfig:
+        """The servers.json the running servers come from (the last version that loaded)."""
+        return self.servers_reload.servers
+
+    async def reload_servers(self) -> ServersReloaded:
+        """Apply servers.json now (it is also applied within a second of any change)."""
+        return await self.servers_reload.reload()
 
     async def _upstream_changed(self, upstream: Upstream, what: str) -> None:
         self.events.publish(UpstreamChanged(upstream.name, what))
@@ -331,10 +411,10 @@ class Service:
         self._unredact_logs = redact_logs(self.redactor)
         server = _QuietServer(config)
         self._uvicorn = server
-        for upstream in self.upstreams.values():
-            self._tasks.append(asyncio.create_task(upstream.run(), name=f"upstream:{upstream.name}"))
+        self.servers_reload.start_all()
         self._tasks.append(asyncio.create_task(self.policy.watch(), name="policy-watch"))
         self._tasks.append(asyncio.create_task(self.gateway.watch_pins(), name="pins-watch"))
+        self._tasks.append(asyncio.create_task(self.servers_reload.watch(), name="servers-watch"))
         if self.otlp is not None:
             self.otlp.start()
         serving = asyncio.create_task(server.serve(sockets=[self._socket]), name="http")
@@ -346,7 +426,7 @@ class Service:
             await asyncio.sleep(0.01)
         write_private_text(
             self.paths.runtime_file,
-            json.dumps({"port": self.port, "pid": os.getpid(), "started": time.time()}),
+            json.dumps({"port": self.port, "pid": os.getpid(), "started": time.time(), "app": self.app}),
         )
 
     async def wait_upstreams(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a plain bound
@@ -361,16 +441,18 @@ class Service:
         self.gateway.close()
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
+        for task in self._tasks:
+            if task.get_name() in ("policy-watch", "servers-watch", "pins-watch"):
+                task.cancel()
+        await self.servers_reload.close()  # no server starts after this
         for upstream in self.upstreams.values():
             upstream.stop()
-        for task in self._tasks:
-            if task.get_name() in ("policy-watch", "pins-watch"):
-                task.cancel()
+        tasks = [*self._tasks, *self.servers_reload.tasks]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
-        for task in self._tasks:
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(OSError):
             info = read_runtime(self.paths)
             if info is not None and info.pid == os.getpid():

@@ -135,3 +135,30 @@ def test_secrets_in_the_middle_of_a_1_mb_string_are_redacted() -> None:
     assert GITHUB_TOKEN not in redacted
     assert "correct-horse-battery" not in redacted
     assert redacted == f"{half} key=[REDACTED:github] pw=[REDACTED:secret] {half}"
+
+
+def test_a_config_diff_shows_no_secret_but_keeps_references_and_ordinary_values() -> None:
+    diff = "\n".join(
+        [
+            '-        "GITHUB_PERSONAL_ACCESS_TOKEN": "ghp_EXAMPLEexample0123456789EXAMPLEexam"',
+            '-        "BRAVE_API_KEY": "BSAexample-not-a-real-key-0123",',
+            '+        "GITHUB_PERSONAL_ACCESS_TOKEN": "${keyring:github.GITHUB_PERSONAL_ACCESS_TOKEN}"',
+            '   "headers": {"Authorization": "Bearer abcdefgh12345", "X-Api-Key": "k\\"q"},',
+            '   "args": ["--token", "sk-ant-EXAMPLEexampleEXAMPLEexample"], "LOG_LEVEL": "info",',
+            '   "max_tokens": "100", "cwd": "/home/me/known-secret-value"',
+        ]
+    )
+    masked = Redactor(["known-secret-value"]).redact_config(diff)
+    for secret in (
+        "ghp_EXAMPLE",
+        "BSAexample",
+        "abcdefgh12345",
+        'k\\"q',
+        "sk-ant-EXAMPLE",
+        "known-secret-value",
+    ):
+        assert secret not in masked
+    assert '"${keyring:github.GITHUB_PERSONAL_ACCESS_TOKEN}"' in masked
+    assert '"LOG_LEVEL": "info"' in masked and '"max_tokens": "100"' in masked
+    assert '"BRAVE_API_KEY": "[REDACTED:api_key]",' in masked
+    assert len(masked.splitlines()) == len(diff.splitlines())

@@ -200,3 +200,18 @@ async def test_import_install_then_the_client_calls_a_tool_through_the_bridge_an
 
     assert approver(paths, "uninstall", "claude-desktop", "--path", str(config), "--yes") == 0
     assert config.read_bytes() == original
+
+
+def test_every_printed_diff_masks_the_literal_secrets_of_the_clients_file(
+    paths: Paths, tmp_path: Path, memory_keyring: MemoryKeyring, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "claude_desktop_config.json"
+    shutil.copy(DATA / "claude_desktop_config.json", config)
+    assert approver(paths, "install", "claude-desktop", "--path", str(config), "--force", "--yes") == 0
+    installed = capsys.readouterr().out
+    assert approver(paths, "uninstall", "claude-desktop", "--path", str(config), "--dry-run") == 0
+    restoring = capsys.readouterr().out
+    for out in (installed, restoring):
+        assert "ghp_EXAMPLE" not in out and "BSAexample" not in out
+        assert '"GITHUB_PERSONAL_ACCESS_TOKEN": "[REDACTED:token]"' in out
+    assert '+        "BRAVE_API_KEY": "[REDACTED:api_key]"' in restoring

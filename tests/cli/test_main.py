@@ -226,3 +226,43 @@ def test_the_demo_without_a_display_says_it_needs_one(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "the demo shows approval dialogs, and there is no display here" in result.stderr
+
+
+def test_a_reader_that_closes_the_pipe_early_is_not_reported_as_a_problem(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `| head` does once it has its lines: every write now fails with EPIPE
+    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    dirs = ["--config-dir", str(tmp_path / "config"), "--data-dir", str(tmp_path / "data")]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "approver", *dirs, "doctor", "--json", "--no-servers", "--timeout", "5"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_tools_prints_a_header_and_fails_when_every_server_failed(tmp_path: Path) -> None:
+    write_config(tmp_path, {"gone": {"command": str(tmp_path / "no-such-program")}})
+    result = run(tmp_path, "tools", "--timeout", "20")
+    assert result.returncode == 1
+    assert result.stdout.split() == ["TOOL", "RISK", "ACTION", "WHY"]
+    assert "server gone: failed: command not found" in result.stderr
+    assert "0 tools from 0 of 1 server" in result.stderr
+
+
+def test_tools_prints_a_header_over_the_tools_and_exits_0_when_every_server_answered(tmp_path: Path) -> None:
+    write_config(tmp_path, {"test": upstream_entry("test")})
+    result = run(tmp_path, "tools")
+    assert result.returncode == 0, result.stderr
+    header, *lines = result.stdout.splitlines()
+    assert header.split() == ["TOOL", "RISK", "ACTION", "WHY"]
+    assert any(line.startswith("test__echo ") for line in lines)
+    assert "from 1 of 1 server" in result.stderr

@@ -162,3 +162,39 @@ def test_with_schema_only_adds_when_asked_and_never_touches_other_uris() -> None
     assert with_schema(remote, "policy", add=True) == remote
     with pytest.raises(jsonschema.exceptions.ValidationError):
         jsonschema.validate({"version": "2"}, resolve(schema_uri("policy")))
+
+
+@pytest.mark.parametrize(
+    ("document", "name", "message"),
+    [
+        (
+            {"version": "1", "tools": {"x": {"acton": "allow"}}},
+            "policy",
+            "unknown key `acton` — did you mean `action`?",
+        ),
+        (
+            {"mcpServers": {"a": {"comand": "npx"}}},
+            "servers",
+            "unknown key `comand` — did you mean `command`?",
+        ),
+        (
+            {"mcpServers": {"a": {"type": "http", "url": "http://x", "header": {}}}},
+            "servers",
+            "did you mean `headers`?",
+        ),
+        ({"otlp": {"endpont": "http://x"}}, "settings", "unknown key `endpont` — did you mean `endpoint`?"),
+    ],
+)
+def test_a_typo_is_named_with_the_key_it_probably_meant(
+    document: dict[str, Any], name: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        validate(document, name, "f.json")
+    assert message in raised.value.message
+    assert "Additional properties" not in str(raised.value)
+
+
+def test_an_unknown_key_nothing_resembles_lists_the_allowed_keys() -> None:
+    with pytest.raises(ConfigError) as raised:
+        validate({"version": "1", "zzz": 1}, "policy", "f.json")
+    assert raised.value.message.startswith("unknown key `zzz`; the keys allowed here are `default`, ")

@@ -158,7 +158,7 @@ def test_an_unknown_type_lists_the_allowed_ones(tmp_path: Path) -> None:
 def test_a_typo_in_a_key_is_an_error(tmp_path: Path) -> None:
     error = _error(_write(tmp_path, {"mcpServers": {"a": {"command": "x", "arg": ["y"]}}}))
     assert error.pointer == "/mcpServers/a"
-    assert "'arg' was unexpected" in error.message
+    assert error.message == "unknown key `arg` — did you mean `args`?"
 
 
 def test_an_http_server_without_url_is_an_error(tmp_path: Path) -> None:

@@ -174,3 +174,13 @@ def test_a_token_revoked_or_rotated_by_another_process_is_refused_at_the_next_re
     fresh = TokenStore(tmp_path / "tokens.json", shared).rotate("claude")
     assert gateway.authenticate(claude) is None
     assert gateway.authenticate(fresh) == "claude"
+def test_a_store_kept_in_its_file_on_purpose_says_why_and_never_that_no_keyring_exists(
+    tmp_path: Path,
+) -> None:
+    store = TokenStore(
+        tmp_path / "tokens.json", backend=MemoryKeyring(), file_only="the demo keeps it in its sandbox"
+    )
+    token = store.get_or_create("demo-agent")
+    assert json.loads((tmp_path / "tokens.json").read_text())["clients"]["demo-agent"]["token"] == token
+    assert store.storage_note.endswith("(readable only by you): the demo keeps it in its sandbox.")
+    assert "keyring is available" not in store.storage_note

@@ -12,7 +12,7 @@ from typing import Any
 
 import mcp.types as types
 from PySide6.QtCore import Qt, QTimer, SignalInstance
-from PySide6.QtWidgets import QLabel, QPushButton
+from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton
 
 from approver.approval.broker import ApprovalRequest, Resolution
 from approver.config.autostart import Autostart
@@ -22,6 +22,7 @@ from approver.demo.sandbox import prepare_demo
 from approver.service import Service
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
 from approver.ui.app import DesktopApp
+from approver.ui.audit_window import AuditWindow
 from approver.ui.main_window import NO_TRAY_NOTE
 from approver.ui.single_instance import InstanceServer
 from approver.upstream.connection import UpstreamState
@@ -112,11 +113,15 @@ def test_without_a_tray_the_main_window_opens_with_every_control_and_says_why(
             "Policy…",
             "Rules…",
             "Connect a client…",
-            "Start at login",
             "Quit",
         }
+        assert isinstance(window.autostart, QCheckBox) and window.autostart.text() == "Start at login"
         assert window.headline.text() == "Running: guarding your agents' tool calls"
-        assert f"Gateway: {service.url}" in window.details.text()
+        assert (
+            f"Gateway: 127.0.0.1:{service.port} (clients connect with their own token"
+            in window.details.text()
+        )
+        assert service.url not in window.details.text()  # a URL without a token fails when pasted
         for label in window.findChildren(QLabel):
             if label.text():
                 assert label.textFormat() == Qt.TextFormat.PlainText, label.text()
@@ -196,8 +201,16 @@ def test_a_call_denied_by_policy_raises_a_notification_with_the_reason(
         title, body = await shown
         assert result.is_error
         assert title == "Denied by policy: test__delete_note"
-        assert body == 'agent: denied by policy rule tools["test__delete_note"]: notes are kept forever'
+        assert body == "agent: notes are kept forever (the rule for test__delete_note)"
         assert desktop.window.notice.text() == f"{title}: {body}"
+        # One click away: the call's audit row, which keeps the rule's exact path.
+        assert desktop.window.notice_button.isVisible()
+        desktop.window.notice_button.click()
+        audit = desktop.windows["audit"]
+        assert isinstance(audit, AuditWindow) and audit.isVisible()
+        details = audit.detail.toPlainText()
+        assert "Tool:         test__delete_note" in details
+        assert 'Rule:         tools["test__delete_note"]' in details
 
     run_with_app(qrun, paths, tmp_path, scenario)
 
@@ -268,8 +281,9 @@ def test_start_at_login_switches_the_autostart_entry(qrun: Callable[..., Any], t
         entry = tmp_path / "xdg" / "autostart" / "approver.desktop"
         desktop.controls.autostart.trigger()
         assert entry.exists() and "Exec=approver" in entry.read_text()
-        desktop.controls.autostart.trigger()
-        assert not entry.exists()
+        assert desktop.window.autostart.isChecked()  # the window's checkbox follows the tray's item
+        desktop.window.autostart.click()
+        assert not entry.exists() and not desktop.controls.autostart.isChecked()
 
     run_with_app(qrun, paths, tmp_path, scenario)
 
@@ -356,3 +370,31 @@ def test_the_demo_shows_allow_policy_deny_and_approval_through_the_real_dialog(
     assert (setup.sandbox / "summary.txt").exists()
     assert (setup.sandbox / "draft.txt").exists() and (setup.sandbox / "keep" / "contract.txt").exists()
     assert any("keep/" in line for line in narration)
+
+
+def test_windows_open_inside_the_screen_with_titles_that_do_not_repeat_the_app_name(
+    qrun: Callable[..., Any], tmp_path: Path
+) -> None:
+    paths = write_config(tmp_path, {"test": upstream_entry("test")}, POLICY)
+
+    async def scenario(service: Service, desktop: DesktopApp) -> None:
+        screen = desktop.window.screen().availableGeometry()
+        windows = [
+            desktop.open_audit(),
+            desktop.open_servers(),
+            desktop.open_policy(),
+            desktop.open_connect(),
+        ]
+        for window in windows:
+            assert screen.contains(window.geometry()), (window.windowTitle(), window.geometry(), screen)
+            assert "approver" not in window.windowTitle().lower()
+        assert [window.windowTitle() for window in windows] == [
+            "Audit log",
+            "Servers",
+            "Policy",
+            "Connect a client",
+        ]
+        lines = desktop.window.notice.fontMetrics().lineSpacing()
+        assert desktop.window.notice.minimumHeight() >= 2 * lines  # a notice arriving moves nothing
+
+    run_with_app(qrun, paths, tmp_path, scenario)

@@ -22,8 +22,9 @@ from approver.audit.log import ActivityCount, AuditLog, CallFilter, OutcomeRecor
 from approver.testing.auditgen import generate_audit_log
 from approver.testing.records import decision_record as decision
 from approver.ui.activity import ActivityView, bucket_counts, bucket_size, describe
+from approver.ui.audit_details import call_details
 from approver.ui.audit_filters import CUSTOM_RANGE
-from approver.ui.audit_model import COLUMN_TITLES, call_details
+from approver.ui.audit_model import COLUMN_TITLES
 from approver.ui.audit_window import AuditWindow, ExportResult
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -66,7 +67,7 @@ def test_the_window_has_its_title_and_lists_the_newest_call_first(
 ) -> None:
     window = open_window(log_path)
 
-    assert window.windowTitle() == "approver — Audit log"
+    assert window.windowTitle() == "Audit log"
     with AuditLog(log_path, read_only=True) as log:
         newest = log.query(limit=1)[0]
         calls = log.count()
@@ -129,7 +130,7 @@ def test_the_detail_pane_shows_arguments_outcome_rule_and_both_hashes(
     assert "Decision:     allow, decided by user" in text
     assert "Rule:         risk_defaults.read" in text
     assert "Reason:       ok'd" in text
-    assert "Outcome:      error after 1.2 s" in text
+    assert "Outcome:      error, the server took 1.2 s" in text
     assert f"77 bytes, sha256 {'ab' * 32}" in text
     assert "Error:        disk full" in text
     assert f"Row hash:     {hashes[row_id]}" in text
@@ -257,7 +258,7 @@ def test_the_outcome_of_a_selected_running_call_appears(
         writer.record_outcome(OutcomeRecord("slow", "ok", 5.0, 3, "c" * 64))
         window.notify_recorded()
 
-        qtbot.waitUntil(lambda: "Outcome:      ok after 5 ms" in window.detail.toPlainText())
+        qtbot.waitUntil(lambda: "Outcome:      ok, the server took 5 ms" in window.detail.toPlainText())
     assert cell(window, 0, COLUMN_TITLES.index("Outcome")) == "ok"
 
 
@@ -288,7 +289,11 @@ def test_export_writes_exactly_the_filtered_calls(
     assert {row["call_id"] for row in rows} == expected  # outcome rows only of those calls
     assert {row["server"] for row in rows} == {"files"}
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    assert window.message.text() == f"Exported {result.rows:,} rows to {target}."
+    calls = len(expected)
+    assert window.message.text() == (
+        f"Exported {calls:,} calls ({result.rows:,} log rows: a call is a decision row, plus an outcome "
+        f"row once it was forwarded) to {target}."
+    )
     assert list(target.parent.iterdir()) == [target]
 
 
@@ -333,7 +338,7 @@ def test_verify_reports_an_intact_chain(open_window: Opener, log_path: Path, qtb
 
     report = finished.args[0]
     assert report.ok and report.rows == 3_000
-    assert window.message.text().startswith("Verified: the hash chain of all 3,000 rows is intact.")
+    assert window.message.text().startswith("Verified: the hash chain of all 3,000 log rows is intact (")
     assert report.last_hash in window.message.text()
     assert window.verify_button.isEnabled()
 
@@ -476,3 +481,48 @@ def test_closing_the_window_stops_a_running_verification(
     assert window.message.text() == "Verification stopped when the window closed."
     assert reports == []
     assert window.verify_button.isEnabled()
+
+
+def test_open_call_selects_the_call_and_clears_filters_that_hide_it(
+    open_window: Opener, log_path: Path, qtbot: QtBot
+) -> None:
+    with AuditLog(log_path, read_only=True) as log:
+        target = log.query(CallFilter(decision="allow"), limit=1, offset=500)[0]
+    window = open_window(log_path)
+    combo = window.filters.combo("decision")
+    combo.setCurrentIndex(combo.findData("deny"))
+
+    assert window.open_call(target["id"])
+
+    assert window.filters.is_clear() and window.model.where == CallFilter()
+    assert window.model.call_id(window.table.currentIndex().row()) == target["id"]
+    assert f"Call {target['call_id']} (row {target['id']})" in window.detail.toPlainText()
+
+
+def test_open_call_finds_a_call_recorded_after_the_window_looked(
+    open_window: Opener, log_path: Path, qtbot: QtBot
+) -> None:
+    window = open_window(log_path)
+    with AuditLog(log_path) as writer:
+        row_id = writer.record_decision(decision("just-now", tool="files__fresh"))
+
+    assert window.open_call(row_id)
+
+    assert window.table.currentIndex().row() == 0
+    assert "files__fresh" in window.detail.toPlainText()
+    assert not window.open_call(10**9)
+    assert "not a recorded call" in window.message.text()
+
+
+def test_open_call_in_a_sorted_table_finds_the_row_by_its_position(
+    open_window: Opener, log_path: Path, qtbot: QtBot
+) -> None:
+    window = open_window(log_path)
+    window.sorter.sort_by(TOOL, descending=False)
+    qtbot.waitUntil(lambda: window.model.order.key == "tool", timeout=30_000)
+    wanted = window.model.call_id(1234)
+    assert wanted is not None
+
+    assert window.open_call(wanted)
+
+    assert window.table.currentIndex().row() == 1234

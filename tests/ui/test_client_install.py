@@ -12,14 +12,19 @@ from pytestqt.qtbot import QtBot
 from approver.clients.formats import ClientFormat
 from approver.clients.routing import record_file
 from approver.clients.setup import Installer
+from approver.config.paths import Paths
+from approver.config.secrets import SecretStore
 from approver.config.tokens import TokenStore
+from approver.testing.harness import MemoryKeyring
 from approver.ui.connect import ConnectWindow
 
 DATA = Path(__file__).parent.parent / "data" / "clients"
 BRIDGE = ["/opt/approver/bin/approver"]
 
 
-def window_for(qtbot: QtBot, tmp_path: Path, servers: list[str]) -> tuple[ConnectWindow, Path]:
+def window_for(
+    qtbot: QtBot, tmp_path: Path, servers: list[str], secrets: SecretStore | None = None
+) -> tuple[ConnectWindow, Path]:
     config = tmp_path / "home" / "Claude" / "claude_desktop_config.json"
     config.parent.mkdir(parents=True)
     shutil.copy(DATA / "claude_desktop_config.json", config)
@@ -33,7 +38,7 @@ def window_for(qtbot: QtBot, tmp_path: Path, servers: list[str]) -> tuple[Connec
         return tmp_path / "home" / client.name / "mcp.json"
 
     tokens = TokenStore(tmp_path / "tokens.json", backend=keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
-    installer = Installer(servers_file, tuple(BRIDGE), tmp_path / "data", locate)
+    installer = Installer(servers_file, tuple(BRIDGE), tmp_path / "data", locate, secrets, tmp_path / "home")
     window = ConnectWindow(tokens, 39999, BRIDGE, installer=installer)
     qtbot.addWidget(window)
     return window, config
@@ -48,7 +53,8 @@ def test_install_shows_the_diff_and_writes_only_after_confirm_then_uninstall_res
     assert panel is not None
     original = config.read_bytes()
     assert panel.client.name == "claude-desktop"
-    assert "does not use approver" in panel.status_label.text()
+    assert "bypassing approver" in panel.status_label.text()
+    assert "approver install" not in panel.status_label.text()
     assert not panel.confirm_button.isEnabled() and not panel.uninstall_button.isEnabled()
 
     panel.install_button.click()
@@ -79,6 +85,7 @@ def test_cancel_writes_nothing_and_unknown_servers_are_named_before_confirming(
 
     panel.install_button.click()
     assert "lacks github, brave-search, pricing" in panel.message.text()
+    assert not panel.confirm_button.isEnabled() and not panel.drop_unknown.isHidden()
     panel.cancel_button.click()
     assert config.read_bytes() == original and panel.diff_view.toPlainText() == ""
     assert not panel.confirm_button.isEnabled() and panel.message.text() == "Nothing was changed."
@@ -96,3 +103,49 @@ def test_a_broken_client_file_is_reported_in_the_panel_not_raised(qtbot: QtBot, 
     assert "not valid JSON" in panel.status_label.text()
     panel.install_button.click()
     assert "not valid JSON" in panel.message.text() and not panel.confirm_button.isEnabled()
+
+
+def test_import_shows_a_masked_diff_then_install_is_free_to_go(qtbot: QtBot, tmp_path: Path) -> None:
+    keyring_backend = MemoryKeyring()
+    store = SecretStore(Paths(tmp_path, tmp_path / "data"), keyring_backend)
+    window, config = window_for(qtbot, tmp_path, ["filesystem"], store)
+    panel = window.install_panel
+    assert panel is not None
+    servers_before = (tmp_path / "servers.json").read_bytes()
+    assert panel.import_button.isEnabled()
+    assert "Import… copies github, brave-search, pricing into approver" in panel.status_label.text()
+
+    panel.import_button.click()
+    diff = panel.diff_view.toPlainText()
+    assert '+    "github": {' in diff and "ghp_" not in diff and "BSAexample" not in diff
+    assert (tmp_path / "servers.json").read_bytes() == servers_before  # nothing written yet
+    assert panel.confirm_button.text() == "Import" and panel.confirm_button.isEnabled()
+    assert "moves into the keyring as github.GITHUB_PERSONAL_ACCESS_TOKEN" in panel.message.text()
+
+    with qtbot.waitSignal(panel.imported):
+        panel.confirm_button.click()
+    imported = json.loads((tmp_path / "servers.json").read_text())["mcpServers"]
+    assert set(imported) == {"filesystem", "github", "brave-search", "pricing"}
+    assert ("approver", "github.GITHUB_PERSONAL_ACCESS_TOKEN") in keyring_backend.passwords
+    assert "approver starts them now" in panel.message.text()
+    assert not panel.import_button.isEnabled()
+
+    panel.install_button.click()
+    assert panel.confirm_button.isEnabled() and panel.drop_unknown.isHidden()
+    assert "ghp_" not in panel.diff_view.toPlainText()  # the removed lines held the literal token
+    assert '-        "GITHUB_PERSONAL_ACCESS_TOKEN": "[REDACTED:token]"' in panel.diff_view.toPlainText()
+    panel.confirm_button.click()
+    assert list(json.loads(config.read_text())["mcpServers"]) == ["approver"]
+
+
+def test_install_drops_unknown_servers_only_when_ticked(qtbot: QtBot, tmp_path: Path) -> None:
+    window, config = window_for(qtbot, tmp_path, ["filesystem"])
+    panel = window.install_panel
+    assert panel is not None
+    panel.install_button.click()
+    assert not panel.confirm_button.isEnabled()
+    assert "drop github, brave-search, pricing from Claude Desktop" in panel.drop_unknown.text()
+    panel.drop_unknown.setChecked(True)
+    assert panel.confirm_button.isEnabled()
+    panel.confirm_button.click()
+    assert list(json.loads(config.read_text())["mcpServers"]) == ["approver"]

@@ -35,3 +35,21 @@ def test_a_burst_of_one_kind_is_folded_into_one_later_notification_with_a_count(
     with qtbot.waitSignal(notifier.shown, timeout=2000) as blocker:
         pass
     assert blocker.args == ["Denied: d", "d\n(and 2 more like it)"]
+
+
+def test_clicking_a_notification_hands_over_what_it_is_about(qtbot: QtBot) -> None:
+    clock = Clock()
+    notifier = Notifier(quiet=0.05, clock=clock)
+    notifier.notify("denied", "Denied: a", "first", 41)
+    with qtbot.waitSignal(notifier.activated) as blocker:
+        notifier.activate()
+    assert blocker.args == [41]
+    notifier.notify("denied", "Denied: b", "folded", 42)
+    notifier.notify("denied", "Denied: c", "folded", 43)
+    clock.now += 1
+    with qtbot.waitSignal(notifier.shown, timeout=2000):
+        pass
+    assert notifier.target == 43  # a folded notification opens the newest call it stands for
+    notifier.notify("audit", "The audit log cannot be written", "disk full")
+    with qtbot.assertNotEmitted(notifier.activated):
+        notifier.activate()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QRect, QSize
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
+from approver.clients.setup import Installer
+from approver.config.tokens import TokenStore
+from approver.testing.harness import MemoryKeyring
 from approver.ui.approval_view import MINIMUM_SIZE, PREFERRED_SIZE
+from approver.ui.connect import ConnectWindow
 from approver.ui.placement import FRAME_ALLOWANCE, fit_within, place
 
 SCREENS = {
@@ -51,3 +57,15 @@ def test_place_puts_a_widget_inside_its_screens_available_area(qtbot: QtBot) -> 
     rect = place(widget, huge)
     assert screen.availableGeometry().contains(rect)
     assert widget.geometry() == rect
+
+
+def test_connect_a_client_opens_inside_the_screen(qtbot: QtBot, tmp_path: Path) -> None:
+    tokens = TokenStore(tmp_path / "tokens.json", backend=MemoryKeyring())
+    installer = Installer(
+        tmp_path / "servers.json", ("approver",), None, lambda client: tmp_path / client.name
+    )
+    window = ConnectWindow(tokens, 39999, ["approver"], installer=installer)
+    qtbot.addWidget(window)
+    window.show()
+    screen = QGuiApplication.primaryScreen().availableGeometry()
+    assert screen.contains(window.geometry())

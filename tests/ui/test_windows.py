@@ -433,6 +433,7 @@ def test_the_copied_url_and_header_authenticate_against_the_running_gateway(
 
     async def body() -> None:
         async with running_service(paths) as service:
+            service.tokens.get_or_create("default")
             window = ConnectWindow(service.tokens, service.port, BRIDGE)
             qtbot.addWidget(window)
             token = service.tokens.get("default")
@@ -454,6 +455,7 @@ def test_the_copied_url_and_header_authenticate_against_the_running_gateway(
 
 def test_copy_puts_the_exact_command_and_snippets_on_the_clipboard(qtbot: Any, tmp_path: Path) -> None:
     tokens = TokenStore(tmp_path / "tokens.json", backend=MemoryKeyring())
+    tokens.get_or_create("default")
     window = ConnectWindow(tokens, 39999, BRIDGE)
     qtbot.addWidget(window)
     token = tokens.get("default")
@@ -478,6 +480,7 @@ def test_copy_puts_the_exact_command_and_snippets_on_the_clipboard(qtbot: Any, t
 
 def test_the_token_is_masked_until_show_token_is_checked(qtbot: Any, tmp_path: Path) -> None:
     tokens = TokenStore(tmp_path / "tokens.json", backend=MemoryKeyring())
+    tokens.get_or_create("default")
     window = ConnectWindow(tokens, 39999, BRIDGE)
     qtbot.addWidget(window)
     window.show()
@@ -514,25 +517,42 @@ def test_invalid_client_names_are_refused_with_a_message_and_get_no_token(
         for button in window.findChildren(QPushButton)
         if button.objectName().startswith("copy_")
     )
-    assert tokens.clients() == ["default"]
+    assert tokens.clients() == []
     assert_labels_plain(window)
 
 
-def test_another_client_name_gets_its_own_token_once_applied(qtbot: Any, tmp_path: Path) -> None:
+def test_opening_the_window_creates_no_token(qtbot: Any, tmp_path: Path) -> None:
     tokens = TokenStore(tmp_path / "tokens.json", backend=MemoryKeyring())
     window = ConnectWindow(tokens, 39999, BRIDGE)
     qtbot.addWidget(window)
+    window.show()
+    assert tokens.clients() == [] and not (tmp_path / "tokens.json").exists()
+    assert window.name_edit.text() == "" and window.settings is None
+    assert window.clients_label.text() == "Clients with a token: none yet"
+
+
+def test_a_new_client_name_gets_a_token_only_when_asked(qtbot: Any, tmp_path: Path) -> None:
+    tokens = TokenStore(tmp_path / "tokens.json", backend=MemoryKeyring())
+    tokens.get_or_create("default")
+    window = ConnectWindow(tokens, 39999, BRIDGE)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.settings is not None and window.settings.client == "default"  # an existing one is shown
     window.name_edit.setText("cursor-1")
     assert field(window, "stdio_command") == ""
     assert "Show settings" in window.name_message.text()
-    assert tokens.clients() == ["default"]
     qtbot.keyClick(window.name_edit, Qt.Key.Key_Return)
+    assert tokens.clients() == ["default"]
+    assert "cursor-1 has no token yet" in window.name_message.text()
+    assert window.create_button.isVisible() and window.settings is None
+    window.create_button.click()
     assert tokens.clients() == ["cursor-1", "default"]
     assert window.settings is not None and window.settings.client == "cursor-1"
     assert window.settings.token not in {None, tokens.get("default")}
     assert window.settings.token == tokens.get("cursor-1")
     assert field(window, "stdio_command").endswith("connect --client cursor-1")
     assert "cursor-1, default" in window.clients_label.text()
+    assert not window.create_button.isVisible()
 
 
 def test_a_token_locked_in_the_keyring_is_explained_not_replaced(qtbot: Any, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import math
 import os
 import sqlite3
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -361,6 +362,16 @@ class AuditLog:
             return audit_query.summaries(
                 self._db, where, limit=limit, offset=offset, oldest_first=oldest_first
             )
+
+    def summaries_of(self, ids: Sequence[int]) -> list[CallSummary]:
+        """The calls with these decision row ids, in this order: see :func:`audit_query.summaries_of`."""
+        with self._lock:
+            return audit_query.summaries_of(self._db, ids)
+
+    def sorted_ids(self, where: CallFilter, key: str, *, descending: bool) -> array[int]:
+        """Matching call ids in a sorted order: see :func:`audit_query.sorted_ids`."""
+        with self._lock:
+            return audit_query.sorted_ids(self._db, where, key, descending=descending)
 
     def call(self, row_id: int) -> dict[str, Any] | None:
         """The call whose decision row has ``row_id``, or None: see :func:`audit_query.call`."""

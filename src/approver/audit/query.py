@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import json
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,32 @@ _EQUAL_FILTERS: Final = ("decision", "risk_class", "server", "client")
 _TEXT_COLUMNS: Final = ("tool", "upstream_tool", "arguments")
 _TIME_OPERATORS: Final = {"since": ">=", "until": "<"}
 _ID_OPERATORS: Final = {"min_id": ">=", "max_id": "<="}
+
+SESSION_GRANT: Final = "session-grant"
+"""The rule of a call allowed by an earlier "approve for this session" (``decided_by`` is ``user``)."""
+NOT_FORWARDED: Final = "not-forwarded"
+"""The :attr:`CallFilter.outcome` of denied calls, which have no outcome row."""
+RUNNING: Final = "running"
+"""The :attr:`CallFilter.outcome` of allowed calls whose outcome is not recorded yet."""
+
+SORT_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "time": ("d.id",),
+    "client": ("d.client",),
+    "server": ("d.server",),
+    "tool": ("d.tool",),
+    "risk": (
+        "CASE d.risk_level WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 WHEN 'critical' THEN 4"
+        " ELSE 0 END",
+        "d.risk_class",
+    ),
+    "decision": ("d.decision",),
+    "decided_by": ("d.decided_by",),
+    "duration": ("o.duration_ms",),
+    "outcome": (
+        "coalesce(o.outcome, CASE d.decision WHEN 'allow' THEN 'no outcome yet' ELSE 'not forwarded' END)",
+    ),
+}
+"""What :func:`sorted_ids` can sort by, as SQL over a decision row ``d`` and its outcome row ``o``."""
 
 _ACTIVITY_PREFIX: Final = {"minute": 16, "hour": 13, "day": 10}
 """How many characters of a stored time (``2025-01-31T12:34``) name its bucket."""
@@ -104,6 +131,13 @@ class CallFilter:
     """Exclusive upper bound."""
     text: str | None = None
     """Case-insensitive substring of the tool name or the (redacted) arguments."""
+    decided_by: str | None = None
+    """Who decided: a ``decided_by`` value; ``user`` means a person asked about this very call and
+    ``session-grant`` a call allowed by an earlier "approve for this session"."""
+    outcome: str | None = None
+    """How the call ended: ``ok``, ``error``, ``cancelled``, ``not-forwarded`` (denied) or
+    ``running`` (allowed, no outcome recorded yet)."""
+    risk_level: str | None = None
     min_id: int | None = None
     """Only calls whose decision row id is at least this."""
     max_id: int | None = None
@@ -120,6 +154,7 @@ class CallFilter:
             name: str(value) for name in _EQUAL_FILTERS if (value := getattr(self, name)) is not None
         }
         clauses = [f"{'+' if scan else ''}{prefix}{name} = :{name}" for name in params]
+        clauses += self._slow_clauses(prefix, params)
         if self.text:
             like = " OR ".join(f"{prefix}{name} LIKE :text ESCAPE '\\'" for name in _TEXT_COLUMNS)
             clauses.append(f"({like})")
@@ -130,6 +165,37 @@ class CallFilter:
                 clauses.append(f"{prefix}id {operator} :{name}")
                 params[name] = int(bound)
         return clauses, params
+
+    @property
+    def slow(self) -> bool:
+        """Whether no index narrows this filter: it reads every call (so apply it in the background)."""
+        return bool(self.text or self.decided_by or self.outcome or self.risk_level)
+
+    def _slow_clauses(self, prefix: str, params: dict[str, Any]) -> list[str]:
+        """Conditions for the filters that no index covers (who decided, outcome, risk level)."""
+        clauses = []
+        if self.risk_level is not None:
+            clauses.append(f"{prefix}risk_level = :risk_level")
+            params["risk_level"] = self.risk_level
+        if self.decided_by == SESSION_GRANT:
+            clauses.append(f"{prefix}decided_by = 'user' AND {prefix}rule = '{SESSION_GRANT}'")
+        elif self.decided_by is not None:
+            clauses.append(f"{prefix}decided_by = :decided_by")
+            params["decided_by"] = self.decided_by
+            if self.decided_by == "user":
+                clauses.append(f"{prefix}rule IS NOT '{SESSION_GRANT}'")
+        if self.outcome is not None:
+            # The outcome is on the call's other row; the unique (call_id, kind) index finds it.
+            outer = prefix or "events."
+            found = f"SELECT 1 FROM events o2 WHERE o2.call_id = {outer}call_id AND o2.kind = 'outcome'"  # noqa: S608
+            if self.outcome == NOT_FORWARDED:
+                clauses.append(f"{prefix}decision != 'allow'")
+            elif self.outcome == RUNNING:
+                clauses.append(f"{prefix}decision = 'allow' AND NOT EXISTS ({found})")
+            else:
+                clauses.append(f"EXISTS ({found} AND o2.outcome = :outcome)")
+                params["outcome"] = self.outcome
+        return clauses
 
     def time_clauses(self, prefix: str = "") -> tuple[list[str], dict[str, Any]]:
         """SQL conditions and parameters on ``ts`` for ``since`` and ``until``."""
@@ -173,6 +239,45 @@ def summaries(
     sql = f"SELECT {_SUMMARY_SELECT} {_CALLS_FROM} WHERE d.id IN ({page}) ORDER BY d.id {order}"
     params |= {"limit": limit, "offset": offset}
     return [CallSummary(*row) for row in db.execute(sql, params).fetchall()]
+
+
+def summaries_of(db: Database, ids: Sequence[int]) -> list[CallSummary]:
+    """The calls whose decision rows have ``ids``, in the order of ``ids`` (missing ones left out)."""
+    if not ids:
+        return []
+    found = {
+        row[0]: CallSummary(*row)
+        for row in db.execute(
+            f"SELECT {_SUMMARY_SELECT} {_CALLS_FROM} WHERE d.id IN (SELECT value FROM json_each(?))",  # noqa: S608
+            [json.dumps(list(ids))],
+        ).fetchall()
+    }
+    return [found[row_id] for row_id in ids if row_id in found]
+
+
+def sorted_ids(db: Database, where: CallFilter, key: str, *, descending: bool) -> array[int]:
+    """The decision row ids of the calls matching ``where``, sorted by ``key`` (one of :data:`SORT_KEYS`).
+
+    Calls with equal keys keep newest first. Reads every matching call once (about a second for
+    a million): run it in the background, then page through the ids.
+    """
+    if key not in SORT_KEYS:
+        raise ValueError(f"cannot sort by {key!r}: use one of {', '.join(SORT_KEYS)}")
+    clauses, params = where.call_clauses("d.")
+    time_clauses, time_params = where.time_clauses("d.")
+    conditions = " AND ".join(["d.kind = 'decision'", *clauses, *time_clauses])
+    direction = "DESC" if descending else "ASC"
+    order = ", ".join(f"{expression} {direction}" for expression in SORT_KEYS[key])
+    if key != "time":
+        order += ", d.id DESC"
+    outcome_join = "LEFT JOIN events o ON o.call_id = d.call_id AND o.kind = 'outcome'"
+    join = outcome_join if key in ("duration", "outcome") else ""
+    sql = f"SELECT d.id FROM events d {join} WHERE {conditions} ORDER BY {order}"  # noqa: S608
+    ids: array[int] = array("q")
+    cursor = db.execute(sql, params | time_params)
+    while rows := cursor.fetchmany(10_000):
+        ids.extend(row[0] for row in rows)
+    return ids
 
 
 def call(db: Database, row_id: int) -> dict[str, Any] | None:

@@ -154,6 +154,37 @@ class Redactor:
             return [self.redact_json(item) for item in value]
         return value
 
+    def redact_config(self, text: str) -> str:
+        """A config file's text, or a diff of one, with its secret values masked for showing.
+
+        The value of every ``"key": "value"`` pair whose key names a secret (``API_KEY``,
+        ``Authorization``, ``githubToken``) is masked, then known secrets and token shapes
+        anywhere. ``${keyring:...}`` and ``${env:...}`` references are not secrets and stay.
+        """
+        return self.redact_text(_CONFIG_PAIR.sub(_mask_pair, text))
+
+
+_CONFIG_PAIR: Final = re.compile(r'("((?:[^"\\\n]|\\.)*)"\s*:\s*)"((?:[^"\\\n]|\\.)*)"')
+"""A JSON ``"key": "string"`` pair on one line (of a file or of a diff)."""
+
+
+_PLACEHOLDER: Final = re.compile(r"(?:Bearer\s+)?<[a-z-]+>")
+"""A value that only stands in for a secret, such as ``Bearer <token>`` in a printed diff."""
+
+
+def _mask_pair(match: re.Match[str]) -> str:
+    kind = secret_key_kind(match.group(2))
+    value = match.group(3)
+    if (
+        kind is None
+        or not value
+        or value.startswith("${")
+        or "[REDACTED:" in value
+        or _PLACEHOLDER.fullmatch(value)
+    ):
+        return match.group(0)
+    return f'{match.group(1)}"[REDACTED:{kind}]"'
+
 
 LOGGERS_TO_REDACT: Final = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
 """Loggers whose handlers get a :class:`RedactingFilter`: the root and uvicorn's own."""

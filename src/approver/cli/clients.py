@@ -59,6 +59,13 @@ def add_parsers(commands: Any) -> None:
             )
 
 
+def shown_diff(diff: str) -> str:
+    """A diff as approver prints it: secret values masked (a client file may hold literal tokens)."""
+    from approver.audit.redact import Redactor
+
+    return Redactor().redact_config(diff)
+
+
 class _Declined(Exception):
     pass
 
@@ -105,7 +112,7 @@ def _import(args: argparse.Namespace, paths: Paths) -> int:
     plan = plan_import(source, paths.servers_file, store, Path.home())
     verb = "would add" if args.dry_run else "adds"
     if plan.changed:
-        print(plan.diff(), end="")
+        print(shown_diff(plan.diff()), end="")
         print(f"{client.title} -> servers.json {verb}: {', '.join(plan.added)}")
     for move in plan.secrets:
         where = "already in the keyring as" if move.stored else "moves into the keyring as"
@@ -125,7 +132,8 @@ def _import(args: argparse.Namespace, paths: Paths) -> int:
     paths.ensure()
     apply_import(plan, store)
     print(
-        f"approver: added {len(plan.added)} server(s) to {paths.servers_file}; restart approver to use them"
+        f"approver: added {len(plan.added)} server(s) to {paths.servers_file}; a running approver starts "
+        "them within a second"
     )
     print(f"approver: next, `approver install {client.name}` routes {client.title} through approver")
     return 0
@@ -166,7 +174,7 @@ def _install(args: argparse.Namespace, paths: Paths) -> int:
         print(f"approver: {change.message}; nothing to change")
         return 0
     diff = change.diff()
-    print(diff.replace(route.token, TOKEN_PLACEHOLDER) if route.token else diff, end="")
+    print(shown_diff(diff.replace(route.token, TOKEN_PLACEHOLDER) if route.token else diff), end="")
     print(change.message)
     if change.unknown:
         print(
@@ -199,7 +207,7 @@ def _uninstall(args: argparse.Namespace, paths: Paths) -> int:
     if change.record is None:
         print(f"approver: {change.message}")
         return 0
-    print(change.diff(), end="")
+    print(shown_diff(change.diff()), end="")
     print(change.message)
     if change.conflict:
         print(f"approver: {change.conflict}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -19,7 +20,7 @@ from approver.cli import doctor_report as cli_doctor
 from approver.cli import secrets as cli_secrets
 from approver.config.paths import Paths
 from approver.errors import ApproverError
-from approver.gateway.front import DEFAULT_PORT, NonLoopbackError
+from approver.gateway.front import NonLoopbackError
 
 logger = logging.getLogger("approver")
 
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     paths = Paths.resolve(args.config_dir, args.data_dir)
     if args.command is None:  # plain `approver` runs the desktop app
-        args.command, args.port = "app", DEFAULT_PORT
+        args.command, args.port = "app", None
     command = args.command
     try:
         handlers: dict[str, Handler] = {
@@ -77,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             handlers.update(dict.fromkeys(module.COMMANDS, module.run))
         handler = handlers[command]
         return handler(args, paths)
+    except BrokenPipeError:
+        # The reader went away (`approver doctor --json | head`): not a problem of approver's.
+        _silence_stdout()
+        return 0
     except (ApproverError, NonLoopbackError, ValueError) as exc:
         print(f"approver: {exc}", file=sys.stderr)
         return 2
@@ -85,6 +90,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it on exit cannot fail on the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _file_problem(exc: OSError, paths: Paths) -> str:

@@ -19,12 +19,18 @@ from approver.gateway.front import DEFAULT_PORT
 COMMANDS: Final = ("app", "demo", "serve")
 """The commands this module runs."""
 
+DEMO_TOKENS: Final = "the demo keeps its token in its sandbox and never uses your keyring"
+"""Why the demo's client token is in a file (said at start instead of a keyring warning)."""
+
 
 def add_parsers(commands: Any) -> None:
     """Add this module's commands to the top-level subparsers ``commands``."""
     app = commands.add_parser("app", help="run the desktop app (tray, approval dialog); the default")
     app.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})"
+        "--port",
+        type=int,
+        default=None,
+        help=f"port on 127.0.0.1 (default: the one remembered in settings.json, else {DEFAULT_PORT})",
     )
     app.add_argument(
         "--approval-timeout",
@@ -105,6 +111,10 @@ def _app(args: argparse.Namespace, paths: Paths) -> int:
             file=sys.stderr,
         )
         args.host = "127.0.0.1"
+        if args.port is None:
+            from approver.config.settings import load_preferences
+
+            args.port = load_preferences(paths.settings_file).port or DEFAULT_PORT
         return _serve(args, paths)
     launch = _load_desktop()
     timeout = getattr(args, "approval_timeout", DEFAULT_APPROVAL_TIMEOUT)
@@ -114,8 +124,6 @@ def _app(args: argparse.Namespace, paths: Paths) -> int:
 def _demo(args: argparse.Namespace, paths: Paths) -> int:
     import shutil
     import tempfile
-
-    import keyring.backends.fail
 
     from approver.config.tokens import TokenStore
     from approver.demo.agent import CLIENT_NAME, run_agent
@@ -129,7 +137,7 @@ def _demo(args: argparse.Namespace, paths: Paths) -> int:
     try:
         setup = prepare_demo(root)
         # The demo never touches your keyring or your own config: its token lives in the sandbox.
-        tokens = TokenStore(setup.paths.tokens_file, backend=keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+        tokens = TokenStore(setup.paths.tokens_file, file_only=DEMO_TOKENS)
 
         async def agent(desktop: Any) -> None:
             def narrate(line: str) -> None:

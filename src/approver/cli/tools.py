@@ -15,6 +15,12 @@ from approver.config.paths import Paths
 COMMANDS: Final = ("tools", "pins")
 """The commands this module runs."""
 
+EXIT_FAILED: Final = 1
+"""``approver tools``: a server failed to start or was left out, so its tools are missing."""
+
+TABLE_HEADER: Final = ("TOOL", "RISK", "ACTION", "WHY")
+"""The header row of ``approver tools``."""
+
 
 def add_parsers(commands: Any) -> None:
     """Add this module's commands to the top-level subparsers ``commands``."""
@@ -44,13 +50,12 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
 
 def _tools(args: argparse.Namespace, paths: Paths) -> int:
     from approver.audit.redact import Redactor
-    from approver.calls import Action, CallContext
     from approver.config.servers import SecretResolver, load_servers
     from approver.gateway.catalog import Catalog
+    from approver.gateway.tool_rows import ToolRow, tool_rows
     from approver.policy.file import PolicyFile
     from approver.policy.pins import PinStore
-    from approver.upstream.connection import Upstream
-    from approver.visible import reveal_text
+    from approver.upstream.connection import Upstream, UpstreamState
 
     servers = load_servers(paths.servers_file, SecretResolver())
     policy = PolicyFile(paths.policy_file)
@@ -58,7 +63,7 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
     if policy.error:
         print(f"approver: {policy.error} (showing the safe default policy)", file=sys.stderr)
 
-    async def collect() -> list[dict[str, Any]]:
+    async def collect() -> tuple[list[ToolRow], list[str]]:
         redactor = Redactor(servers.secrets)
         upstreams = {c.name: Upstream(c, paths.logs_dir, redactor=redactor) for c in servers.enabled}
         catalog = Catalog(upstreams, policy, PinStore(paths.pins_file))
@@ -67,69 +72,62 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
             await asyncio.wait_for(
                 asyncio.gather(*(u.wait_settled() for u in upstreams.values())), args.timeout
             )
+        failed = []
         for upstream in upstreams.values():
             catalog.refresh(upstream)
-            if upstream.error:
-                print(
-                    f"approver: server {upstream.name}: {upstream.state.value}: {upstream.error}",
-                    file=sys.stderr,
-                )
-            if upstream.name in catalog.errors:
-                print(f"approver: server {upstream.name}: {catalog.errors[upstream.name]}", file=sys.stderr)
-        rows = []
-        for entry in catalog.tools():
-            decision = policy.policy.decide_without_arguments(
-                CallContext(client="", tool=entry.ref, risk=entry.risk)
-            )
-            pin = catalog.pin_check(entry)
-            action, rule = decision.action.value, decision.rule
-            if pin.quarantined and decision.action is Action.ALLOW:
-                action, rule = Action.REQUIRE_APPROVAL.value, "pin-changed"  # as the gateway decides
-            rows.append(
-                {
-                    "name": entry.ref.name,
-                    "server": entry.ref.server,
-                    "tool": entry.ref.tool,
-                    "risk_class": entry.risk.risk_class.value,
-                    "risk_level": entry.risk.level.value,
-                    "reasons": list(entry.risk.reasons),
-                    "conflict": entry.risk.conflict,
-                    "action": action,
-                    "rule": rule,
-                    "changed": pin.quarantined,
-                    "new": pin.new,
-                    "change": pin.reason if pin.quarantined else "",
-                    "description": entry.exposed.description or "",
-                }
-            )
+            if upstream.state is not UpstreamState.READY:
+                why = upstream.error or f"no answer within {args.timeout:g} s"
+                failed.append(f"server {upstream.name}: {upstream.state.value}: {why}")
+            elif upstream.name in catalog.errors:
+                failed.append(f"server {upstream.name}: left out: {catalog.errors[upstream.name]}")
+        rows = tool_rows(catalog, policy)
         for upstream in upstreams.values():
             upstream.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
-        return rows
+        return rows, failed
 
-    rows = asyncio.run(collect())
+    rows, failed = asyncio.run(collect())
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print(json.dumps([row.as_json() for row in rows], indent=2, ensure_ascii=False))
+    else:
+        _print_table(rows)
+    for problem in failed:
+        print(f"approver: {problem}", file=sys.stderr)
+    enabled = len(servers.enabled)
+    if not enabled:
+        where = "does not exist yet" if servers.missing else "has no enabled server"
+        print(f"approver: no tools: {paths.servers_file} {where}", file=sys.stderr)
         return 0
-    if not rows:
-        print("no tools (no upstream servers configured or none answered)", file=sys.stderr)
-        return 0
-    width = max(len(row["name"]) for row in rows)
-    for row in rows:
-        risk = f"{row['risk_class']}/{row['risk_level']}"
-        notes = "; ".join(row["reasons"])
-        if row["changed"]:
-            what = "NEW since its server was pinned" if row["new"] else "CHANGED since pinned"
-            notes = f"{what} ({row['change']}); review with `approver pins list`; {notes}"
-        print(reveal_text(f"{row['name']:<{width}}  {risk:<20}  {row['action']:<17}  {notes}"))
-    changed = sum(1 for row in rows if row["changed"])
+    ready = enabled - len(failed)
+    print(
+        f"approver: {len(rows)} tool{'s' if len(rows) != 1 else ''} from {ready} of {enabled} "
+        f"server{'s' if enabled != 1 else ''}" + (f"; {len(failed)} failed (see above)" if failed else ""),
+        file=sys.stderr,
+    )
+    changed = sum(1 for row in rows if row.changed)
     if changed:
         print(
             f"approver: {changed} tool{'s' if changed != 1 else ''} changed since first seen; "
             "calls to them need your approval until you accept with `approver pins accept SERVER [TOOL]`",
             file=sys.stderr,
         )
-    return 0
+    return EXIT_FAILED if failed else 0
+
+
+def _print_table(rows: list[Any]) -> None:
+    """One line per tool under a header: name, risk, the policy's action and why."""
+    from approver.visible import reveal_text
+
+    width = max([len(TABLE_HEADER[0]), *(len(row.name) for row in rows)])
+    tool, risk, action, why = TABLE_HEADER
+    print(f"{tool:<{width}}  {risk:<20}  {action:<17}  {why}")
+    for row in rows:
+        notes = "; ".join(row.reasons)
+        if row.changed:
+            what = "NEW since its server was pinned" if row.new else "CHANGED since pinned"
+            notes = f"{what} ({row.change}); review with `approver pins list`; {notes}"
+        level = f"{row.risk_class}/{row.risk_level}"
+        print(reveal_text(f"{row.name:<{width}}  {level:<20}  {row.action:<17}  {notes}"))
 
 
 # -- pins --------------------------------------------------------------------------------------

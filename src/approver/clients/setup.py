@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from approver.clients.formats import ClientFormat
+from approver.clients.formats import ClientFormat, read_client_file
+from approver.clients.importing import ImportFailed, ImportPlan, apply_import, plan_import
 from approver.clients.routing import Change, Route, plan_install, plan_uninstall
 from approver.clients.status import RoutingStatus, routing_status
 from approver.config.paths import Paths
+from approver.config.secrets import SecretStore
 from approver.config.servers import read_servers_data
 
 
@@ -31,6 +33,10 @@ class Installer:
     data_dir: Path | None = None
     locate: Callable[[ClientFormat], Path] | None = None
     """Where each client's config is; default: its user-level file."""
+    secrets: SecretStore | None = None
+    """Where import moves a client's literal secrets; None: import is not offered."""
+    home: Path | None = None
+    """The home directory ``${userHome}`` means (default: the user's)."""
 
     def path(self, client: ClientFormat) -> Path:
         """The config file of ``client`` that install and uninstall change."""
@@ -45,6 +51,20 @@ class Installer:
     def plan_uninstall(self, client: ClientFormat) -> Change:
         """The restore of ``client``'s config from approver's newest backup."""
         return plan_uninstall(client, self.path(client))
+
+    def plan_import(self, client: ClientFormat) -> ImportPlan:
+        """What importing ``client``'s servers into servers.json would change (nothing is written)."""
+        if self.secrets is None:
+            raise ImportFailed("importing is not available here")
+        source = read_client_file(client, self.path(client))
+        return plan_import(source, self.servers_file, self.secrets, self.home or Path.home())
+
+    def apply_import(self, plan: ImportPlan) -> None:
+        """Store the plan's secrets, then write servers.json (see :func:`apply_import`)."""
+        if self.secrets is None:
+            raise ImportFailed("importing is not available here")
+        self.servers_file.parent.mkdir(parents=True, exist_ok=True)
+        apply_import(plan, self.secrets)
 
     def status(self, client: ClientFormat) -> RoutingStatus:
         """Whether ``client`` is routed through approver now."""

@@ -8,14 +8,12 @@ edit by hand applies to the next held call. The Connect window writes one client
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 from pathlib import Path
 from typing import Any, Final
 
-from approver.config.paths import write_private_text
-from approver.config.schema import load_json_file, validate
+from approver.config.schema import load_json_file
+from approver.config.settings import update_settings
 from approver.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -58,20 +56,19 @@ class Patience:
 
         Raises ConfigError, leaving the file as it was, when the file is invalid or the value is.
         """
-        data = copy.deepcopy(load_json_file(self.path, "settings", missing_ok=True) or {})
-        clients = data.setdefault("clients", {})
-        entry = clients.setdefault(client, {})
-        if seconds is None:
-            entry.pop("patience", None)
-            if not entry:
-                del clients[client]
-        else:
-            entry["patience"] = seconds
-        if not clients:
-            del data["clients"]
-        validate(data, "settings", str(self.path))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_private_text(self.path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        def edit(data: dict[str, Any]) -> None:
+            clients = data.setdefault("clients", {})
+            entry = clients.setdefault(client, {})
+            if seconds is None:
+                entry.pop("patience", None)
+                if not entry:
+                    del clients[client]
+            else:
+                entry["patience"] = seconds
+            if not clients:
+                del data["clients"]
+
+        update_settings(self.path, edit)
         self._reload()
 
     def _reload_if_changed(self) -> None:

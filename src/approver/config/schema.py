@@ -6,9 +6,11 @@ of the offending value and what was expected, so a user can fix the file without
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,10 +86,66 @@ def _describe(error: ValidationError) -> str:
     if validator == "required":
         return error.message.replace("is a required property", "is required")
     if validator == "additionalProperties":
-        return f"unknown key: {error.message}"
+        return _unknown_keys(error)
     if validator == "pattern":
         return f"expected a string matching {expected}, got {got}"
     return f"{error.message}"
+
+
+def unknown_key_message(key: str, known: Iterable[str]) -> str:
+    """``unknown key `acton` — did you mean `action`?``, or the keys allowed when nothing is close."""
+    allowed = sorted(name for name in known if name != "$schema")
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key `{key}` — did you mean `{close[0]}`?"
+    if not allowed:
+        return f"unknown key `{key}`: no keys are allowed here"
+    return f"unknown key `{key}`; the keys allowed here are " + ", ".join(f"`{name}`" for name in allowed)
+
+
+def _unexpected(error: ValidationError) -> list[str]:
+    """The keys an ``additionalProperties: false`` error is about."""
+    instance, schema = error.instance, error.schema
+    if not isinstance(instance, dict) or not isinstance(schema, dict):
+        return []
+    known = schema.get("properties", {})
+    patterns = schema.get("patternProperties", {})
+    return [
+        key
+        for key in instance
+        if key not in known and not any(re.search(pattern, key) for pattern in patterns)
+    ]
+
+
+def _known(error: ValidationError) -> list[str]:
+    """The keys the schema of ``error`` names."""
+    schema = error.schema
+    return list(schema.get("properties", {})) if isinstance(schema, dict) else []
+
+
+def _unknown_keys(error: ValidationError) -> str:
+    keys = _unexpected(error)
+    known = _known(error)
+    if not keys:
+        return f"unknown key: {error.message}"
+    return "; ".join(unknown_key_message(key, known) for key in keys)
+
+
+def _typo(errors: Iterable[ValidationError]) -> ValidationError | None:
+    """An unknown-key error with a close known key, searched depth first (through if/then/else too).
+
+    A typo such as ``"acton"`` also makes a required key missing; the unknown key is the one to
+    report, because fixing it fixes both.
+    """
+    for error in errors:
+        if error.validator == "additionalProperties" and any(
+            difflib.get_close_matches(key, _known(error), n=1, cutoff=0.6) for key in _unexpected(error)
+        ):
+            return error
+        found = _typo(error.context or ())
+        if found is not None:
+            return found
+    return None
 
 
 def _article(kind: str) -> str:
@@ -97,7 +155,8 @@ def _article(kind: str) -> str:
 def validate(data: Any, schema_name: str, file: str) -> None:
     """Validate ``data`` against a shipped schema; raise ConfigError for the most relevant error."""
     validator = Draft202012Validator(load_schema(schema_name))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    errors = list(validator.iter_errors(data))
+    error = _typo(errors) or jsonschema.exceptions.best_match(errors)
     if error is not None:
         raise ConfigError(file, _pointer(error.absolute_path), _describe(error))
 

@@ -1,4 +1,5 @@
-"""Load ``settings.json``: optional settings beside ``servers.json``; today the OTLP export.
+"""Load ``settings.json``: optional settings beside ``servers.json``: the OTLP export, and what the
+desktop app remembers (:class:`DesktopPreferences`: a chosen port, the last export folder).
 
 A missing file means every default, and the default is that nothing leaves the machine. The
 OpenTelemetry export is on only when the file has an ``otlp`` block (without
@@ -10,15 +11,18 @@ resolved values are hidden from ``repr`` and never appear in an error.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from approver.config.schema import load_json_file
+from approver.config.paths import write_private_text
+from approver.config.schema import load_json_file, schema_uri, validate
 from approver.config.servers import SecretResolver
 from approver.errors import ConfigError
 
@@ -71,6 +75,54 @@ class Settings:
 
     otlp: OtlpSettings | None = None
     """None: the OTLP export is off."""
+
+
+@dataclass(frozen=True)
+class DesktopPreferences:
+    """The ``desktop`` block: what the desktop app remembers between runs."""
+
+    port: int | None = None
+    """The gateway's port when approver starts without ``--port``."""
+    export_folder: str | None = None
+    """Where the audit window's export dialog opens."""
+
+
+def load_preferences(path: Path) -> DesktopPreferences:
+    """The ``desktop`` block of ``settings.json`` (defaults when the file or the block is missing).
+
+    Raises ConfigError for an invalid file, like :func:`load_settings`.
+    """
+    data = _read(path) or {}
+    block = data.get("desktop", {})
+    return DesktopPreferences(port=block.get("port"), export_folder=block.get("export_folder"))
+
+
+def save_preferences(path: Path, **changes: object) -> None:
+    """Set keys of the ``desktop`` block (``port``, ``export_folder``); the rest of the file is kept.
+
+    Raises ConfigError, leaving the file alone, when it is invalid now or the change would make it
+    so; OSError when it cannot be written.
+    """
+
+    def edit(data: dict[str, Any]) -> None:
+        data["desktop"] = {**data.get("desktop", {}), **changes}
+
+    update_settings(path, edit)
+
+
+def update_settings(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Change ``settings.json`` in place with ``edit``, keeping the rest of the file; atomic and private.
+
+    Raises ConfigError, leaving the file alone, when it is invalid now or the change would make it
+    so; OSError when it cannot be written.
+    """
+    data = copy.deepcopy(_read(path) or {})
+    edit(data)
+    validate(data, SCHEMA_NAME, str(path))
+    if "$schema" not in data:
+        data = {"$schema": schema_uri(SCHEMA_NAME), **data}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def logs_endpoint(base: str) -> str:

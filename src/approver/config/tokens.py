@@ -67,8 +67,16 @@ def check_client_name(client: str) -> str:
 class TokenStore:
     """Creates, finds and checks client tokens; ``backend`` defaults to the current keyring."""
 
-    def __init__(self, tokens_file: Path, backend: KeyringBackend | None = None) -> None:
+    def __init__(
+        self, tokens_file: Path, backend: KeyringBackend | None = None, *, file_only: str | None = None
+    ) -> None:
+        """``file_only`` keeps every token in ``tokens_file`` on purpose and says why (the demo
+        does not touch the user's keyring); the storage note then gives that reason instead of
+        saying that no keyring is available."""
         self.tokens_file = tokens_file
+        self._file_only = file_only
+        if file_only is not None:
+            backend = keyring.backends.fail.Keyring()  # type: ignore[no-untyped-call]
         self._backend = backend if backend is not None else keyring.get_keyring()
         self._use_keyring = not isinstance(self._backend, keyring.backends.fail.Keyring)
         self._keyring_trouble: str | None = None
@@ -88,6 +96,10 @@ class TokenStore:
             return (
                 f"The system keyring {self._keyring_trouble}, so client tokens created now are stored in "
                 f"{self.tokens_file} (readable only by you); unlock the keyring to keep new tokens there."
+            )
+        if self._file_only is not None:
+            return (
+                f"Client tokens are stored in {self.tokens_file} (readable only by you): {self._file_only}."
             )
         if not self._use_keyring:
             return (

@@ -88,8 +88,14 @@ class Catalog:
     # -- rebuilding ---------------------------------------------------------------------------
 
     def refresh(self, upstream: Upstream) -> set[str]:
-        """Re-read one upstream's lists; returns which of tools/resources/prompts changed."""
+        """Re-read one upstream's lists; returns which of tools/resources/prompts changed.
+
+        An upstream that is no longer in the catalog (removed or replaced by a servers.json
+        reload, and still reporting while it stops) changes nothing.
+        """
         name = upstream.name
+        if self._upstreams.get(name) is not upstream:
+            return set()
         catalog = upstream.catalog
         live = upstream.session is not None
         tools = list(catalog.tools) if live else []
@@ -115,6 +121,39 @@ class Catalog:
             return changed
         for other in [server for server in self.errors if server != name]:
             # A server left out for a clash may fit now that this one's names changed.
+            with contextlib.suppress(ConfigError):
+                self._rebuild(other, *self._snapshot[other])
+                del self.errors[other]
+                changed |= {"tools", "prompts"}
+        return changed
+
+    def add_upstream(self, upstream: Upstream) -> None:
+        """Take in a server added to servers.json; its lists join once it has connected."""
+        if upstream.name in self._upstreams:
+            raise ValueError(f"the catalog already has a server named {upstream.name!r}")
+        self._upstreams[upstream.name] = upstream
+
+    def remove_upstream(self, server: str) -> set[str]:
+        """Forget a server removed from servers.json (or about to be replaced).
+
+        Returns which of tools/resources/prompts changed, so clients can be told.
+        """
+        if self._upstreams.pop(server, None) is None:
+            return set()
+        tools, resources, templates, prompts = self._snapshot.pop(server, _EMPTY)
+        left_out = self.errors.pop(server, None) is not None
+        self.warnings.pop(server, None)
+        self._remove(server)
+        changed: set[str] = set()
+        if not left_out:
+            if tools:
+                changed.add("tools")
+            if resources or templates:
+                changed.add("resources")
+            if prompts:
+                changed.add("prompts")
+        for other in list(self.errors):
+            # A server left out for a clash with this one may fit now.
             with contextlib.suppress(ConfigError):
                 self._rebuild(other, *self._snapshot[other])
                 del self.errors[other]
@@ -242,8 +281,11 @@ class Catalog:
     # -- lookups ------------------------------------------------------------------------------
 
     def upstream(self, server: str) -> Upstream:
-        """The upstream named ``server``."""
-        return self._upstreams[server]
+        """The upstream named ``server``; UpstreamUnavailable once it was removed from servers.json."""
+        try:
+            return self._upstreams[server]
+        except KeyError:
+            raise UpstreamUnavailable(f"upstream server {server!r} was removed from servers.json") from None
 
     def upstreams(self) -> list[Upstream]:
         """Every configured upstream, in configuration order."""

@@ -220,7 +220,10 @@ class Gateway:
 
     async def upstream_changed(self, upstream: Upstream, what: str) -> None:
         """Rebuild the catalog and tell clients when an upstream's lists change."""
-        changed = self.catalog.refresh(upstream)
+        await self.lists_changed(self.catalog.refresh(upstream))
+
+    async def lists_changed(self, changed: set[str]) -> None:
+        """Tell every client which of tools/resources/prompts changed (both protocol eras)."""
         if "tools" in changed:
             await self._tools_changed()
         if "resources" in changed:

@@ -79,6 +79,8 @@ class ToolCalls:
         """A client's patience: seconds a held call waits before its agent is told to call again
         (None or 0: as long as the approval takes)."""
         self.held = HeldCalls(broker, KeptDecisions(clock), clock)
+        self._waited: dict[str, float] = {}
+        """Seconds each call waited for a person, from its answer until its decision row is written."""
 
     async def call(
         self, caller: Caller, name: str, arguments: dict[str, Any] | None
@@ -87,7 +89,6 @@ class ToolCalls:
 
         Only a 2026-era ``caller`` can get an ``InputRequiredResult`` (the upstream asked a question).
         """
-        started = time.monotonic()
         entry = self.catalog.tool(name)
         if entry is None:
             down = self.catalog.unavailable(name)
@@ -104,7 +105,10 @@ class ToolCalls:
         except (TypeError, ValueError) as exc:
             return tool_error(f"approver denied this call: its arguments cannot be encoded ({exc})")
         decision, decided_by, message = await self._decide(caller, entry, arguments, argument_bytes, call_id)
-        record = _decision_record(entry, client, call_id, argument_bytes, decision, decided_by, message)
+        waited = self._waited.pop(call_id, None)
+        record = _decision_record(
+            entry, client, call_id, argument_bytes, decision, decided_by, message, waited
+        )
         try:
             await self.recorder.decision(record)
         except AuditWriteError as exc:
@@ -122,7 +126,8 @@ class ToolCalls:
             return tool_error(message)  # not a denial: the agent is to call again
         if decision.action is not Action.ALLOW:
             return tool_error(f"approver denied this call: {message or decision.reason}")
-        return await self._forward(caller, entry, call_id, argument_bytes, started)
+        # The outcome's duration is the upstream's own: a person's time to decide is in the reason.
+        return await self._forward(caller, entry, call_id, argument_bytes, time.monotonic())
 
     async def _decide(
         self,
@@ -184,6 +189,9 @@ class ToolCalls:
                     caller.progress_reporter(), self.broker.timeout, self.keepalive_interval
                 ):
                     held = await self.held.decide(key, make_request, patience, client_gone(caller.scope))
+                if held.resolution is not None:
+                    # From the held call's arrival: a retry that joined it waited for the same person.
+                    self._waited[call_id] = self._clock() - (held.deadline - self.broker.timeout)
             except asyncio.CancelledError:
                 await self._record_cancelled(entry, client, call_id, argument_bytes, decision)
                 raise
@@ -255,6 +263,8 @@ class ToolCalls:
                 return tool_error("approver: the call was cancelled")
             result_bytes = canonical_json(result.model_dump(by_alias=True, mode="json", exclude_none=True))
             outcome = "error" if result.is_error else "ok"
+            if result.is_error:
+                error = _error_text(result)
             return result
         except asyncio.CancelledError:
             outcome = "cancelled"
@@ -311,8 +321,12 @@ def _decision_record(
     decision: Decision,
     decided_by: str,
     message: str,
+    waited: float | None = None,
 ) -> DecisionRecord:
-    """The audit row for one decision."""
+    """The audit row for one decision; ``waited`` is how long a person took to decide, if one was asked."""
+    reason = message or decision.reason
+    if waited is not None:
+        reason += f"; waited {waited:.1f} s for a person"
     return DecisionRecord(
         call_id=call_id,
         client=client,
@@ -326,5 +340,17 @@ def _decision_record(
         decision=decision.action.value,
         decided_by=decided_by,
         rule=decision.rule,
-        reason=message or decision.reason,
+        reason=reason,
     )
+
+
+ERROR_TEXT_CAP: Final = 2000
+"""Characters of an upstream's error result kept in the outcome row (the result itself is not stored)."""
+
+
+def _error_text(result: types.CallToolResult) -> str:
+    """The text an upstream's error result says, shortened for the outcome row."""
+    text = " ".join(block.text for block in result.content if isinstance(block, types.TextContent)).strip()
+    if not text:
+        return "the server returned an error result without text"
+    return text if len(text) <= ERROR_TEXT_CAP else text[: ERROR_TEXT_CAP - 1] + "…"

@@ -165,8 +165,10 @@ class ActivityView(QWidget):
         self._start = self._end = datetime.now(UTC)
         self._buckets: list[Bucket] = []
         self._message = "Loading activity…"
+        self.empty_text = "No calls in this time range"
+        """What the chart says when no bar has a call."""
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setMinimumHeight(72)
+        self.setMinimumHeight(84)
         self.setAccessibleName("Calls over time")
 
     @property
@@ -174,9 +176,14 @@ class ActivityView(QWidget):
         """The bars currently drawn, oldest first."""
         return self._buckets
 
+    @property
+    def message(self) -> str:
+        """What the chart says instead of bars ("" while it draws bars)."""
+        return self._message
+
     def sizeHint(self) -> QSize:
         """Wide and short: a strip above the table."""
-        return QSize(600, 84)
+        return QSize(600, 96)
 
     def set_message(self, message: str) -> None:
         """Show ``message`` instead of bars (while loading, or when the log cannot be read)."""
@@ -200,7 +207,7 @@ class ActivityView(QWidget):
         span = self._end - self._start
         self._buckets = bucket_counts(self._counts, self._start, self._end, bucket_size(span))
         total = sum(bucket.total for bucket in self._buckets)
-        self._message = "" if total else "No calls in this time range"
+        self._message = "" if total else self.empty_text
         self.setToolTip("")
         self.update()
 
@@ -237,11 +244,14 @@ class ActivityView(QWidget):
         text_colour = palette.color(QPalette.ColorRole.PlaceholderText)
         metrics = painter.fontMetrics()
         label_height = metrics.height()
-        chart = QRectF(0, 2, self.width(), self.height() - label_height - 4)
         if self._message:
             painter.setPen(text_colour)
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._message)
             return
+        # The legend and the peak get a strip of their own above the bars, so they never cover
+        # a bar (the newest is at the right, under the legend) nor sit on a bar of their colour.
+        top = label_height + 4
+        chart = QRectF(0, top, self.width(), self.height() - top - label_height - 4)
         peak = max(bucket.total for bucket in self._buckets)
         width = chart.width() / len(self._buckets)
         gap = 1.0 if width >= 4 else 0.0
@@ -253,19 +263,18 @@ class ActivityView(QWidget):
                 painter.fillRect(bar, _COLOURS.get(decision, _OTHER_COLOUR))
                 bottom -= height
         painter.setPen(text_colour)
-        peak_label = f"{peak:,} max"
-        backdrop = palette.color(QPalette.ColorRole.Base)
-        backdrop.setAlpha(200)
-        painter.fillRect(QRectF(0, 0, metrics.horizontalAdvance(peak_label) + 8, label_height + 4), backdrop)
-        painter.drawText(QPointF(4, label_height), peak_label)
+        painter.drawText(QPointF(4, label_height), f"{peak:,} max")
         baseline = self.height() - 3
         painter.drawText(QPointF(4, baseline), f"{self._buckets[0].start:%Y-%m-%d %H:%M}")
         right = f"{self._buckets[-1].end:%Y-%m-%d %H:%M}"
         painter.drawText(QPointF(self.width() - metrics.horizontalAdvance(right) - 4, baseline), right)
         x = float(self.width() - 4)
+        side = label_height * 0.6
         for name in reversed(_ORDER):
             x -= metrics.horizontalAdvance(name) + 6
             painter.drawText(QPointF(x, label_height), name)
-            x -= label_height * 0.6 + 4
-            square = QRectF(x, label_height * 0.35, label_height * 0.6, label_height * 0.6)
+            x -= side + 4
+            square = QRectF(x, label_height * 0.35, side, side)
             painter.fillRect(square, _COLOURS[name])
+            painter.drawRect(square)  # an outline keeps the swatch visible on any background
+            x -= 8

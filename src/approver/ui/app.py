@@ -21,12 +21,15 @@ from approver.approval.presentation import LOOKS, most_severe
 from approver.audit.log import DecisionRecord
 from approver.clients.setup import Installer, bridge_data_dir
 from approver.config.autostart import Autostart, AutostartError, default_command
-from approver.events import Recorded
+from approver.config.secrets import SecretStore
+from approver.events import Recorded, ServersReloaded
+from approver.policy.wording import reason_in_words, rule_in_words
 from approver.service import Service
 from approver.ui.approval import ApprovalController
 from approver.ui.audit_window import AuditWindow
 from approver.ui.connect import ConnectWindow
 from approver.ui.controls import Controls, WaitingMenu
+from approver.ui.first_launch import FirstLaunchPanel, found_clients
 from approver.ui.icons import TrayState, app_icon, icon
 from approver.ui.main_window import MainWindow
 from approver.ui.missed import MissedCalls
@@ -80,7 +83,9 @@ class DesktopApp(QObject):
             parent=self,
         )
         self.controls = Controls(self)
-        self.window = MainWindow(self.controls, tray_available=tray_available)
+        self.first_launch = FirstLaunchPanel(service.paths.servers_file, self.bridge_command)
+        self._first_launch_shown: bool | None = None
+        self.window = MainWindow(self.controls, tray_available=tray_available, first_launch=self.first_launch)
         self.menu: WaitingMenu = self.controls.build_menu()
         self.tray: QSystemTrayIcon | None = None
         if tray_available:
@@ -98,11 +103,13 @@ class DesktopApp(QObject):
         self._notice_title = ""
         """The title of the notification the main window's notice line shows."""
         self.windows: dict[str, QWidget] = {}
+        self._reloads: set[asyncio.Future[ServersReloaded]] = set()
         self._audit_error: str | None = service.recorder.last_error
         self._wire()
         self.refresh_state()
-        if self.tray is None:
-            self.window.show()
+        if self.tray is None or not service.servers.servers:
+            # Without a tray the window is the way in; without servers it shows the next step.
+            self.show_window()
 
     # -- wiring -----------------------------------------------------------------------------------
 
@@ -128,16 +135,21 @@ class DesktopApp(QObject):
         signals.audit_failed.connect(self._audit_failed)
         signals.upstream_changed.connect(self._upstream_changed)
         signals.policy_changed.connect(self._policy_changed)
+        signals.servers_reloaded.connect(self._servers_reloaded)
         signals.paused_changed.connect(self._paused_changed)
         signals.tool_changed.connect(self.rug_pulls.tool_changed)
         self.rug_pulls.changed.connect(self.refresh_state)
         self.rug_pulls.review.connect(self.review_tool)
-        self.missed.open_row.connect(lambda row: self.open_audit().show_row(row))
+        self.missed.open_row.connect(self.show_call)
         self.notifier.shown.connect(self._notified)
+        self.notifier.activated.connect(self.open_target)
+        self.window.notice_activated.connect(self.open_target)
+        self.first_launch.import_requested.connect(self.import_from)
+        self.first_launch.add_requested.connect(lambda: self.open_servers().add_server())
 
     def _notified(self, title: str, body: str) -> None:
         self._notice_title = title
-        self.window.show_notice(title, body)
+        self.window.show_notice(title, body, self.notifier.target)
         if self.tray is None:
             # No balloon without a tray: the window's taskbar entry asks for attention instead.
             QApplication.alert(self.window)
@@ -178,6 +190,13 @@ class DesktopApp(QObject):
     def refresh_state(self) -> None:
         """Redraw the tray icon, tooltip, menu and main window from the service's state."""
         state = self.state()
+        empty = not self.service.servers.servers
+        if empty != self._first_launch_shown:
+            self._first_launch_shown = empty
+            if empty:
+                self.first_launch.set_found(found_clients())
+            self.first_launch.setVisible(empty)
+            self.window.fit_contents()
         waiting = self.service.broker.pending()
         if self.tray is not None:
             self.tray.setIcon(icon(state))
@@ -200,7 +219,12 @@ class DesktopApp(QObject):
         service = self.service
         statuses = [upstream.status() for upstream in service.upstreams.values()]
         ready = sum(status.state is UpstreamState.READY for status in statuses)
-        lines = [f"Gateway: {service.url}", f"Servers: {ready} of {len(statuses)} ready"]
+        # Not the bare URL: without a client's token it fails when pasted (Connect a client gives one).
+        lines = [
+            f"Gateway: {service.host}:{service.port} (clients connect with their own token: "
+            "Connect a client…)",
+            f"Servers: {ready} of {len(statuses)} ready",
+        ]
         lines += [
             reveal_text(f"  {s.name}: {s.state.value}" + (f": {s.error}" if s.error else ""))
             for s in statuses
@@ -227,6 +251,7 @@ class DesktopApp(QObject):
                 f"{headline(request).sentence()} ({request.risk.risk_class.value}, {look.word.lower()})."
             ),
             risk_icon(request.risk.level),
+            target=request.id,
         )
 
     def _approval_ended(self, request: ApprovalRequest, resolution: Resolution) -> None:
@@ -246,10 +271,17 @@ class DesktopApp(QObject):
             self.refresh_state()
         record = event.record
         if isinstance(record, DecisionRecord) and record.decision == "deny" and record.decided_by == "policy":
+            # The rule in words here; its exact path is in the call's audit row, one click away.
+            reason = reason_in_words(record.reason, record.rule)
             self.notifier.notify(
                 "denied",
                 reveal_text(f"Denied by policy: {record.tool}"),
-                reveal_text(f"{record.client}: {record.reason}"),
+                reveal_text(
+                    f"{record.client}: {reason} ({rule_in_words(record.rule)})"
+                    if reason
+                    else f"{record.client}: denied by {rule_in_words(record.rule)}"
+                ),
+                target=event.row_id,
             )
         audit = self.windows.get("audit")
         if isinstance(audit, AuditWindow):
@@ -273,8 +305,19 @@ class DesktopApp(QObject):
         if isinstance(servers, ServersWindow):
             servers.refresh()
 
+    def _servers_reloaded(self, event: ServersReloaded) -> None:
+        self.refresh_state()
+        servers = self.windows.get("servers")
+        if isinstance(servers, ServersWindow):
+            servers.reload()
+        if event.error is not None:
+            self.notifier.notify("servers", "servers.json was not applied", reveal_text(event.error))
+
     def _policy_changed(self, error: object) -> None:
         self.refresh_state()
+        servers = self.windows.get("servers")
+        if isinstance(servers, ServersWindow):
+            servers.refresh()  # the actions in its tool list follow the policy
         policy = self.windows.get("policy")
         if isinstance(policy, PolicyWindow):
             policy.refresh()
@@ -306,6 +349,25 @@ class DesktopApp(QObject):
             self.controls.autostart.setChecked(self.autostart.enabled())
             self.controls.autostart.blockSignals(False)
 
+    def open_target(self, target: object) -> None:
+        """Open what a notification is about: a call's audit row (an int) or a waiting call (a str)."""
+        if isinstance(target, int):
+            self.show_call(target)
+        elif isinstance(target, str) and any(r.id == target for r in self.service.broker.pending()):
+            self.approvals.show_request(target)
+
+    def show_call(self, call_id: int) -> None:
+        """Open the audit log at the call whose decision row is ``call_id`` (for notifications, the
+        approval dialog and other lists of calls)."""
+        self.open_audit().open_call(call_id)
+
+    def import_from(self, client: str) -> None:
+        """Open Connect a client with ``client`` picked and its import shown, ready to confirm."""
+        panel = self.open_connect().install_panel
+        if panel is not None:
+            panel.client_box.setCurrentIndex(panel.client_box.findData(client))
+            panel.preview("import")
+
     def show_window(self) -> None:
         """Show and raise the main window (inside the screen)."""
         if not self.window.isVisible():
@@ -325,14 +387,15 @@ class DesktopApp(QObject):
 
     def open_audit(self) -> AuditWindow:
         """Open (or raise) the audit log window."""
-        window = self._open("audit", lambda: AuditWindow(self.service.paths.audit_db))
+        paths = self.service.paths
+        window = self._open("audit", lambda: AuditWindow(paths.audit_db, settings_file=paths.settings_file))
         assert isinstance(window, AuditWindow)
         return window
 
     def open_servers(self) -> ServersWindow:
         """Open (or raise) the servers window."""
         created = "servers" not in self.windows
-        window = self._open("servers", lambda: ServersWindow(self.service))
+        window = self._open("servers", lambda: ServersWindow(self.service, on_written=self.apply_servers))
         assert isinstance(window, ServersWindow)
         if created:
             window.pins.accepted.connect(lambda server, tool: self.rug_pulls.refresh())
@@ -363,20 +426,33 @@ class DesktopApp(QObject):
         """Open (or raise) the connect-a-client window."""
         service = self.service
         installer = Installer(
-            service.paths.servers_file, tuple(self.bridge_command), bridge_data_dir(service.paths)
+            service.paths.servers_file,
+            tuple(self.bridge_command),
+            bridge_data_dir(service.paths),
+            secrets=SecretStore(service.paths),
         )
-        window = self._open(
-            "connect",
-            lambda: ConnectWindow(
+
+        def create() -> ConnectWindow:
+            window = ConnectWindow(
                 service.tokens,
                 service.port,
                 self.bridge_command,
                 installer=installer,
                 patience=service.patience,
-            ),
-        )
+            )
+            if window.install_panel is not None:
+                window.install_panel.imported.connect(self.apply_servers)
+            return window
+
+        window = self._open("connect", create)
         assert isinstance(window, ConnectWindow)
         return window
+
+    def apply_servers(self) -> None:
+        """Apply servers.json now, after a window wrote it (the watcher would within a second)."""
+        task = asyncio.ensure_future(self.service.reload_servers())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     def request_quit(self) -> None:
         """Deny every waiting call (each is recorded by its waiting task), then ask to stop."""
@@ -406,7 +482,12 @@ def _waiting_title(request: ApprovalRequest) -> str:
 
 
 def _present(window: QWidget) -> None:
+    if not window.property("approver_placed"):
+        # Placed by us the first time: a window manager may otherwise put it partly off-screen.
+        place(window, window.size())
+        window.setProperty("approver_placed", True)
     window.show()
+    keep_inside(window)
     window.raise_()
     window.activateWindow()
 

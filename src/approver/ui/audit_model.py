@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import sqlite3
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +23,7 @@ from typing import Any, Final, NamedTuple
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from approver.audit.log import AuditError, AuditLog, VerifyReport
+from approver.audit.log import AuditError, AuditLog
 from approver.audit.query import CallFilter, CallSummary
 from approver.visible import reveal_text
 
@@ -118,6 +118,48 @@ def _row(call: CallSummary) -> _Row:
 
 
 @dataclass(frozen=True, slots=True)
+class SortOrder:
+    """How the table is sorted: a key of :data:`~approver.audit.query.SORT_KEYS` and a direction."""
+
+    key: str = "time"
+    descending: bool = True
+
+    @property
+    def default(self) -> bool:
+        """Newest first: the order the model pages through without reading every call."""
+        return self == SortOrder()
+
+
+COLUMN_KEYS: Final = (
+    "time",
+    "client",
+    "server",
+    "tool",
+    "risk",
+    "decision",
+    "decided_by",
+    "duration",
+    "outcome",
+)
+"""The sort key of each column, in :data:`COLUMN_TITLES` order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sorted:
+    """A filter's calls in a sort order other than newest first, read on a worker thread."""
+
+    where: CallFilter
+    """The filter, pinned (``max_id``) to the newest call the ids include."""
+    order: SortOrder
+    ids: array[int]
+
+
+def sort_calls(log: AuditLog, where: CallFilter, order: SortOrder) -> Sorted:
+    """Every call matching ``where`` (pinned with ``max_id``) in ``order`` (safe on a worker thread)."""
+    return Sorted(where, order, log.sorted_ids(where, order.key, descending=order.descending))
+
+
+@dataclass(frozen=True, slots=True)
 class Prepared:
     """A filter's count and newest pages, read ahead so that applying the filter is instant."""
 
@@ -167,6 +209,10 @@ class AuditTableModel(QAbstractTableModel):
         """The newest row id the rows are pinned to."""
         self._count = 0
         self._pages: OrderedDict[int, list[_Row]] = OrderedDict()
+        self._sorted: Sorted | None = None
+        """Set while sorted other than newest first: the table shows these ids in this order."""
+        self.unsorted_new = 0
+        """Matching calls recorded since the sort, which a sorted table leaves out until sorted again."""
         self.problem: str | None = None
         """Why the log cannot be shown right now (None: it can, or it does not exist yet)."""
         self._reload()
@@ -194,6 +240,11 @@ class AuditTableModel(QAbstractTableModel):
         return dataclasses.replace(self._filter, max_id=min(self._top, self._filter.max_id or self._top))
 
     @property
+    def order(self) -> SortOrder:
+        """The order of the rows: newest first unless :meth:`set_sorted` said otherwise."""
+        return self._sorted.order if self._sorted is not None else SortOrder()
+
+    @property
     def cached_pages(self) -> int:
         """How many pages are held in memory (never more than ``max_pages``)."""
         return len(self._pages)
@@ -206,6 +257,7 @@ class AuditTableModel(QAbstractTableModel):
         """
         self.beginResetModel()
         self._filter = where
+        self._sorted, self.unsorted_new = None, 0
         if prepared is not None and prepared.where == where and prepared.page_size == self._page_size:
             self._pages.clear()
             self._top, self._count, self.problem = prepared.head, prepared.count, None
@@ -214,10 +266,39 @@ class AuditTableModel(QAbstractTableModel):
             self._reload()
         self.endResetModel()
 
+    def set_sorted(self, found: Sorted) -> bool:
+        """Show the calls of ``found`` in its order; False (nothing changes) when the filter changed since."""
+        if dataclasses.replace(found.where, max_id=None) != dataclasses.replace(self._filter, max_id=None):
+            return False
+        self.beginResetModel()
+        self._sorted, self.unsorted_new = found, 0
+        self._pages.clear()
+        self._top, self._count = found.where.max_id or 0, len(found.ids)
+        self.endResetModel()
+        return True
+
+    def row_of(self, call_id: int) -> int | None:
+        """The table row of the call whose decision row is ``call_id``, or None when it is not shown."""
+        if self._log is None or not 0 < call_id <= self._top:
+            return None
+        if self._sorted is not None:
+            try:
+                return self._sorted.ids.index(call_id)
+            except ValueError:
+                return None
+        snapshot = self.snapshot
+        try:
+            if not self._log.count(dataclasses.replace(snapshot, min_id=call_id, max_id=call_id)):
+                return None
+            return self._log.count(dataclasses.replace(snapshot, min_id=call_id + 1))
+        except (sqlite3.Error, AuditError):
+            return None
+
     def refresh(self) -> int:
         """Insert calls committed since the last look at the top; returns how many.
 
-        Also picks up outcomes of running calls, and opens the log once the file exists.
+        Also picks up outcomes of running calls, and opens the log once the file exists. A sorted
+        table inserts nothing: :attr:`unsorted_new` counts the calls it leaves out.
         """
         if self._log is None:
             self.set_filter(self._filter)
@@ -232,7 +313,9 @@ class AuditTableModel(QAbstractTableModel):
             self.problem = f"the audit log could not be read: {exc}"
             return 0
         self.problem = None
-        if added:
+        if added and self._sorted is not None:
+            self.unsorted_new = added
+        elif added:
             self.beginInsertRows(QModelIndex(), 0, added - 1)
             # The newest page was the only one that could be partly filled.
             self._pages.pop(self._count // self._page_size, None)
@@ -253,7 +336,7 @@ class AuditTableModel(QAbstractTableModel):
         self.beginResetModel()
         if self._log is not None:
             self._log.close()
-        self._log, self._count, self._top = None, 0, 0
+        self._log, self._count, self._top, self._sorted = None, 0, 0, None
         self._pages.clear()
         self.endResetModel()
 
@@ -321,8 +404,11 @@ class AuditTableModel(QAbstractTableModel):
     def _row(self, row: int) -> _Row | None:
         if not 0 <= row < self._count:
             return None
-        rank = self._count - 1 - row  # 0 is the oldest call
-        number, within = divmod(rank, self._page_size)
+        if self._sorted is not None:
+            number, within = divmod(row, self._page_size)  # sorted pages are in table order
+        else:
+            rank = self._count - 1 - row  # 0 is the oldest call
+            number, within = divmod(rank, self._page_size)
         page = self._page(number)
         return page[within] if within < len(page) else None
 
@@ -345,6 +431,8 @@ class AuditTableModel(QAbstractTableModel):
         assert self._log is not None
         size, where = self._page_size, self.snapshot
         first = number * size
+        if self._sorted is not None:
+            return self._log.summaries_of(self._sorted.ids[first : first + size])
         wanted = min(size, self._count - first)
         if (older := self._pages.get(number - 1)) and len(older) == size:
             after = dataclasses.replace(where, min_id=older[-1].call.id + 1)
@@ -363,87 +451,11 @@ class AuditTableModel(QAbstractTableModel):
         stale = [number for number, page in self._pages.items() if any(is_running(row.call) for row in page)]
         for number in stale:
             del self._pages[number]
-            first_rank = number * self._page_size
-            last_rank = min(first_rank + self._page_size, self._count) - 1
-            top_left = self.index(self._count - 1 - last_rank, 0)
-            bottom_right = self.index(self._count - 1 - first_rank, len(COLUMN_TITLES) - 1)
-            self.dataChanged.emit(top_left, bottom_right)
-
-
-def pretty_arguments(stored: str | None) -> str:
-    """Stored arguments indented for reading (as stored when they are not JSON, e.g. shortened)."""
-    if not stored:
-        return "(none)"
-    try:
-        return json.dumps(json.loads(stored), indent=2, ensure_ascii=False)
-    except (ValueError, RecursionError):
-        return stored
-
-
-def call_details(call: dict[str, Any]) -> str:
-    """The detail pane's text for one call from :meth:`AuditLog.call`, every outside string revealed.
-
-    Single-line fields are revealed with line breaks marked, so no value can fake a line of its
-    own; the arguments (the only multi-line part) come last for the same reason.
-    """
-
-    def one(value: object) -> str:
-        return reveal_text("" if value is None else str(value))
-
-    reasons = "; ".join(one(reason) for reason in call.get("risk_reasons") or [])
-    lines = [
-        f"Call {one(call['call_id'])} (row {call['id']})",
-        f"Time:         {local_time(call['ts'])} local ({one(call['ts'])})",
-        f"Client:       {one(call['client'])}",
-        f"Server:       {one(call['server'])}",
-        f"Tool:         {one(call['tool'])} (upstream name: {one(call['upstream_tool'])})",
-        f"Risk:         {one(call['risk_class'])}, {one(call['risk_level'])}"
-        + (f" ({reasons})" if reasons else ""),
-        f"Decision:     {one(call['decision'])}, decided by {one(call['decided_by'])}",
-        f"Rule:         {one(call['rule']) or '(none)'}",
-        f"Reason:       {one(call['reason']) or '(none)'}",
-        "",
-    ]
-    if call.get("outcome_id") is not None:
-        size = call.get("result_size")
-        lines += [
-            f"Outcome:      {one(call['outcome'])} after {duration_text(call['duration_ms']) or '?'}"
-            f" (recorded {local_time(call['outcome_ts'])})",
-            f"Result:       {'?' if size is None else f'{size:,}'} bytes,"
-            f" sha256 {one(call['result_sha256']) or '(no result)'}",
-        ]
-        if call.get("error"):
-            lines.append(f"Error:        {one(call['error'])}")
-    elif call["decision"] == "allow":
-        lines.append("Outcome:      none recorded yet (still running, or approver stopped before it ended)")
-    else:
-        lines.append("Outcome:      not forwarded (the call was denied)")
-    lines += ["", f"Row hash:     {one(call['hash'])}", f"Chained to:   {one(call['prev_hash'])}"]
-    if call.get("outcome_id") is not None:
-        lines.append(f"Outcome row:  {call['outcome_id']}, hash {one(call['outcome_hash'])}")
-    shortened = ", stored shortened" if call.get("args_truncated") else ""
-    lines += [
-        "",
-        f"Arguments ({call.get('args_size') or 0:,} bytes, sha256 {one(call['args_sha256'])}{shortened}):",
-        reveal_text(pretty_arguments(call.get("arguments")), keep_newlines=True),
-    ]
-    return "\n".join(lines)
-
-
-def verify_message(report: VerifyReport) -> str:
-    """What the window says about a hash-chain check."""
-    if report.ok and report.rows == 0:
-        return "Nothing to verify yet: no calls have been recorded."
-    if report.ok:
-        return (
-            f"Verified: the hash chain of all {report.rows:,} rows is intact. Last row {report.last_id:,},"
-            f" hash {report.last_hash}. Note this hash: if a later check ends earlier or on another hash,"
-            " rows were removed from the end."
-        )
-    if report.first_bad_id is None:
-        return f"Verification failed: {reveal_text(report.problem)}"
-    return (
-        f"Verification FAILED at row {report.first_bad_id:,}: {reveal_text(report.problem)}"
-        f" ({report.rows:,} rows checked). The log was changed outside approver: keep a copy of the"
-        " file as evidence before anything else writes to it."
-    )
+            first = number * self._page_size
+            last = min(first + self._page_size, self._count) - 1
+            rows = (
+                (first, last)
+                if self._sorted is not None
+                else (self._count - 1 - last, self._count - 1 - first)
+            )
+            self.dataChanged.emit(self.index(rows[0], 0), self.index(rows[1], len(COLUMN_TITLES) - 1))

@@ -8,15 +8,12 @@ keeps responding and reports when the work is done.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,49 +29,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from approver.audit.log import AuditError, AuditLog, VerifyReport
+from approver.audit.log import AuditError, AuditLog
 from approver.audit.query import CallFilter
-from approver.ui.activity import ActivityData, ActivityView, load_activity
-from approver.ui.audit_filters import FILTER_COLUMNS, FilterBar
-from approver.ui.audit_model import AuditTableModel, Prepared, call_details, prepare, verify_message
-from approver.ui.jobs import Cancelled, Job
+from approver.ui.activity import ActivityView
+from approver.ui.activity_feed import ActivityFeed
+from approver.ui.audit_details import call_details
+from approver.ui.audit_export import ExportResult, export_calls, export_message, remember_folder, start_folder
+from approver.ui.audit_filters import (
+    FILTER_COLUMNS,
+    FilterBar,
+    active_filters,
+    counts_without_each,
+    empty_message,
+)
+from approver.ui.audit_model import AuditTableModel, Prepared, prepare
+from approver.ui.audit_sort import TableSorter, sort_words
+from approver.ui.audit_verify import ChainCheck
+from approver.ui.jobs import Job
+from approver.ui.placement import place
 from approver.visible import reveal_text
 
-WINDOW_TITLE: Final = "approver — Audit log"
+WINDOW_TITLE: Final = "Audit log"
+"""The title (the desktop adds the application's name)."""
 REFRESH_DELAY_MS: Final = 250
 """New rows are looked for at most this often, however many are recorded."""
 _COLUMN_WIDTHS: Final = (150, 120, 100, 220, 130, 70, 90, 80)
-
-
-@dataclass(frozen=True, slots=True)
-class ExportResult:
-    """How an export ended."""
-
-    path: Path
-    rows: int
-    """Rows written (decision and outcome rows)."""
-    error: str | None = None
-
-
-def _export(source: Path, target: Path, fmt: Literal["csv", "jsonl"], where: CallFilter) -> ExportResult:
-    """Write the calls matching ``where`` to ``target`` (only the owner may read it, like the log)."""
-    partial = target.with_name(f".{target.name}.part")
-    try:
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with (
-                open(descriptor, "w", encoding="utf-8", newline="") as out,
-                AuditLog(source, read_only=True) as log,
-            ):
-                rows = log.export(out, fmt, where=where)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
-    except OSError as exc:
-        return ExportResult(target, 0, exc.strerror or str(exc))
-    except (sqlite3.Error, AuditError) as exc:
-        return ExportResult(target, 0, str(exc))
-    return ExportResult(target, rows)
 
 
 class AuditWindow(QWidget):
@@ -92,28 +71,29 @@ class AuditWindow(QWidget):
     activity_loaded = Signal()
     """The activity chart shows the current filter."""
 
-    def __init__(self, audit_db: Path, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, audit_db: Path, parent: QWidget | None = None, *, settings_file: Path | None = None
+    ) -> None:
+        """``settings_file`` remembers the export folder (None: nothing is remembered)."""
         super().__init__(parent, Qt.WindowType.Window)
         self.setWindowTitle(WINDOW_TITLE)
-        self.resize(1180, 760)
+        place(self, QSize(1180, 760))
         self._path = audit_db
+        self._settings_file = settings_file
         self._model = AuditTableModel(audit_db, self)
         self._stale = False
         self._detail_running = False
-        self._activity: ActivityData | None = None
-        self._activity_generation = 0
         self._filter_generation = 0
-        self._search_job = Job()
-        self._activity_job = Job()
-        self._export_job = Job()
-        self._verify_job = Job()
-        self._export_job.finished.connect(self._export_done)
-        self._verify_job.finished.connect(self._verify_done)
-        self._verify_job.progress.connect(self._verify_progress)
         self._jobs: list[Job] = []
+        self._search_job = Job()
+        self._empty_job = Job()
+        self._export_job = Job()
+        self._export_job.finished.connect(self._export_done)
 
         self.filters = FilterBar(self)
         self.chart = ActivityView(self)
+        self.activity = ActivityFeed(self.chart, audit_db, self._jobs, self)
+        self.activity.loaded.connect(self.activity_loaded)
         self.table = self._make_table()
         self.detail = QPlainTextEdit(self)
         self.detail.setReadOnly(True)
@@ -124,19 +104,29 @@ class AuditWindow(QWidget):
         self.message = self._plain_label()
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.export_button = QPushButton("Export…", self)
-        self.export_button.setToolTip("Save the calls shown (with their outcome rows) as CSV or JSON Lines")
+        self.export_button.setToolTip(
+            "Save the calls shown as CSV or JSON Lines: each call's decision row and, once it was "
+            "forwarded, its outcome row"
+        )
         self.verify_button = QPushButton("Verify log", self)
         self.verify_button.setToolTip("Recompute the hash chain to detect rows edited, removed or inserted")
         self.export_button.clicked.connect(self.choose_export)
         self.verify_button.clicked.connect(self.verify)
         self._lay_out()
+        self.chain = ChainCheck(audit_db, self._jobs, self)
+        self.chain.said.connect(lambda text, alarming: self._say(text, alarming=alarming))
+        self.chain.ended.connect(lambda: self.verify_button.setEnabled(True))
+        self.chain.finished.connect(self.verify_finished)
 
+        self.sorter = TableSorter(self.table, self._model, audit_db, self._jobs, self.apply_filters)
+        self.sorter.started.connect(self.status.setText)
+        self.sorter.finished.connect(self._sorted)
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_DELAY_MS)
         self._refresh_timer.timeout.connect(self.refresh)
         self.filters.changed.connect(self.apply_filters)
         self.table.selectionModel().currentRowChanged.connect(self._show_detail)
         QShortcut(QKeySequence.StandardKey.Find, self, self.filters.search.setFocus)
-        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
+        QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh_now)
         self._fill_choices()
         self.apply_filters()
 
@@ -148,7 +138,7 @@ class AuditWindow(QWidget):
     @property
     def busy(self) -> bool:
         """Whether background work (activity chart, export, verification) is still running."""
-        self._jobs = [job for job in self._jobs if job.running]
+        self._jobs[:] = [job for job in self._jobs if job.running]  # shared with the helpers
         return bool(self._jobs)
 
     # -- layout ----------------------------------------------------------------------------------
@@ -218,17 +208,23 @@ class AuditWindow(QWidget):
         if not was_available:
             if self._model.available:
                 self._fill_choices()
-                self._load_activity()
+                self.activity.load(self._model)
         elif added:
             if offset > 0:
                 # The reader has scrolled away from the top: keep the same calls in view.
                 self.table.doItemsLayout()
                 scroll.setValue(offset + added * self.table.verticalHeader().defaultSectionSize())
             self._fill_choices()
-            self._add_activity()
+            self.activity.add(self._model)
         if self._detail_running:
             self._show_detail(self.table.currentIndex())
         self._update_status()
+
+    def refresh_now(self) -> None:
+        """F5: look for new calls, and sort again to take them in when the table is sorted."""
+        self.refresh()
+        if self._model.unsorted_new:
+            self.sorter.apply()
 
     def showEvent(self, event: QShowEvent) -> None:
         """Catch up with calls recorded while the window was hidden."""
@@ -238,8 +234,7 @@ class AuditWindow(QWidget):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop a running verification: nobody would see its result."""
-        if self._verify_job.running:
-            self._verify_job.cancel.set()
+        self.chain.stop()
         super().closeEvent(event)
 
     # -- filters ---------------------------------------------------------------------------------
@@ -253,7 +248,7 @@ class AuditWindow(QWidget):
         """
         where = self.filters.current(datetime.now(UTC))
         self._filter_generation += 1
-        if not (where.text and self._model.available):
+        if not (where.slow and self._model.available):
             self._show_filter(where)
             return
         generation, path = self._filter_generation, self._path
@@ -265,7 +260,7 @@ class AuditWindow(QWidget):
         self._search_job = Job()
         self._search_job.finished.connect(self._search_done)
         self._search_job.start(search, self._jobs)
-        self.status.setText("Searching…")
+        self.status.setText("Searching…" if where.text else "Filtering…")
 
     def _search_done(self, result: object, error: object) -> None:
         if not isinstance(result, tuple):
@@ -279,7 +274,14 @@ class AuditWindow(QWidget):
         self._model.set_filter(where, prepared)
         self._show_detail(QModelIndex())
         self._update_status()
-        self._load_activity()
+        self.activity.load(self._model)
+        self.sorter.apply()
+
+    def _sorted(self, problem: object) -> None:
+        self._show_detail(QModelIndex())
+        self._update_status()
+        if isinstance(problem, str):
+            self.status.setText(reveal_text(problem))
 
     def _fill_choices(self) -> None:
         log = self._model.log
@@ -298,32 +300,62 @@ class AuditWindow(QWidget):
         elif not model.available:
             text = "No calls recorded yet. They appear here as soon as approver records them."
         elif model.rowCount() == 0:
-            filtered = model.where != CallFilter()
-            text = "No calls match these filters." if filtered else "No calls recorded yet."
+            if active_filters(model.where):
+                self._explain_empty()
+                return
+            text = "No calls recorded yet. They appear here as soon as approver records them."
         else:
             count = model.rowCount()
             text = f"{count:,} call{'s' if count != 1 else ''}"
-            if model.where != CallFilter():
-                text += " match these filters"
+            if active_filters(model.where):
+                text += " match these filters" if count != 1 else " matches these filters"
+            if not model.order.default:
+                text += f", {sort_words(model.order)}"
+            if model.unsorted_new:
+                text += f"; {model.unsorted_new:,} newer not in this order yet (F5 sorts again)"
         self.status.setText(reveal_text(text))
 
-    def show_row(self, row_id: int, *, search: int = 2000) -> bool:
-        """Select the call whose decision row is ``row_id`` (a link from the Missed list).
+    def _explain_empty(self) -> None:
+        """Say which filter leaves no call: count what each one alone excludes, in the background."""
+        self.status.setText("No calls match these filters.")
+        where, path, generation = self._model.snapshot, self._path, self._filter_generation
 
-        Looks through the newest ``search`` calls in view; when it is not among them, the table
-        is narrowed to that one call. Returns whether it is selected.
+        def count(_job: Job) -> tuple[int, dict[str, int]]:
+            with AuditLog(path, read_only=True) as log:
+                return generation, counts_without_each(log, where)
+
+        def done(result: object, _error: object) -> None:
+            if (
+                isinstance(result, tuple)
+                and result[0] == self._filter_generation
+                and not self._model.rowCount()
+            ):
+                self.status.setText(reveal_text(empty_message(self.filters, where, result[1])))
+
+        self._empty_job = Job()
+        self._empty_job.finished.connect(done)
+        self._empty_job.start(count, self._jobs)
+
+    def open_call(self, call_id: int) -> bool:
+        """Show the call whose decision row is ``call_id``: select it, scroll to it and show its details.
+
+        Filters that hide it are cleared first. Returns False (and says so) when the log has no
+        such call.
         """
-        self.refresh()
-        for row in range(min(self._model.rowCount(), search)):
-            if self._model.call_id(row) == row_id:
-                self.table.selectRow(row)
-                self.table.scrollTo(self._model.index(row, 0))
-                return True
-        self._show_filter(CallFilter(min_id=row_id, max_id=row_id))
-        if self._model.rowCount() and self._model.call_id(0) == row_id:
-            self.table.selectRow(0)
-            return True
-        return False
+        if call_id > (self._model.snapshot.max_id or 0):
+            self.refresh()  # recorded since the table last looked
+        row = self._model.row_of(call_id)
+        if row is None and not self.filters.is_clear():
+            self.filters.clear()  # applies at once: no filter left runs in the background
+            row = self._model.row_of(call_id)
+        if row is None:
+            self._say(f"Row {call_id} of the audit log is not a recorded call.", alarming=True)
+            return False
+        index = self._model.index(row, 0)
+        self.table.setCurrentIndex(index)
+        self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.table.setFocus()
+        return True
 
     # -- details ---------------------------------------------------------------------------------
 
@@ -347,57 +379,6 @@ class AuditWindow(QWidget):
         self.detail.setPlainText(call_details(call))
         self.detail.verticalScrollBar().setValue(scroll)
 
-    # -- activity --------------------------------------------------------------------------------
-
-    def _load_activity(self) -> None:
-        self._activity = None
-        self._activity_generation += 1
-        if not self._model.available:
-            self.chart.set_message("No calls recorded yet")
-            return
-        self.chart.set_message("Counting calls…")
-        job = self._activity_job = Job()
-        job.finished.connect(self._activity_done)
-        where, generation, path, now = (
-            self._model.snapshot,
-            self._activity_generation,
-            self._path,
-            datetime.now(UTC),
-        )
-
-        def load(_job: Job) -> tuple[int, ActivityData]:
-            with AuditLog(path, read_only=True) as log:
-                return generation, load_activity(log, where, now)
-
-        job.start(load, self._jobs)
-
-    def _activity_done(self, result: object, error: object) -> None:
-        if not isinstance(result, tuple):
-            if isinstance(error, Exception):
-                self.chart.set_message(reveal_text(f"Activity could not be counted: {error}"))
-            return
-        generation, activity = result
-        if generation != self._activity_generation:
-            return  # the filter changed meanwhile
-        self._activity = activity
-        self.chart.set_counts(activity.counts, activity.start, activity.end)
-        self._add_activity()
-        self.activity_loaded.emit()
-
-    def _add_activity(self) -> None:
-        """Count calls the chart has not seen yet (cheap: only the newest rows)."""
-        log, activity, top = self._model.log, self._activity, self._model.snapshot.max_id or 0
-        if log is None or activity is None or top <= activity.top:
-            return
-        newer = dataclasses.replace(self._model.snapshot, min_id=activity.top + 1)
-        try:
-            counts = log.activity(newer, activity.source)
-        except (sqlite3.Error, AuditError):
-            return
-        self._activity = dataclasses.replace(activity, top=top)
-        end = activity.end if self._model.where.until else datetime.now(UTC)
-        self.chart.add_counts(counts, end)
-
     def _say(self, text: str, *, alarming: bool = False) -> None:
         """Put ``text`` on the message line (red when something is wrong)."""
         self.message.setText(reveal_text(text))
@@ -411,6 +392,7 @@ class AuditWindow(QWidget):
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setNameFilters(["CSV (*.csv)", "JSON Lines (*.jsonl)"])
         dialog.setDefaultSuffix("csv")
+        dialog.setDirectory(str(start_folder(self._settings_file)))
         dialog.selectFile(f"approver-audit-{datetime.now():%Y%m%d-%H%M}.csv")
         dialog.filterSelected.connect(
             lambda name: dialog.setDefaultSuffix("jsonl" if "jsonl" in name else "csv")
@@ -434,17 +416,16 @@ class AuditWindow(QWidget):
         source, where = self._path, self._model.snapshot
         self.export_button.setEnabled(False)
         self._say(f"Exporting to {path}…")
-        self._export_job.start(lambda _job: _export(source, path, fmt, where), self._jobs)
+        self._export_job.start(lambda _job: export_calls(source, path, fmt, where), self._jobs)
 
     def _export_done(self, result: object, error: object) -> None:
         self._export_job.running = False
         self.export_button.setEnabled(True)
         if not isinstance(result, ExportResult):
             result = ExportResult(Path(), 0, f"unexpected {type(error).__name__}: {error}")
-        if result.error is None:
-            text = f"Exported {result.rows:,} rows to {result.path}."
-        else:
-            text = f"Could not export to {result.path}: {result.error}. Choose a folder you can write to."
+        text = export_message(result)
+        if result.error is None and (trouble := remember_folder(self._settings_file, result.path.parent)):
+            text += f" (The folder could not be remembered: {trouble})"
         self._say(text, alarming=result.error is not None)
         self.export_finished.emit(result)
 
@@ -452,38 +433,6 @@ class AuditWindow(QWidget):
 
     def verify(self) -> None:
         """Recompute the hash chain on a worker thread; :attr:`verify_finished` reports."""
-        if self._verify_job.running:
-            return
-        if not self._path.exists():
-            report = VerifyReport(True, 0)
-            self._say(verify_message(report))
-            self.verify_finished.emit(report)
-            return
-        source = self._path
-
-        def check(job: Job) -> VerifyReport:
-            def progress(rows: int) -> None:
-                job.check()
-                job.progress.emit(rows)
-
-            with AuditLog(source, read_only=True) as log:
-                return log.verify(progress)
-
-        self.verify_button.setEnabled(False)
-        self._say("Verifying the hash chain…")
-        self._verify_job.start(check, self._jobs)
-
-    def _verify_progress(self, rows: int) -> None:
-        if self._verify_job.running:
-            self._say(f"Verifying the hash chain… {rows:,} rows checked")
-
-    def _verify_done(self, result: object, error: object) -> None:
-        self._verify_job.running = False
-        self.verify_button.setEnabled(True)
-        if isinstance(error, Cancelled):
-            self._say("Verification stopped when the window closed.")
-            return
-        if not isinstance(result, VerifyReport):
-            result = VerifyReport(False, 0, None, f"the log could not be read ({error})")
-        self._say(verify_message(result), alarming=not result.ok)
-        self.verify_finished.emit(result)
+        if not self.chain.running:
+            self.verify_button.setEnabled(False)
+            self.chain.start()

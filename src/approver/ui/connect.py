@@ -12,15 +12,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QGuiApplication, QHideEvent
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFrame,
     QGridLayout,
+    QGroupBox,
     QHBoxLayout,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -34,11 +37,12 @@ from approver.gateway.front import MCP_PATH
 from approver.service import HOST, client_url
 from approver.ui.client_install import ClientInstallPanel
 from approver.ui.client_token import TokenPanel
+from approver.ui.placement import place
 from approver.ui.text import plain_label
 from approver.visible import reveal_text
 
-DEFAULT_CLIENT: Final = "default"
-"""The client name the window starts with."""
+WINDOW_TITLE: Final = "Connect a client"
+"""The title (the desktop adds the application's name)."""
 
 MASK: Final = "••••••••"
 """What stands in for the token on screen until "Show token" is checked."""
@@ -114,7 +118,10 @@ def _snippet(entry: Mapping[str, object]) -> str:
 
 
 class ConnectWindow(QWidget):
-    """Pick a client name; get its URL, header, stdio command and config snippets to copy."""
+    """Set up an app through approver, or pick a client name and copy its URL, header and snippets.
+
+    Nothing is created by opening the window: a token is made only when the user asks for one.
+    """
 
     def __init__(
         self,
@@ -129,7 +136,7 @@ class ConnectWindow(QWidget):
         super().__init__(parent)
         if not bridge_command:
             raise ValueError("bridge_command must name the approver program")
-        self.setWindowTitle("approver: Connect a client")
+        self.setWindowTitle(WINDOW_TITLE)
         self._tokens = tokens
         self._port = port
         self._bridge = list(bridge_command)
@@ -137,44 +144,60 @@ class ConnectWindow(QWidget):
         self._values: dict[str, QLineEdit | QPlainTextEdit] = {}
         self._copy_buttons: list[QPushButton] = []
         self.install_panel: ClientInstallPanel | None = None
-        self._build()
-        self.token_panel = TokenPanel(
-            tokens, lambda: self._settings.client if self._settings else None, patience
-        )
-        self.token_panel.rotated.connect(lambda _client: self.apply())
-        self.token_panel.revoked.connect(self._revoked)
-        self._insert_token_panel()
-        if installer is not None:
-            self.install_panel = ClientInstallPanel(installer, self)
-            layout = self.layout()
-            assert isinstance(layout, QVBoxLayout)
-            layout.addWidget(self.install_panel)
-            self.resize(760, 900)
-        self.name_edit.setText(DEFAULT_CLIENT)
-        self.apply()
-
-    def _build(self) -> None:
-        layout = QVBoxLayout(self)
-        layout.addWidget(
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(scroll)
+        content = QWidget()
+        self._content = QVBoxLayout(content)
+        scroll.setWidget(content)
+        self._content.addWidget(
             plain_label(
-                "Give each MCP client (an agent, an editor, a chat app) its own name: approver records "
-                "which client made each call, and you can revoke one client without touching the others.",
+                "Each MCP client (an agent, an editor, a chat app) reaches approver under its own name: "
+                "approver records which client made each call, and you can revoke one client without "
+                "touching the others.",
                 reveal=False,
                 wrap=True,
             )
         )
+        if installer is not None:
+            self.install_panel = ClientInstallPanel(installer, self)
+            self._content.addWidget(self.install_panel)
+        self._content.addWidget(self._build_manual(tokens, patience))
+        self._content.addStretch(1)
+        clients = tokens.clients()
+        if clients:
+            self.name_edit.setText(clients[0])
+            self.apply()
+        else:
+            self._name_edited()
+            self._render()
+        place(self, QSize(780, 900 if installer is not None else 640))
+
+    def _build_manual(self, tokens: TokenStore, patience: Patience | None) -> QGroupBox:
+        box = QGroupBox("Or connect any client by hand")
+        layout = QVBoxLayout(box)
         row = QHBoxLayout()
-        row.addWidget(plain_label("Client name:", reveal=False, wrap=True))
+        row.addWidget(plain_label("Name of the client, as the audit log records it:", reveal=False))
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("client_name")
+        self.name_edit.setPlaceholderText("for example cursor or my-agent")
         self.name_edit.textChanged.connect(self._name_edited)
         self.name_edit.returnPressed.connect(self.apply)
         row.addWidget(self.name_edit, 1)
         self.apply_button = QPushButton("Show settings")
         self.apply_button.setObjectName("apply")
-        self.apply_button.setToolTip("Look up this client's token, or create one")
+        self.apply_button.setToolTip("Show this client's settings (its token is made only when you ask)")
         self.apply_button.clicked.connect(self.apply)
         row.addWidget(self.apply_button)
+        self.create_button = QPushButton("Create a token")
+        self.create_button.setObjectName("create")
+        self.create_button.setToolTip("Make a token for this new client name")
+        self.create_button.clicked.connect(self.create_token)
+        self.create_button.hide()
+        row.addWidget(self.create_button)
         layout.addLayout(row)
         self.name_message = plain_label(wrap=True, name="name_message")
         layout.addWidget(self.name_message)
@@ -187,6 +210,12 @@ class ConnectWindow(QWidget):
         layout.addWidget(self.show_token)
         self.secret_note = plain_label(wrap=True, name="secret_note")
         layout.addWidget(self.secret_note)
+        self.token_panel = TokenPanel(
+            tokens, lambda: self._settings.client if self._settings else None, patience
+        )
+        self.token_panel.rotated.connect(lambda _client: self.apply())
+        self.token_panel.revoked.connect(self._revoked)
+        layout.addWidget(self.token_panel)
 
         grid = QGridLayout()
         for row_index, field in enumerate(FIELDS):
@@ -212,16 +241,12 @@ class ConnectWindow(QWidget):
         layout.addLayout(grid)
         self.message = plain_label(wrap=True, name="message")
         layout.addWidget(self.message)
-        self.resize(760, 620)
-
-    def _insert_token_panel(self) -> None:
-        layout = self.layout()
-        assert isinstance(layout, QVBoxLayout)
-        layout.insertWidget(layout.indexOf(self.secret_note) + 1, self.token_panel)
+        return box
 
     def _revoked(self, client: str) -> None:
         self._settings = None
-        self.name_message.setText(f'{client} has no token now. "Show settings" would create a new one.')
+        self.name_message.setText(f'{client} has no token now. "Create a token" would make a new one.')
+        self.create_button.show()
         self._render()
 
     @property
@@ -234,7 +259,11 @@ class ConnectWindow(QWidget):
         name = self.name_edit.text()
         valid = NAME_PATTERN.fullmatch(name) is not None
         self.apply_button.setEnabled(valid)
-        if not valid:
+        self.create_button.hide()
+        if not name:
+            self.name_message.setText("Type a name for a new client, or one of the clients below.")
+            self.name_message.setStyleSheet("")
+        elif not valid:
             self.name_message.setText(INVALID_NAME)
             self.name_message.setStyleSheet("color: #c0392b;")
         elif self._settings is None or name != self._settings.client:
@@ -246,21 +275,51 @@ class ConnectWindow(QWidget):
 
     @Slot()
     def apply(self) -> None:
-        """Look up (or create) the token for the name in the field and show its settings."""
+        """Show the settings of the client named in the field; a new name is offered a token."""
         name = self.name_edit.text()
         if NAME_PATTERN.fullmatch(name) is None:
             self.name_message.setText(INVALID_NAME)
             self.name_message.setStyleSheet("color: #c0392b;")
             return
+        token = self._tokens.get(name)
+        if token is None and name in self._tokens.problems:
+            self._failed(name, self._tokens.problems[name])
+            return
+        if token is None:
+            self._settings = None
+            self.name_message.setText(
+                f'{name} has no token yet. "Create a token" makes one; any program that has it can use '
+                f"approver as {name}."
+            )
+            self.name_message.setStyleSheet("")
+            self.create_button.show()
+            self._render()
+            return
+        self._show(name, token)
+
+    @Slot()
+    def create_token(self) -> None:
+        """Create the token of the (new) client named in the field and show its settings."""
+        name = self.name_edit.text()
+        if NAME_PATTERN.fullmatch(name) is None:
+            return
         try:
             token = self._tokens.get_or_create(name)
         except (ApproverError, ValueError) as exc:
-            self._settings = None
-            self.name_message.setText(reveal_text(f"Could not get a token for {name}: {exc}"))
-            self.name_message.setStyleSheet("color: #c0392b;")
-            self._render()
+            self._failed(name, str(exc))
             return
+        self._show(name, token)
+
+    def _failed(self, name: str, problem: str) -> None:
+        self._settings = None
+        self.create_button.hide()
+        self.name_message.setText(reveal_text(f"Could not get a token for {name}: {problem}"))
+        self.name_message.setStyleSheet("color: #c0392b;")
+        self._render()
+
+    def _show(self, name: str, token: str) -> None:
         self._settings = client_settings(name, token, self._port, self._bridge)
+        self.create_button.hide()
         self.name_message.setText(f"Settings for the client {name}:")
         self.name_message.setStyleSheet("")
         self.message.setText("")
@@ -279,7 +338,6 @@ class ConnectWindow(QWidget):
                 widget.setPlainText(text)
         for button in self._copy_buttons:
             button.setEnabled(settings is not None)
-        self.token_panel.refresh()
         clients = self._tokens.clients()
         self.clients_label.setText("Clients with a token: " + (", ".join(clients) if clients else "none yet"))
         who = settings.client if settings is not None else "a client"

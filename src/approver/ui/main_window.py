@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -38,7 +41,18 @@ NO_TRAY_NOTE = (
 class MainWindow(QWidget):
     """Status lines, waiting calls and buttons for every command in :class:`Controls`."""
 
-    def __init__(self, controls: Controls, *, tray_available: bool, parent: QWidget | None = None) -> None:
+    notice_activated = Signal(object)
+    """The notice line's button was pressed: the target of the notification it shows."""
+
+    def __init__(
+        self,
+        controls: Controls,
+        *,
+        tray_available: bool,
+        first_launch: QWidget | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        """``first_launch`` is shown under the status while approver guards no server."""
         super().__init__(parent)
         self.setWindowTitle("approver")
         self.setWindowIcon(app_icon())
@@ -64,6 +78,9 @@ class MainWindow(QWidget):
         self.no_tray_note.setVisible(not tray_available)
         self.no_tray_note.setStyleSheet("QLabel { background: #fff7e0; padding: 6px; }")
         layout.addWidget(self.no_tray_note)
+        self.first_launch = first_launch
+        if first_launch is not None:
+            layout.addWidget(first_launch)
 
         waiting_box = QGroupBox("Calls waiting for approval")
         waiting_layout = QVBoxLayout(waiting_box)
@@ -83,8 +100,6 @@ class MainWindow(QWidget):
             controls.policy,
             controls.rules,
             controls.connect_client,
-            controls.autostart,
-            controls.quit,
         ]
         self.buttons: dict[str, QToolButton] = {}
         for index, action in enumerate(commands):
@@ -92,15 +107,59 @@ class MainWindow(QWidget):
             button.setDefaultAction(action)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-            buttons.addWidget(button, index // 4, index % 4)
+            buttons.addWidget(button, index // 3, index % 3)
             self.buttons[action.text()] = button
+        quit_button = QToolButton()
+        quit_button.setDefaultAction(controls.quit)
+        quit_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        quit_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        buttons.addWidget(quit_button, 1, 2)
+        self.buttons[controls.quit.text()] = quit_button
         layout.addLayout(buttons)
+        # A checkbox, as in the tray menu: a checked tool button barely looks pressed.
+        self.autostart = QCheckBox(controls.autostart.text())
+        self.autostart.setObjectName("autostart")
+        self.autostart.toggled.connect(controls.autostart.setChecked)
+        controls.autostart.toggled.connect(self.autostart.setChecked)
+        controls.autostart.changed.connect(self._sync_autostart)
+        self._sync_autostart()
+        layout.addWidget(self.autostart)
 
-        self.notice = plain_label(wrap=True, selectable=True)
+        notice_row = QHBoxLayout()
+        self.notice = plain_label(wrap=True, selectable=True, name="notice")
         self.notice.setStyleSheet("QLabel { color: #555; }")
-        layout.addWidget(self.notice)
+        # Room for two lines from the start, so a notice arriving does not push the window around.
+        self.notice.setMinimumHeight(self.notice.fontMetrics().lineSpacing() * 2 + 4)
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        notice_row.addWidget(self.notice, 1)
+        self.notice_button = QPushButton("Show in audit log")
+        self.notice_button.setObjectName("notice_open")
+        self.notice_button.clicked.connect(lambda: self.notice_activated.emit(self._notice_target))
+        self.notice_button.setVisible(False)
+        notice_row.addWidget(self.notice_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(notice_row)
+        self._notice_target: object = None
         self.set_waiting([])
-        self.resize(560, 380)
+        self.resize(640, 420)
+
+    def fit_contents(self) -> None:
+        """Grow to show every line of what is visible now (word-wrapped text included)."""
+        width = max(self.width(), 640)
+        layout = self.layout()
+        height = layout.heightForWidth(width) if layout is not None and layout.hasHeightForWidth() else -1
+        self.resize(width, max(self.height(), height, self.sizeHint().height()))
+
+    def _sync_autostart(self) -> None:
+        action = self.autostart_action
+        self.autostart.setEnabled(action.isEnabled())
+        self.autostart.setToolTip(action.toolTip())
+        if self.autostart.isChecked() != action.isChecked():
+            self.autostart.setChecked(action.isChecked())
+
+    @property
+    def autostart_action(self) -> QAction:
+        """The shared Start at login action the checkbox mirrors."""
+        return self._controls.autostart
 
     def set_state(self, state: TrayState, headline: str, details: Sequence[str]) -> None:
         """Show the current state: icon, one headline, and detail lines (plain text)."""
@@ -120,9 +179,12 @@ class MainWindow(QWidget):
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.waiting.addItem(placeholder)
 
-    def show_notice(self, title: str, body: str) -> None:
-        """Show the latest notification under the buttons (used when there is no tray)."""
+    def show_notice(self, title: str, body: str, target: object = None) -> None:
+        """Show the latest notification under the buttons; with a ``target`` (an audit row id), a
+        button opens it in the audit log."""
         self.notice.setText(f"{title}: {body}")
+        self._notice_target = target
+        self.notice_button.setVisible(isinstance(target, int))
 
     def clear_notice(self) -> None:
         """Remove the notice line (what it said is over: the call it named was answered)."""

@@ -4,6 +4,10 @@ With a system tray they are tray balloons (the desktop's notification service). 
 they appear in the main window's notice line and the window asks for attention. A burst (an
 agent looping on a denied tool) is folded: at most one notification per kind every few seconds,
 and the next one says how many were folded into it.
+
+A notification may name what it is about (a ``target``: an audit row id, or a waiting call's
+request id); clicking the balloon, or the notice line's button, emits :attr:`Notifier.activated`
+with it, so the app can open that call.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ QUIET_SECONDS = 3.0
 @dataclass
 class _Kind:
     last_shown: float = -1e9
-    folded: list[tuple[str, str, QIcon | None]] = field(default_factory=list)
+    folded: list[tuple[str, str, QIcon | None, object]] = field(default_factory=list)
 
 
 class Notifier(QObject):
@@ -34,6 +38,8 @@ class Notifier(QObject):
 
     shown = Signal(str, str)
     """Title and body of every notification actually shown (the fallback window displays these)."""
+    activated = Signal(object)
+    """The user clicked the latest notification: its target (an audit row id or a request id)."""
 
     def __init__(
         self,
@@ -53,23 +59,38 @@ class Notifier(QObject):
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)
         self._flush.timeout.connect(self._show_folded)
+        self.target: object = None
+        """What the latest notification shown is about (None: nothing to open)."""
+        if tray is not None:
+            tray.messageClicked.connect(self.activate)
 
-    def notify(self, kind: str, title: str, body: str, icon: QIcon | None = None) -> None:
+    def notify(
+        self, kind: str, title: str, body: str, icon: QIcon | None = None, *, target: object = None
+    ) -> None:
         """Show a notification now, or fold it into the next one of the same ``kind``.
 
-        ``icon`` (a risk level's symbol, say) replaces the generic information icon.
+        ``icon`` (a risk level's symbol, say) replaces the generic information icon. ``target`` is
+        what a click on it opens (an audit row id, a waiting call's request id).
         """
         state = self._kinds.setdefault(kind, _Kind())
         now = self._clock()
         if now - state.last_shown < self.quiet:
-            state.folded.append((title, body, icon))
+            state.folded.append((title, body, icon, target))
             if not self._flush.isActive():
                 self._flush.start(int(self.quiet * 1000))
             return
-        self._show(state, title, body, now, icon)
+        self._show(state, title, body, now, icon, target)
 
-    def _show(self, state: _Kind, title: str, body: str, now: float, icon: QIcon | None) -> None:
+    def activate(self) -> None:
+        """The latest notification was clicked: emit :attr:`activated` with its target, if it has one."""
+        if self.target is not None:
+            self.activated.emit(self.target)
+
+    def _show(
+        self, state: _Kind, title: str, body: str, now: float, icon: QIcon | None, target: object = None
+    ) -> None:
         state.last_shown = now
+        self.target = target
         self.history.append((title, body))
         if self.tray is not None and self.tray.isVisible():
             # Notification servers may render markup in the body: show the characters instead.
@@ -86,8 +107,8 @@ class Notifier(QObject):
         for state in self._kinds.values():
             if not state.folded:
                 continue
-            title, body, icon = state.folded[-1]
+            title, body, icon, target = state.folded[-1]
             if len(state.folded) > 1:
                 body += f"\n(and {len(state.folded) - 1} more like it)"
             state.folded.clear()
-            self._show(state, title, body, now, icon)
+            self._show(state, title, body, now, icon, target)

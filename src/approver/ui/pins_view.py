@@ -90,7 +90,7 @@ class PinsPanel(QWidget):
         layout.addWidget(self.summary)
         self.list = QListWidget()
         self.list.setObjectName("changed_tools")
-        self.list.setMaximumHeight(90)
+        self.list.setMaximumHeight(120)
         self.list.currentRowChanged.connect(self._show_selected)
         layout.addWidget(self.list)
         self.diff = SideBySideDiff()
@@ -107,6 +107,11 @@ class PinsPanel(QWidget):
         self.message = plain_label(wrap=True, selectable=True, name="pins_message")
         layout.addWidget(self.message)
         self.refresh()
+
+    @property
+    def changed_count(self) -> int:
+        """How many tools are quarantined now."""
+        return len(self._changed)
 
     def refresh(self) -> None:
         """Read the pins again (another process may have accepted a change)."""

@@ -59,7 +59,7 @@ class PolicyWindow(QWidget):
 
     def __init__(self, service: Service, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("approver: Policy")
+        self.setWindowTitle("Policy")  # the desktop adds the application's name
         self._service = service
         layout = QVBoxLayout(self)
         self.path_label = plain_label(wrap=True, selectable=True, name="path")

@@ -1,24 +1,23 @@
-"""The Servers window: each upstream's state, tools and last error, with Restart and Open log.
+"""The Servers window: each upstream's state, its tools and last error; add, enable, disable, remove.
 
 It shows how each server is reached (command or URL) but never an environment or header value:
 a command whose ``${env:...}``/``${keyring:...}`` references were resolved is shown as written in
-``servers.json``, and known secrets and token shapes are redacted from everything else.
+``servers.json``, and known secrets and token shapes are redacted from everything else. Add,
+Enable/Disable and Remove show the diff of ``servers.json`` before writing it
+(:mod:`approver.ui.server_edit`); the running gateway applies the file by itself, and the window
+follows (connect :meth:`ServersWindow.reload` to ``CoreSignals.servers_reloaded``).
 """
 
 from __future__ import annotations
 
 import math
-import shlex
-from collections.abc import Mapping
-from functools import cache
+from collections.abc import Callable, Mapping
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Slot
-from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPainter, QPixmap
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QPlainTextEdit,
@@ -26,132 +25,79 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from approver.audit.redact import Redactor
 from approver.config.servers import ServerConfig, read_servers_data
-from approver.errors import ConfigError
+from approver.config.servers_edit import ServersEdit, plan_remove, plan_set_disabled
+from approver.errors import ApproverError, ConfigError
+from approver.gateway.tool_rows import tool_rows
 from approver.policy.confusables import find_lookalikes
 from approver.service import Service
 from approver.ui.pins_view import PinsPanel
+from approver.ui.placement import place
+from approver.ui.server_edit import ServerEditDialog
+from approver.ui.servers_text import DISABLED, EXAMPLE, STATE_COLOURS, describe_transport, dot
+from approver.ui.servers_tools import ServerToolsView
 from approver.ui.text import plain_label, plain_tooltip
-from approver.upstream.connection import UpstreamState, UpstreamStatus
+from approver.upstream.connection import UpstreamStatus
 from approver.visible import reveal_text
 
 COLUMNS: Final = ("Server", "Transport", "State", "Tools", "Restarts", "Retry in", "Last error")
 """The table's column headers, in order."""
 
-DISABLED: Final = "disabled"
-"""The state shown for a server marked ``"disabled": true`` (it has no connection)."""
 
 _TRANSPORT, _STATE, _ERROR = (COLUMNS.index(c) for c in ("Transport", "State", "Last error"))
-_STATE_COLOURS: Final = {
-    UpstreamState.READY.value: "#1f8a70",
-    UpstreamState.STARTING.value: "#d68910",
-    UpstreamState.RESTARTING.value: "#d68910",
-    UpstreamState.FAILED.value: "#c0392b",
-    UpstreamState.STOPPED.value: "#7a7f85",
-    DISABLED: "#7a7f85",
-}
 _ERROR_CELL_CHARS: Final = 160
-_SELECT_HINT: Final = "Select a server to see its full last error and its log file."
-
-_EXAMPLE: Final = """{
-  "mcpServers": {
-    "filesystem": {
-      "command": "npx",
-      "args": ["-y", "@modelcontextprotocol/server-filesystem", "/home/me/projects"]
-    },
-    "remote": {"type": "http", "url": "https://example.com/mcp"}
-  }
-}"""
-
-
-@cache
-def _dot(colour: str) -> QIcon:
-    pixmap = QPixmap(12, 12)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(QColor(colour))
-    painter.drawEllipse(1, 1, 10, 10)
-    painter.end()
-    return QIcon(pixmap)
-
-
-def _url_without_secrets(url: str) -> str:
-    """``url`` without user info, query or fragment: the places credentials usually ride in."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    shown = urlunsplit((parts.scheme, host, parts.path, "", ""))
-    hidden = [what for what, value in (("user", "@" in parts.netloc), ("query", parts.query)) if value]
-    return shown + (f" ({' and '.join(hidden)} hidden)" if hidden else "")
-
-
-def describe_transport(config: ServerConfig, written: Mapping[str, Any] | None, redactor: Redactor) -> str:
-    """How ``config`` is reached (command line or URL), without env values, headers or secrets.
-
-    ``written`` is the server's entry as written in servers.json; it is used instead of the
-    resolved values when references were expanded, so the references show, not their values.
-    """
-    source: Mapping[str, Any] = {"command": config.command, "args": config.args, "url": config.url}
-    if config.expanded:
-        if written is None:
-            return f"{config.transport} (shown in servers.json: it uses ${{...}} references)"
-        source = written
-    if config.transport == "http":
-        text = "http " + _url_without_secrets(str(source.get("url") or ""))
-    else:
-        text = shlex.join([str(source.get("command") or ""), *map(str, source.get("args") or ())])
-    return redactor.redact_text(text)
+_SELECT_HINT: Final = "Select a server to see its full last error, its tools and its log file."
+WINDOW_TITLE: Final = "Servers"
+"""The title (the desktop adds the application's name)."""
 
 
 class ServersWindow(QWidget):
-    """A table of the upstream servers; select one for its full error and log file."""
+    """A table of the upstream servers; select one for its details, its tools and its log file."""
 
-    def __init__(self, service: Service, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, service: Service, parent: QWidget | None = None, *, on_written: Callable[[], None] | None = None
+    ) -> None:
+        """``on_written`` runs after this window wrote servers.json (to apply it at once)."""
         super().__init__(parent)
-        self.setWindowTitle("approver: Servers")
+        self.setWindowTitle(WINDOW_TITLE)
         self._service = service
-        self._configs = {config.name: config for config in service.servers.servers}
-        hidden = {v for c in self._configs.values() for v in (*c.env.values(), *c.headers.values())}
-        self._redactor = Redactor(service.servers.secrets | hidden)
-        try:
-            written: Mapping[str, Any] = read_servers_data(service.paths.servers_file)["mcpServers"]
-        except (ConfigError, OSError):
-            written = {}
-        self._transports = {
-            name: describe_transport(config, written.get(name), self._redactor)
-            for name, config in self._configs.items()
-        }
+        self._on_written = on_written
+        self._configs: dict[str, ServerConfig] = {}
+        self._transports: dict[str, str] = {}
+        self._cells: list[list[QTableWidgetItem]] = []
+        self._redactor = Redactor()
         self._countdown = QTimer(self)
         self._countdown.setInterval(1000)
         self._countdown.timeout.connect(self.refresh)
         self._build()
-        self.refresh()
+        self.reload()
+        place(self, QSize(1000, 680))
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        self.summary = plain_label(wrap=True, selectable=True)
-        self.summary.setObjectName("summary")
+        self.summary = plain_label(wrap=True, selectable=True, name="summary")
         layout.addWidget(self.summary)
+        self.problem = plain_label(wrap=True, selectable=True, name="servers_problem")
+        self.problem.setStyleSheet("QLabel { background: #fdecea; color: #8a1c1c; padding: 6px; }")
+        self.problem.hide()
+        layout.addWidget(self.problem)
         self.lookalikes = plain_label(wrap=True, selectable=True, name="lookalikes")
         self.lookalikes.setStyleSheet("QLabel { background: #fdecea; color: #8a1c1c; padding: 6px; }")
         self.lookalikes.hide()
         layout.addWidget(self.lookalikes)
-        if not self._configs:
-            self.summary.setText(self._empty_text())
-            example = QPlainTextEdit(_EXAMPLE)
-            example.setObjectName("example")
-            example.setReadOnly(True)
-            layout.addWidget(example)
-        self.table = QTableWidget(len(self._configs), len(COLUMNS))
+        self.example = QPlainTextEdit(EXAMPLE)
+        self.example.setObjectName("example")
+        self.example.setReadOnly(True)
+        layout.addWidget(self.example)
+        layout.addLayout(self._toolbar())
+
+        self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("servers")
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.verticalHeader().setVisible(False)
@@ -164,7 +110,96 @@ class ServersWindow(QWidget):
         header.setSectionResizeMode(_TRANSPORT, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(_TRANSPORT, 300)
         header.setStretchLastSection(True)
-        self._cells: list[list[QTableWidgetItem]] = []
+        self.table.itemSelectionChanged.connect(self._show_selected)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("server_tabs")
+        self.tabs.addTab(self._details(), "Details")
+        self.tools = ServerToolsView()
+        self.tabs.addTab(self.tools, "Tools")
+        self.pins = PinsPanel(self._service.pins)
+        self.tabs.addTab(self.pins, "Changed tools")
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        layout.addWidget(self.splitter, 1)
+        self.message = plain_label(wrap=True, selectable=True, name="message")
+        layout.addWidget(self.message)
+
+    def _toolbar(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+
+        def button(text: str, name: str, tip: str, slot: Callable[[], None]) -> QPushButton:
+            made = QPushButton(text)
+            made.setObjectName(name)
+            made.setToolTip(tip)
+            made.clicked.connect(slot)
+            row.addWidget(made)
+            return made
+
+        self.add_button = button(
+            "Add server…", "add", "Add a server to servers.json (the change is shown first)", self.add_server
+        )
+        self.enable_button = button(
+            "Disable…", "enable", "Stop the selected server and keep it in servers.json", self._toggle
+        )
+        self.remove_button = button(
+            "Remove…", "remove", "Remove the selected server from servers.json", self._remove
+        )
+        row.addSpacing(16)
+        self.restart_button = button(
+            "Restart",
+            "restart",
+            "Disconnect the selected server and connect again (a command is rerun)",
+            self._restart,
+        )
+        self.open_log_button = button(
+            "Open log", "open_log", "Open the file the selected server's stderr goes to", self._open_log
+        )
+        row.addStretch(1)
+        button(
+            "Open servers.json",
+            "open_file",
+            "Edit servers.json yourself; approver applies a valid edit at once",
+            self._open_file,
+        )
+        return row
+
+    def _details(self) -> QWidget:
+        details = QWidget()
+        box = QVBoxLayout(details)
+        self.detail = plain_label(_SELECT_HINT, reveal=False, wrap=True, selectable=True)
+        self.detail.setObjectName("detail")
+        self.error_box = QPlainTextEdit()
+        self.error_box.setObjectName("error")
+        self.error_box.setReadOnly(True)
+        self.log_label = plain_label(wrap=True, selectable=True)
+        self.log_label.setObjectName("log")
+        for widget in (self.detail, self.error_box, self.log_label):
+            box.addWidget(widget)
+        return details
+
+    @Slot()
+    def reload(self, _event: object = None) -> None:
+        """Read the server list again (after servers.json was applied) and redraw, keeping the selection."""
+        selected = self.selected_server() if self._cells else None
+        service = self._service
+        self._configs = {config.name: config for config in service.servers.servers}
+        hidden = {v for c in self._configs.values() for v in (*c.env.values(), *c.headers.values())}
+        self._redactor = Redactor(service.servers.secrets | hidden)
+        try:
+            written: Mapping[str, Any] = read_servers_data(service.paths.servers_file)["mcpServers"]
+        except (ConfigError, OSError):
+            written = {}
+        self._transports = {
+            name: describe_transport(config, written.get(name), self._redactor)
+            for name, config in self._configs.items()
+        }
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(self._configs))
+        self._cells = []
         for row, name in enumerate(self._configs):
             cells = [QTableWidgetItem() for _ in COLUMNS]
             cells[0].setText(name)
@@ -173,61 +208,29 @@ class ServersWindow(QWidget):
             for column, item in enumerate(cells):
                 self.table.setItem(row, column, item)
             self._cells.append(cells)
-        self.table.itemSelectionChanged.connect(self._show_selected)
-
-        details = QWidget()
-        box = QVBoxLayout(details)
-        box.setContentsMargins(0, 0, 0, 0)
-        self.detail = plain_label(_SELECT_HINT, reveal=False, wrap=True, selectable=True)
-        self.detail.setObjectName("detail")
-        self.error_box = QPlainTextEdit()
-        self.error_box.setObjectName("error")
-        self.error_box.setReadOnly(True)
-        self.log_label = plain_label(wrap=True, selectable=True)
-        self.log_label.setObjectName("log")
-        buttons = QHBoxLayout()
-        self.restart_button = QPushButton("Restart")
-        self.restart_button.setObjectName("restart")
-        self.restart_button.setToolTip(
-            "Disconnect the selected server and connect again (a command is rerun)"
-        )
-        self.restart_button.clicked.connect(self._restart)
-        self.open_log_button = QPushButton("Open log")
-        self.open_log_button.setObjectName("open_log")
-        self.open_log_button.setToolTip("Open the file the selected server's stderr goes to")
-        self.open_log_button.clicked.connect(self._open_log)
-        buttons.addWidget(self.restart_button)
-        buttons.addWidget(self.open_log_button)
-        buttons.addStretch()
-        self.message = plain_label(wrap=True, selectable=True)
-        self.message.setObjectName("message")
-        for widget in (self.detail, self.error_box, self.log_label):
-            box.addWidget(widget)
-        box.addLayout(buttons)
-        box.addWidget(self.message)
-
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(details)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        layout.addWidget(splitter)
-        splitter.setVisible(bool(self._configs))
-        changed = QGroupBox("Changed tools (pinning)")
-        box = QVBoxLayout(changed)
-        self.pins = PinsPanel(self._service.pins)
-        box.addWidget(self.pins)
-        layout.addWidget(changed)
-        self.resize(900, 520)
-        self._show_selected()
+        self.table.blockSignals(False)
+        empty = not self._configs
+        self.example.setVisible(empty)
+        self.splitter.setVisible(not empty)
+        error = service.servers_reload.error
+        self.problem.setVisible(error is not None)
+        if error is not None:
+            self.problem.setText(
+                reveal_text(
+                    f"servers.json has an error, so the servers below are the last good ones: {error}"
+                )
+            )
+        if selected in self._configs:
+            self.select_server(selected)
+        self.refresh()
 
     def _empty_text(self) -> str:
         file = self._service.paths.servers_file
         state = "does not exist yet" if self._service.servers.missing else "lists no servers"
         return (
-            f"No upstream servers are configured: {file} {state}. Add your MCP servers to it in the "
-            "mcpServers format (the same block as in Claude Desktop, Claude Code or Cursor), then "
-            "restart approver. For example:"
+            f"No upstream servers are configured: {file} {state}. Add server… adds one; or write your "
+            "MCP servers into that file in the mcpServers format (the same block as in Claude Desktop, "
+            "Claude Code or Cursor), and approver starts them as soon as you save. For example:"
         )
 
     def _status(self, name: str) -> UpstreamStatus | None:
@@ -261,16 +264,20 @@ class ServersWindow(QWidget):
             for column, text in enumerate(cells, start=2):
                 items[column].setText(text)
             state_item = items[_STATE]
-            state_item.setIcon(_dot(_STATE_COLOURS.get(state, "#7a7f85")))
-            state_item.setForeground(QColor(_STATE_COLOURS.get(state, "#7a7f85")))
+            state_item.setIcon(dot(STATE_COLOURS.get(state, "#7a7f85")))
+            state_item.setForeground(QColor(STATE_COLOURS.get(state, "#7a7f85")))
             items[_ERROR].setToolTip(plain_tooltip(self._error_text(status)))
         if self._configs:
             tally = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
             self.summary.setText(
                 f"{len(self._configs)} server(s) from {self._service.paths.servers_file}: {tally}"
             )
+        else:
+            self.summary.setText(self._empty_text())
         self._show_lookalikes()
         self.pins.refresh()
+        changed = self.pins.changed_count
+        self.tabs.setTabText(2, f"Changed tools ({changed})" if changed else "Changed tools")
         if waiting and not self._countdown.isActive():
             self._countdown.start()
         elif not waiting:
@@ -313,6 +320,12 @@ class ServersWindow(QWidget):
         self.open_log_button.setEnabled(
             upstream is not None and config is not None and config.transport == "stdio"
         )
+        self.enable_button.setEnabled(config is not None)
+        self.remove_button.setEnabled(config is not None)
+        self.enable_button.setText("Enable…" if config is not None and config.disabled else "Disable…")
+        rows = tool_rows(self._service.catalog, self._service.policy, name) if name is not None else []
+        self.tools.show_rows(rows)
+        self.tabs.setTabText(1, f"Tools ({len(rows)})" if name is not None else "Tools")
         if name is None or config is None:
             self.detail.setText(_SELECT_HINT)
             self.error_box.setPlainText("")
@@ -338,7 +351,9 @@ class ServersWindow(QWidget):
         else:
             error = self._error_text(status) or f"No error: {name} is {status.state.value}."
         self.error_box.setPlainText(reveal_text(error, keep_newlines=True))
-        if upstream is None or config.transport != "stdio":
+        if upstream is None and config.disabled:
+            self.log_label.setText("")
+        elif upstream is None or config.transport != "stdio":
             self.log_label.setText("An HTTP server has no log file here; connection errors show above.")
         else:
             self.log_label.setText(f"Its stderr goes to {upstream.log_file}")
@@ -354,7 +369,7 @@ class ServersWindow(QWidget):
         try:
             self._service.restart_upstream(name)
         except KeyError:
-            self._say(f"{name} is disabled in servers.json; enable it there and restart approver.")
+            self._say(f"{name} is disabled in servers.json: Enable… starts it.")
             return
         self._say(f"Restarting {name}: it disconnects and connects again; the table follows its state.")
         self.refresh()
@@ -372,3 +387,55 @@ class ServersWindow(QWidget):
             self._say(f"Opened {path}.")
         else:
             self._say(f"Could not open the log with your desktop's default application; open {path} by hand.")
+
+    # -- editing servers.json ----------------------------------------------------------------
+
+    def _edit(self, edit: ServersEdit | None) -> ServerEditDialog:
+        dialog = ServerEditDialog(self._service.paths.servers_file, edit, self)
+        dialog.written.connect(self._written)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def _written(self, what: str) -> None:
+        self._say(reveal_text(what))
+        if self._on_written is not None:
+            self._on_written()
+
+    @Slot()
+    def add_server(self) -> None:
+        """Open the Add a server dialog."""
+        self._edit(None)
+
+    def _planned(self, plan: Callable[[], ServersEdit]) -> None:
+        try:
+            edit = plan()
+        except ApproverError as exc:
+            self._say(reveal_text(str(exc)))
+            return
+        self._edit(edit)
+
+    @Slot()
+    def _toggle(self) -> None:
+        name = self.selected_server()
+        config = self._configs.get(name) if name is not None else None
+        if name is not None and config is not None:
+            file = self._service.paths.servers_file
+            self._planned(lambda: plan_set_disabled(file, name, not config.disabled))
+
+    @Slot()
+    def _remove(self) -> None:
+        name = self.selected_server()
+        if name is not None:
+            file = self._service.paths.servers_file
+            self._planned(lambda: plan_remove(file, name))
+
+    @Slot()
+    def _open_file(self) -> None:
+        path = self._service.paths.servers_file
+        if not path.exists():
+            self._say(f"There is no {path} yet: Add server… creates it.")
+        elif QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self._say(f"Opened {path}; approver applies a valid edit as soon as you save it.")
+        else:
+            self._say(f"Could not open {path} with your desktop's default application; open it by hand.")

@@ -19,6 +19,7 @@ from approver.events import (
     PausedChanged,
     PolicyChanged,
     Recorded,
+    ServersReloaded,
     ToolChanged,
     UpstreamChanged,
 )
@@ -38,6 +39,8 @@ class CoreSignals(QObject):
     """Server name and what changed (``state``, ``tools``, ...)."""
     tool_changed = Signal(str, str)
     """Server and upstream tool name of a tool whose definition changed since it was pinned."""
+    servers_reloaded = Signal(object)
+    """A :class:`~approver.events.ServersReloaded`: servers.json was applied (or rejected)."""
     policy_changed = Signal(object)
     """The policy load error, or None when the file is fine."""
     paused_changed = Signal(bool)
@@ -71,6 +74,8 @@ class CoreSignals(QObject):
                 self.upstream_changed.emit(server, what)
             case ToolChanged(server, tool):
                 self.tool_changed.emit(server, tool)
+            case ServersReloaded():
+                self.servers_reloaded.emit(event)
             case PolicyChanged(error):
                 self.policy_changed.emit(error)
             case PausedChanged(paused):
