@@ -40,7 +40,9 @@ def test_set_writes_the_file_keeping_the_rest_and_none_returns_to_the_default(tm
 
     patience.set("cursor", 0)
     assert patience.for_client("cursor") is None
-    assert json.loads(path.read_text("utf-8")) == {
+    written = json.loads(path.read_text("utf-8"))
+    assert written.pop("$schema").endswith("settings.schema.json")  # for editor completion
+    assert written == {
         "otlp": {"endpoint": "http://127.0.0.1:4318", "enabled": False},
         "clients": {"cursor": {"patience": 0}},
     }

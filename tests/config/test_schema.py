@@ -197,4 +197,6 @@ def test_a_typo_is_named_with_the_key_it_probably_meant(
 def test_an_unknown_key_nothing_resembles_lists_the_allowed_keys() -> None:
     with pytest.raises(ConfigError) as raised:
         validate({"version": "1", "zzz": 1}, "policy", "f.json")
-    assert raised.value.message.startswith("unknown key `zzz`; the keys allowed here are `default`, ")
+    message = raised.value.message
+    assert message.startswith("unknown key `zzz`; the keys allowed here are `")
+    assert "`default`, " in message and "`tools`" in message

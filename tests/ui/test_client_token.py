@@ -40,6 +40,7 @@ def test_rotate_shows_the_new_url_and_the_running_gateway_refuses_the_old_one_at
 
     async def body() -> None:
         async with running_service(paths) as service:
+            service.tokens.get_or_create("default")  # opening the window creates none
             window = ConnectWindow(service.tokens, service.port, BRIDGE, patience=service.patience)
             qtbot.addWidget(window)
             window.show()
@@ -72,6 +73,7 @@ def test_the_patience_is_saved_for_the_shown_client_and_default_removes_it(
 ) -> None:
     tokens = TokenStore(tmp_path / "tokens.json", backend=MemoryKeyring())
     patience = Patience(tmp_path / "settings.json")
+    tokens.get_or_create("default")  # opening the window creates none
     window = ConnectWindow(tokens, 39999, BRIDGE, patience=patience)
     qtbot.addWidget(window)
     panel = window.token_panel
@@ -80,9 +82,9 @@ def test_the_patience_is_saved_for_the_shown_client_and_default_removes_it(
     panel.patience.setValue(0)
     panel.save_patience.click()
     assert patience.for_client("default") is None
-    assert json.loads((tmp_path / "settings.json").read_text("utf-8")) == {
-        "clients": {"default": {"patience": 0}}
-    }
+    written = json.loads((tmp_path / "settings.json").read_text("utf-8"))
+    assert written.pop("$schema").endswith("settings.schema.json")
+    assert written == {"clients": {"default": {"patience": 0}}}
     assert "uses its own patience" in panel.note.text()
 
     panel.default_patience.click()

@@ -40,12 +40,12 @@ def test_a_burst_of_one_kind_is_folded_into_one_later_notification_with_a_count(
 def test_clicking_a_notification_hands_over_what_it_is_about(qtbot: QtBot) -> None:
     clock = Clock()
     notifier = Notifier(quiet=0.05, clock=clock)
-    notifier.notify("denied", "Denied: a", "first", 41)
+    notifier.notify("denied", "Denied: a", "first", target=41)
     with qtbot.waitSignal(notifier.activated) as blocker:
         notifier.activate()
     assert blocker.args == [41]
-    notifier.notify("denied", "Denied: b", "folded", 42)
-    notifier.notify("denied", "Denied: c", "folded", 43)
+    notifier.notify("denied", "Denied: b", "folded", target=42)
+    notifier.notify("denied", "Denied: c", "folded", target=43)
     clock.now += 1
     with qtbot.waitSignal(notifier.shown, timeout=2000):
         pass

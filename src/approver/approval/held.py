@@ -58,6 +58,8 @@ class Held:
     resolution: Resolution | None = None
     joined: bool = False
     """This request is a retry: it used a decision asked for by an earlier identical call."""
+    person_seconds: float | None = None
+    """With a decision: how long it took, from the held call's arrival to the decision."""
 
 
 @dataclass(slots=True)
@@ -67,6 +69,8 @@ class _Pending:
     waiters: int = 0
     taken: bool = False
     """An approval was used by a waiting request (it is single-use)."""
+    decided_at: float | None = None
+    """When the person (or the timeout) decided."""
 
 
 class HeldCalls:
@@ -110,7 +114,8 @@ class HeldCalls:
         """
         kept = self.kept.take(key)
         if kept is not None:
-            return Held(Waited.DECIDED, kept.call_id, kept.expires, kept.resolution, joined=True)
+            took = kept.decided_at - kept.received
+            return Held(Waited.DECIDED, kept.call_id, kept.expires, kept.resolution, True, took)
         while True:
             pending = self._pending.get(key)
             joined = pending is not None
@@ -161,7 +166,8 @@ class HeldCalls:
                 if pending.taken:
                     return None
                 pending.taken = True
-            return Held(Waited.DECIDED, request.id, request.deadline, resolution, joined)
+            took = (pending.decided_at or self._clock()) - request.received
+            return Held(Waited.DECIDED, request.id, request.deadline, resolution, joined, took)
         if watcher is not None and watcher.done():
             await self._detached(key, pending)
             return Held(Waited.GONE, request.id, request.deadline, joined=joined)
@@ -179,7 +185,7 @@ class HeldCalls:
             return
         if pending.task.done():
             if not pending.taken:
-                self.kept.keep(key, _result(pending.task), pending.request.id)
+                self.kept.keep(key, _result(pending.task), pending.request.id, pending.request.received)
             return
         if pending.request.agent.told_to_retry_at is None:
             pending.task.cancel()
@@ -189,10 +195,11 @@ class HeldCalls:
         """The person (or the timeout) decided: hand the decision to the next identical call."""
         if self._pending.get(key) is pending:
             del self._pending[key]
+        pending.decided_at = self._clock()
         resolution = _result(pending.task)
         # Waiters attached now take the decision themselves; otherwise the agent's retry will.
         if pending.waiters == 0 and resolution.verdict is not Verdict.CANCELLED:
-            self.kept.keep(key, resolution, pending.request.id)
+            self.kept.keep(key, resolution, pending.request.id, pending.request.received)
 
 
 def _result(task: asyncio.Task[Resolution]) -> Resolution:

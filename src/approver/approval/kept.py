@@ -46,6 +46,8 @@ class Kept:
     """The held call the person decided on (its id in the audit log)."""
     decided_at: float
     expires: float
+    received: float = 0.0
+    """When the held call arrived, to tell how long the person took."""
 
 
 def keepable(resolution: Resolution) -> bool:
@@ -67,13 +69,17 @@ class KeptDecisions:
         self.ttl = ttl
         self._kept: dict[CallKey, Kept] = {}
 
-    def keep(self, key: CallKey, resolution: Resolution, call_id: str) -> bool:
-        """Keep ``resolution`` for the next identical call; False (nothing kept) when it is not keepable."""
+    def keep(self, key: CallKey, resolution: Resolution, call_id: str, received: float | None = None) -> bool:
+        """Keep ``resolution`` for the next identical call; False (nothing kept) when it is not keepable.
+
+        ``received`` is when the held call arrived (default: now).
+        """
         if not keepable(resolution):
             return False
         now = self._clock()
         self._drop_expired(now)
-        self._kept[key] = Kept(resolution, call_id, now, now + self.ttl)
+        arrived = now if received is None else received
+        self._kept[key] = Kept(resolution, call_id, now, now + self.ttl, arrived)
         return True
 
     def take(self, key: CallKey) -> Kept | None:

@@ -32,6 +32,7 @@ from typing import Any, Final, Literal, TextIO
 from sqlite_utils import Database
 
 from approver.audit import query as audit_query
+from approver.audit.export import export as export_rows
 from approver.audit.query import ActivityCount, CallFilter, CallSummary, parse_since
 from approver.audit.records import (
     GENESIS_HASH,
@@ -470,8 +471,8 @@ class AuditLog:
     ) -> int:
         """Write matching rows (both kinds, all columns, oldest first) to ``out``; returns how many.
 
-        See :func:`audit_query.export` for how ``since`` and ``where`` select rows. Open ``out``
+        See :func:`approver.audit.export.export` for how ``since`` and ``where`` select rows. Open ``out``
         with ``newline=""`` for CSV.
         """
         with self._lock:
-            return audit_query.export(self._db, out, fmt, since, where)
+            return export_rows(self._db, out, fmt, since, where)

@@ -189,9 +189,9 @@ class ToolCalls:
                     caller.progress_reporter(), self.broker.timeout, self.keepalive_interval
                 ):
                     held = await self.held.decide(key, make_request, patience, client_gone(caller.scope))
-                if held.resolution is not None:
+                if held.person_seconds is not None:
                     # From the held call's arrival: a retry that joined it waited for the same person.
-                    self._waited[call_id] = self._clock() - (held.deadline - self.broker.timeout)
+                    self._waited[call_id] = held.person_seconds
             except asyncio.CancelledError:
                 await self._record_cancelled(entry, client, call_id, argument_bytes, decision)
                 raise

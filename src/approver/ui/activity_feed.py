@@ -14,7 +14,7 @@ from approver.audit.log import AuditError, AuditLog
 from approver.ui.activity import ActivityData, ActivityView, load_activity
 from approver.ui.audit_filters import active_filters
 from approver.ui.audit_model import AuditTableModel
-from approver.ui.jobs import Job
+from approver.ui.jobs import Job, deliver_to
 from approver.visible import reveal_text
 
 
@@ -49,7 +49,7 @@ class ActivityFeed(QObject):
                 return generation, load_activity(log, where, now)
 
         job = Job()
-        job.finished.connect(lambda result, error: self._done(model, result, error))
+        deliver_to(job, self, lambda result, error: self._done(model, result, error))
         job.start(count, self._jobs)
 
     def _done(self, model: AuditTableModel, result: object, error: object) -> None:

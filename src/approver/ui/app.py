@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QStyle, QSystemTrayIcon, QWidget
 
 from approver.approval.broker import ApprovalRequest, Resolution
 from approver.approval.headline import headline
-from approver.approval.presentation import LOOKS, most_severe
+from approver.approval.presentation import LOOKS
 from approver.audit.log import DecisionRecord
 from approver.clients.setup import Installer, bridge_data_dir
 from approver.config.autostart import Autostart, AutostartError, default_command
@@ -41,13 +41,11 @@ from approver.ui.rugpull import RugPullWatch
 from approver.ui.rules_window import RulesWindow
 from approver.ui.servers import ServersWindow
 from approver.ui.signals import CoreSignals
+from approver.ui.status import status_details, status_headline, tray_state
 from approver.ui.text import plain_tooltip
-from approver.upstream.connection import UpstreamState
 from approver.visible import reveal_text
 
 logger = logging.getLogger(__name__)
-
-_TROUBLE_STATES = (UpstreamState.FAILED, UpstreamState.RESTARTING)
 
 
 class DesktopApp(QObject):
@@ -165,27 +163,7 @@ class DesktopApp(QObject):
 
     def state(self) -> TrayState:
         """What the tray icon shows now."""
-        troubled = [
-            reveal_text(
-                f"{status.name}: {status.state.value}" + (f" ({status.error})" if status.error else "")
-            )
-            for status in (upstream.status() for upstream in self.service.upstreams.values())
-            if status.state in _TROUBLE_STATES
-        ]
-        if self._audit_error:
-            troubled.insert(
-                0, reveal_text(f"audit log cannot be written, calls are denied: {self._audit_error}")
-            )
-        if self.service.policy.error:
-            troubled.append("policy.json has an error; the last good policy is in force")
-        waiting = self.service.broker.pending()
-        return TrayState(
-            self.service.paused,
-            len(waiting),
-            tuple(troubled),
-            changed_tools=self.rug_pulls.tools,
-            waiting_level=most_severe(waiting),
-        )
+        return tray_state(self.service, self._audit_error, self.rug_pulls.tools)
 
     def refresh_state(self) -> None:
         """Redraw the tray icon, tooltip, menu and main window from the service's state."""
@@ -204,40 +182,7 @@ class DesktopApp(QObject):
         self.menu.set_waiting(waiting)
         self.window.set_waiting(waiting)
         self.window.setWindowIcon(icon(state))
-        self.window.set_state(state, self._headline(state), self._details())
-
-    def _headline(self, state: TrayState) -> str:
-        if state.paused:
-            return "Paused: every call is denied"
-        if state.waiting:
-            return f"{state.waiting} call{'s' if state.waiting != 1 else ''} waiting for your approval"
-        if state.troubled:
-            return "Running, with problems"
-        return "Running: guarding your agents' tool calls"
-
-    def _details(self) -> list[str]:
-        service = self.service
-        statuses = [upstream.status() for upstream in service.upstreams.values()]
-        ready = sum(status.state is UpstreamState.READY for status in statuses)
-        # Not the bare URL: without a client's token it fails when pasted (Connect a client gives one).
-        lines = [
-            f"Gateway: {service.host}:{service.port} (clients connect with their own token: "
-            "Connect a client…)",
-            f"Servers: {ready} of {len(statuses)} ready",
-        ]
-        lines += [
-            reveal_text(f"  {s.name}: {s.state.value}" + (f": {s.error}" if s.error else ""))
-            for s in statuses
-            if s.state is not UpstreamState.READY
-        ]
-        lines.append(reveal_text("Policy: " + service.policy.describe()))
-        if self._audit_error:
-            lines.append(
-                reveal_text(f"Audit log: cannot be written ({self._audit_error}); every call is denied")
-            )
-        else:
-            lines.append(f"Audit log: {service.paths.audit_db}")
-        return lines
+        self.window.set_state(state, status_headline(state), status_details(self.service, self._audit_error))
 
     # -- core events -------------------------------------------------------------------------------
 

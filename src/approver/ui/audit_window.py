@@ -45,7 +45,7 @@ from approver.ui.audit_filters import (
 from approver.ui.audit_model import AuditTableModel, Prepared, prepare
 from approver.ui.audit_sort import TableSorter, sort_words
 from approver.ui.audit_verify import ChainCheck
-from approver.ui.jobs import Job
+from approver.ui.jobs import Job, deliver_to
 from approver.ui.placement import place
 from approver.visible import reveal_text
 
@@ -333,7 +333,7 @@ class AuditWindow(QWidget):
                 self.status.setText(reveal_text(empty_message(self.filters, where, result[1])))
 
         self._empty_job = Job()
-        self._empty_job.finished.connect(done)
+        deliver_to(self._empty_job, self, done)
         self._empty_job.start(count, self._jobs)
 
     def open_call(self, call_id: int) -> bool:

@@ -346,6 +346,7 @@ class ConnectWindow(QWidget):
             "into that client's settings, never into a chat or a shared file. The stdio command "
             f"contains no token: it reads it from approver's store. {self._tokens.storage_note}"
         )
+        self.token_panel.refresh()
 
     def copy(self, field: str) -> None:
         """Put ``field`` (one of :data:`FIELDS`), token included, on the clipboard."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -78,3 +79,24 @@ class Job(QObject):
         """Raise :class:`Cancelled` if the window gave up on this job."""
         if self.cancel.is_set():
             raise Cancelled
+
+
+class _Delivery(QObject):
+    """Hands one job's result to a handler while its owner lives (a child of the owner)."""
+
+    def __init__(self, owner: QObject, handler: Callable[[Any, Any], None]) -> None:
+        super().__init__(owner)
+        self._handler = handler
+
+    def deliver(self, result: object, error: object) -> None:
+        self._handler(result, error)
+        self.deleteLater()
+
+
+def deliver_to(job: Job, owner: QObject, handler: Callable[[Any, Any], None]) -> None:
+    """Call ``handler(result, error)`` when ``job`` ends, unless ``owner`` was destroyed by then.
+
+    A plain function connected to ``finished`` would still run after its window was closed and
+    deleted, and touch deleted widgets; this connection ends with ``owner``.
+    """
+    job.finished.connect(_Delivery(owner, handler).deliver)

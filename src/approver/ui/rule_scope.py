@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from approver.approval.broker import ApprovalRequest
 from approver.policy.scoped import ArgumentChoice, RuleScope, Scope, ScopedRule
 from approver.policy.simulate import LoggedCall, RulePreview
-from approver.ui.jobs import Job
+from approver.ui.jobs import Job, deliver_to
 from approver.ui.text import plain_label, plain_view, set_plain, set_view_text
 from approver.visible import reveal_text
 
@@ -308,7 +308,7 @@ class RuleScopeDialog(QDialog):
         self._update_buttons()
         generation, request, drafts = self._generation, self.request, self._drafts
         job = Job()
-        job.finished.connect(lambda result, error: self._previewed(generation, result, error))
+        deliver_to(job, self, lambda result, error: self._previewed(generation, result, error))
         job.start(lambda _job: drafts.preview_rule(request, draft, PREVIEW_CALLS), self._jobs)
 
     def _previewed(self, generation: int, preview: RulePreview | None, error: BaseException | None) -> None:

@@ -35,7 +35,7 @@ from approver.policy.editing import load_policy_data, write_policy
 from approver.policy.engine import Policy
 from approver.policy.rules import RuleInfo, list_rules, with_rule_removed, with_rule_replaced
 from approver.policy.simulate import report, simulate_log
-from approver.ui.jobs import Job
+from approver.ui.jobs import Job, deliver_to
 from approver.ui.text import plain_label, plain_tooltip, plain_view, set_plain, set_view_text
 from approver.visible import reveal_text
 
@@ -337,8 +337,10 @@ class RulesWindow(QWidget):
                 return report(simulate_log(log, policy, CallFilter(since=since)), "the edited policy", since)
 
         job = Job()
-        job.finished.connect(
-            lambda lines, error: self._replayed(generation, (action, pointer, fragment), lines, error)
+        deliver_to(
+            job,
+            self,
+            lambda lines, error: self._replayed(generation, (action, pointer, fragment), lines, error),
         )
         job.start(replay, self._jobs)
 
