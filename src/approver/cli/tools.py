@@ -49,7 +49,7 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
     from approver.gateway.catalog import Catalog
     from approver.policy.file import PolicyFile
     from approver.policy.pins import PinStore
-    from approver.upstream.connection import Upstream
+    from approver.upstream.connection import Upstream, UpstreamState
     from approver.visible import reveal_text
 
     servers = load_servers(paths.servers_file, SecretResolver())
@@ -69,7 +69,7 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
             )
         for upstream in upstreams.values():
             catalog.refresh(upstream)
-            if upstream.error:
+            if upstream.error and upstream.state is not UpstreamState.NEEDS_SIGN_IN:
                 print(
                     f"approver: server {upstream.name}: {upstream.state.value}: {upstream.error}",
                     file=sys.stderr,

@@ -180,7 +180,7 @@ class Upstream:
         """The live session, or UpstreamUnavailable saying why there is none."""
         if self.state is UpstreamState.NEEDS_SIGN_IN:
             raise UpstreamUnavailable(
-                f"upstream server {self.name!r} needs sign-in: {self.error}; {sign_in_hint(self.name)}"
+                f"upstream server {self.name!r} needs sign-in ({self.error}): {sign_in_hint(self.name)}"
             )
         if self.session is None or self.state is not UpstreamState.READY:
             detail = f": {self.error}" if self.error else ""
@@ -269,7 +269,7 @@ class Upstream:
         auth = self._auth
         assert auth is not None and self.config.url is not None
         self.error = reason
-        logger.warning("upstream %s needs sign-in: %s", self.name, reason)
+        logger.warning("upstream %s: Sign in needed (%s): %s", self.name, reason, sign_in_hint(self.name))
         await self._set_state(UpstreamState.NEEDS_SIGN_IN)
         self._ended_once.set()
         store = self._credentials or CredentialStore()

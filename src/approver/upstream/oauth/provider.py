@@ -57,7 +57,7 @@ _UNUSED_REDIRECT: Final = "http://127.0.0.1/callback"
 
 
 class SignInNeeded(Exception):
-    """The server wants a person to sign in (again); the message says why, for that person."""
+    """The server wants a person to sign in (again); the message says why in a few words."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ class UpstreamOAuth(OAuthClientProvider):
 
     async def _open(self, url: str) -> None:
         if self._authorizer is None:  # the background flow stops before this; never open a browser from it
-            raise self._stop(f"{self.server_name} needs you to sign in")
+            raise self._stop("not signed in yet")
         self.authorizations += 1
         if self.authorizations > MAX_AUTHORIZATIONS:
             wanted = self.context.client_metadata.scope
@@ -311,14 +311,12 @@ class UpstreamOAuth(OAuthClientProvider):
             wanted = union_scopes(granted, challenged)
             await self.save(replace(self.record, wanted_scope=wanted))
             detail = f" (scope: {challenged})" if challenged else ""
-            return self._stop(
-                f"{self.server_name} asks for more permission{detail}: sign in again to grant it"
-            )
+            return self._stop(f"the server asks for more permission{detail}")
         if "Authorization" in request.headers or self.record.signed_in:
-            return self._stop(f"the sign-in to {self.server_name} has expired or was revoked: sign in again")
+            return self._stop("the sign-in has expired or was revoked")
         if self.store_problem is not None:
-            return self._stop(f"{self.server_name} needs you to sign in, but {self.store_problem}")
-        return self._stop(f"{self.server_name} needs you to sign in")
+            return self._stop(f"not signed in yet, and {self.store_problem}")
+        return self._stop("not signed in yet")
 
     def _stop(self, reason: str) -> SignInNeeded:
         self.sign_in_needed = SignInNeeded(reason)
