@@ -26,9 +26,12 @@ import hashlib
 import json
 import secrets
 import socket
+import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from approver.testing.server import build_server
+
+LOOPBACK = "http://127.0.0.1:"
+"""A pre-registered client may come back to any port on this (RFC 8252 section 7.3)."""
 
 
 @dataclass
@@ -142,6 +148,16 @@ class _Guard:
         await self.app(scope, replay, send)
 
 
+def _client_authenticated(state: AuthState, request: Request, form_client: str) -> bool:
+    """A confidential (pre-registered) client must present its secret with HTTP Basic."""
+    header = request.headers.get("authorization", "")
+    if header.startswith("Basic "):
+        client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+        expected = state.clients.get(client_id, {}).get("secret")
+        return expected is not None and secrets.compare_digest(secret, expected)
+    return state.clients.get(form_client, {}).get("secret") is None
+
+
 def build_app(state: AuthState) -> ASGIApp:
     """The MCP test server behind :class:`_Guard`, plus the authorization server's routes."""
 
@@ -192,7 +208,10 @@ def build_app(state: AuthState) -> ASGIApp:
             resource=query.get("resource"),
             redirect_uri=redirect,
         )
-        if client is None or redirect not in client["redirect_uris"]:
+        allowed = client["redirect_uris"] if client is not None else []
+        if client is None or (
+            redirect not in allowed and not (allowed == ["*"] and redirect.startswith(LOOPBACK))
+        ):
             return JSONResponse(
                 {"error": "invalid_request", "error_description": "unknown client or redirect"}, 400
             )
@@ -212,7 +231,14 @@ def build_app(state: AuthState) -> ASGIApp:
     async def token(request: Request) -> Response:
         form = await request.form()
         grant_type = str(form.get("grant_type", ""))
-        state.record("token", grant_type=grant_type, resource=form.get("resource"))
+        state.record(
+            "token",
+            grant_type=grant_type,
+            resource=form.get("resource"),
+            basic=request.headers.get("authorization", "").startswith("Basic "),
+        )
+        if not _client_authenticated(state, request, str(form.get("client_id", ""))):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
         if grant_type == "authorization_code":
             issued = state.codes.pop(str(form.get("code", "")), None)
             verifier = str(form.get("code_verifier", ""))
@@ -264,6 +290,34 @@ async def serve(state: AuthState, sock: socket.socket) -> None:
     await uvicorn.Server(config).serve(sockets=[sock])
 
 
+@contextmanager
+def running_oauth_server(events: Path, *options: str) -> Iterator[str]:
+    """This server in a subprocess, with ``--events events`` and ``options``; yields ``http://127.0.0.1:PORT``."""
+    command = [sys.executable, "-m", "approver.testing.oauth_server", "--events", str(events), *options]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    drain = threading.Thread(target=process.stderr.read, daemon=True)  # keeps its pipe from filling
+    try:
+        line = process.stderr.readline()
+        if not line.startswith("LISTENING "):
+            raise RuntimeError(f"the OAuth test server did not start: {line}{process.stderr.read()}")
+        drain.start()
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        process.terminate()
+        process.wait(10)
+        if drain.is_alive():
+            drain.join(10)
+        process.stderr.close()
+
+
+def read_events(events: Path) -> list[dict[str, Any]]:
+    """The events the server recorded so far."""
+    if not events.exists():
+        return []
+    return [json.loads(line) for line in events.read_text("utf-8").splitlines() if line.strip()]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(
@@ -276,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--step-up-scope", help="a scope tools/call needs on top (answered with 403 until granted)"
     )
     parser.add_argument("--events", type=Path, help="append each step as a JSON line to this file")
+    parser.add_argument("--client", help="a pre-registered confidential client, ID:SECRET (Basic auth)")
     options = parser.parse_args(argv)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -289,6 +344,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         options.step_up_scope,
         options.events,
     )
+    if options.client:
+        client_id, _, secret = options.client.partition(":")
+        state.clients[client_id] = {"redirect_uris": ["*"], "secret": secret}
     print(f"LISTENING {port}", file=sys.stderr, flush=True)
     anyio.run(serve, state, sock)
 

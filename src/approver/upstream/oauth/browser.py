@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import shlex
+import subprocess
 import sys
 import webbrowser
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from mcp.client.auth import OAuthFlowError
 
-Opener = Callable[[str], Awaitable[bool]]
-"""Opens an authorization URL for a person; returns False when nothing could be opened."""
+_BROWSER_COMMAND_TIMEOUT = 120.0
+"""Seconds a ``$BROWSER`` command may take (a terminal browser runs until the person quits it)."""
 
 
 def is_loopback(host: str | None) -> bool:
@@ -61,8 +62,27 @@ async def open_in_browser(url: str) -> bool:
     check_sign_in_url(url, "authorization address")
     if not can_open_browser():
         return False
+    commands = [command for command in os.environ.get("BROWSER", "").split(os.pathsep) if command.strip()]
+    if commands:
+        # Read now, not cached as webbrowser does; each command runs until it exits, off the event loop.
+        return await asyncio.to_thread(_run_browser_commands, commands, url)
     try:
-        # A $BROWSER command runs until it exits: keep it off the event loop.
         return await asyncio.to_thread(webbrowser.open, url, 2)
     except webbrowser.Error:
         return False
+
+
+def _run_browser_commands(commands: list[str], url: str) -> bool:
+    """Try each ``$BROWSER`` command (``%s`` is the URL, else it is appended); True at the first success."""
+    for command in commands:
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            continue
+        argv = [word.replace("%s", url) for word in words] if "%s" in command else [*words, url]
+        try:
+            if subprocess.run(argv, check=False, timeout=_BROWSER_COMMAND_TIMEOUT).returncode == 0:
+                return True
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return False

@@ -16,11 +16,12 @@ from typing import Any, Final
 
 import keyring
 import keyring.backends.fail
+import keyring.errors
 from keyring.backend import KeyringBackend
 from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata, OAuthToken, ProtectedResourceMetadata
 from pydantic import ValidationError
 
-from approver.config.secrets import NO_KEYRING_HELP, backend_name, describe_keyring_error
+from approver.config.secrets import backend_name, describe_keyring_error
 from approver.config.servers import KEYRING_SERVICE
 from approver.errors import ApproverError
 
@@ -28,6 +29,15 @@ USERNAME_PREFIX: Final = "oauth:"
 """Keyring usernames of sign-in records start with this; secret names cannot contain ``:``."""
 
 _FORMAT_VERSION: Final = 1
+
+
+NO_KEYRING_HELP: Final = (
+    "no system keyring is available, and approver keeps sign-in tokens nowhere else: install and "
+    "start a Secret Service, for example `sudo apt install gnome-keyring` (on a headless machine run "
+    "approver inside `dbus-run-session` with `gnome-keyring-daemon --unlock`), or KeePassXC with its "
+    "Secret Service integration"
+)
+"""What to do when there is no keyring to keep sign-in credentials in."""
 
 
 class CredentialsError(ApproverError):
@@ -167,5 +177,7 @@ class CredentialStore:
             raise CredentialsError(NO_KEYRING_HELP)
         try:
             return operation()
+        except keyring.errors.NoKeyringError:
+            raise CredentialsError(NO_KEYRING_HELP) from None
         except Exception as exc:  # third-party backends raise their own types (D-Bus errors)
             raise CredentialsError(describe_keyring_error(exc)) from None
