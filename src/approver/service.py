@@ -40,6 +40,8 @@ from approver.policy.editing import add_allow_rule, policy_rule_for_always_allow
 from approver.policy.file import PolicyFile
 from approver.policy.pins import PinStore
 from approver.upstream.connection import Upstream, UpstreamHooks
+from approver.upstream.oauth.signin import ShowUrl, SignInResult, sign_in
+from approver.upstream.oauth.store import CredentialStore
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,7 @@ class Service:
         approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT,
         resolver: SecretResolver | None = None,
         token_store: TokenStore | None = None,
+        credentials: CredentialStore | None = None,
     ) -> None:
         self.paths = paths
         self.host = check_loopback(host)
@@ -150,9 +153,11 @@ class Service:
         """The OpenTelemetry export of audit events; None unless settings.json turns it on."""
         self.broker = Broker(timeout=approval_timeout)
         self.tokens = token_store or TokenStore(paths.tokens_file)
+        self.credentials = credentials or CredentialStore()
+        """Where sign-in credentials of remote upstreams are kept (the system keyring)."""
         hooks = UpstreamHooks(changed=self._upstream_changed)
         self.upstreams = {
-            config.name: Upstream(config, paths.logs_dir, hooks, self.redactor)
+            config.name: Upstream(config, paths.logs_dir, hooks, self.redactor, self.credentials)
             for config in self.servers.enabled
         }
         self.pins = PinStore(paths.pins_file)
@@ -194,6 +199,15 @@ class Service:
     def restart_upstream(self, name: str) -> None:
         """Reconnect one upstream now (a stdio server is restarted). KeyError for an unknown name."""
         self.upstreams[name].request_restart()
+
+    async def sign_in(self, name: str, show_url: ShowUrl) -> SignInResult:
+        """Sign in to upstream ``name`` (a person asked to); it then reconnects with the new tokens.
+
+        KeyError for an unknown name; SignInError when the sign-in does not complete.
+        """
+        result = await sign_in(self.upstreams[name].config, show_url, self.credentials)
+        self.restart_upstream(name)
+        return result
 
     def reload_policy(self) -> str | None:
         """Reload policy.json now; returns the load error, or None when the file is fine."""

@@ -543,3 +543,23 @@ async def test_an_approval_request_names_the_tools_its_name_looks_like(tmp_path:
     assert seen[0].lookalikes == (
         "send_email (mail) vs \u0455end_email (evil): U+0455 CYRILLIC SMALL LETTER DZE at position 0",
     )
+
+
+async def test_a_remote_server_waiting_for_sign_in_lists_a_stand_in_tool_that_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    from approver.testing.oauth_server import running_oauth_server
+
+    with running_oauth_server(tmp_path / "events.jsonl") as base:
+        paths = write_config(tmp_path, {"gh": {"type": "http", "url": f"{base}/mcp"}}, POLICY)
+        with anyio.fail_after(TIMEOUT):
+            async with running_service(paths) as service:
+                token = service.tokens.get_or_create("agent")
+                async with legacy_client(service.url, token) as session:
+                    tools = (await session.list_tools()).tools
+                    result = await session.call_tool("gh__sign_in_needed", {})
+    assert [tool.name for tool in tools] == ["gh__sign_in_needed"]
+    assert "approver login gh" in (tools[0].description or "")
+    assert result.is_error
+    text = result.content[0].text if isinstance(result.content[0], types.TextContent) else ""
+    assert "needs sign-in (not signed in yet)" in text and "approver login gh" in text
