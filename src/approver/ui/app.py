@@ -30,6 +30,7 @@ from approver.ui.main_window import MainWindow
 from approver.ui.notify import Notifier
 from approver.ui.policy_view import PolicyWindow
 from approver.ui.servers import ServersWindow
+from approver.ui.sign_in import SignInRunner, state_label
 from approver.ui.signals import CoreSignals
 from approver.ui.text import plain_tooltip
 from approver.upstream.connection import UpstreamState
@@ -37,7 +38,7 @@ from approver.visible import reveal_text
 
 logger = logging.getLogger(__name__)
 
-_TROUBLE_STATES = (UpstreamState.FAILED, UpstreamState.RESTARTING)
+_TROUBLE_STATES = (UpstreamState.FAILED, UpstreamState.RESTARTING, UpstreamState.NEEDS_SIGN_IN)
 
 
 class DesktopApp(QObject):
@@ -77,9 +78,14 @@ class DesktopApp(QObject):
             self.tray.show()
         self.notifier = Notifier(self.tray, parent=self)
         self.windows: dict[str, QWidget] = {}
+        self.sign_in = SignInRunner(service, parent=self)
+        self._told_sign_in: set[str] = set()
+        """Servers whose "Sign in needed" was notified, so it is said once per episode."""
         self._audit_error: str | None = service.recorder.last_error
         self._wire()
         self.refresh_state()
+        for server in service.upstreams:
+            self._tell_sign_in(server)
         if self.tray is None:
             self.window.show()
 
@@ -128,7 +134,7 @@ class DesktopApp(QObject):
         """What the tray icon shows now."""
         troubled = [
             reveal_text(
-                f"{status.name}: {status.state.value}" + (f" ({status.error})" if status.error else "")
+                f"{status.name}: {state_label(status.state)}" + (f" ({status.error})" if status.error else "")
             )
             for status in (upstream.status() for upstream in self.service.upstreams.values())
             if status.state in _TROUBLE_STATES
@@ -168,7 +174,7 @@ class DesktopApp(QObject):
         ready = sum(status.state is UpstreamState.READY for status in statuses)
         lines = [f"Gateway: {service.url}", f"Servers: {ready} of {len(statuses)} ready"]
         lines += [
-            reveal_text(f"  {s.name}: {s.state.value}" + (f": {s.error}" if s.error else ""))
+            reveal_text(f"  {s.name}: {state_label(s.state)}" + (f": {s.error}" if s.error else ""))
             for s in statuses
             if s.state is not UpstreamState.READY
         ]
@@ -222,9 +228,24 @@ class DesktopApp(QObject):
     def _upstream_changed(self, server: str, what: str) -> None:
         if what == "state":
             self.refresh_state()
+            self._tell_sign_in(server)
         servers = self.windows.get("servers")
         if isinstance(servers, ServersWindow):
             servers.refresh()
+
+    def _tell_sign_in(self, server: str) -> None:
+        upstream = self.service.upstreams.get(server)
+        if upstream is None or upstream.state is not UpstreamState.NEEDS_SIGN_IN:
+            if upstream is not None and upstream.state is UpstreamState.READY:
+                self._told_sign_in.discard(server)
+            return
+        if server not in self._told_sign_in:
+            self._told_sign_in.add(server)
+            self.notifier.notify(
+                "sign-in",
+                reveal_text(f"Sign in needed: {server}"),
+                reveal_text(f"Open Servers…, select {server} and press Sign in… ({upstream.error})"),
+            )
 
     def _policy_changed(self, error: object) -> None:
         self.refresh_state()
@@ -276,7 +297,7 @@ class DesktopApp(QObject):
 
     def open_servers(self) -> ServersWindow:
         """Open (or raise) the servers window."""
-        window = self._open("servers", lambda: ServersWindow(self.service))
+        window = self._open("servers", lambda: ServersWindow(self.service, self.sign_in))
         assert isinstance(window, ServersWindow)
         window.refresh()
         return window
@@ -313,6 +334,7 @@ class DesktopApp(QObject):
         self.notifier.shown.disconnect(self._notified)
         self._detach_approver()
         self.approvals.close()
+        self.sign_in.cancel_all()
         for window in self.windows.values():
             window.close()
             window.deleteLater()

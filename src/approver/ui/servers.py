@@ -36,6 +36,7 @@ from approver.errors import ConfigError
 from approver.policy.confusables import find_lookalikes
 from approver.service import Service
 from approver.ui.pins_view import PinsPanel
+from approver.ui.sign_in import SignInRunner, state_label
 from approver.ui.text import plain_label, plain_tooltip
 from approver.upstream.connection import UpstreamState, UpstreamStatus
 from approver.visible import reveal_text
@@ -52,6 +53,7 @@ _STATE_COLOURS: Final = {
     UpstreamState.STARTING.value: "#d68910",
     UpstreamState.RESTARTING.value: "#d68910",
     UpstreamState.FAILED.value: "#c0392b",
+    state_label(UpstreamState.NEEDS_SIGN_IN): "#b9770e",
     UpstreamState.STOPPED.value: "#7a7f85",
     DISABLED: "#7a7f85",
 }
@@ -115,10 +117,13 @@ def describe_transport(config: ServerConfig, written: Mapping[str, Any] | None, 
 class ServersWindow(QWidget):
     """A table of the upstream servers; select one for its full error and log file."""
 
-    def __init__(self, service: Service, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, service: Service, sign_in: SignInRunner | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("approver: Servers")
         self._service = service
+        self._sign_in = sign_in
         self._configs = {config.name: config for config in service.servers.servers}
         hidden = {v for c in self._configs.values() for v in (*c.env.values(), *c.headers.values())}
         self._redactor = Redactor(service.servers.secrets | hidden)
@@ -196,8 +201,16 @@ class ServersWindow(QWidget):
         self.open_log_button.setObjectName("open_log")
         self.open_log_button.setToolTip("Open the file the selected server's stderr goes to")
         self.open_log_button.clicked.connect(self._open_log)
+        self.sign_in_button = QPushButton("Sign in…")
+        self.sign_in_button.setObjectName("sign_in")
+        self.sign_in_button.setToolTip("Sign in to the selected remote server in your browser")
+        self.sign_in_button.clicked.connect(self._start_sign_in)
+        if self._sign_in is not None:
+            self._sign_in.waiting.connect(self._sign_in_waiting)
+            self._sign_in.finished.connect(self._sign_in_finished)
         buttons.addWidget(self.restart_button)
         buttons.addWidget(self.open_log_button)
+        buttons.addWidget(self.sign_in_button)
         buttons.addStretch()
         self.message = plain_label(wrap=True, selectable=True)
         self.message.setObjectName("message")
@@ -241,7 +254,7 @@ class ServersWindow(QWidget):
         waiting = False
         for row, name in enumerate(self._configs):
             status = self._status(name)
-            state = status.state.value if status is not None else DISABLED
+            state = state_label(status.state) if status is not None else DISABLED
             counts[state] = counts.get(state, 0) + 1
             retry = ""
             if status is not None and status.retry_in is not None:
@@ -313,6 +326,11 @@ class ServersWindow(QWidget):
         self.open_log_button.setEnabled(
             upstream is not None and config is not None and config.transport == "stdio"
         )
+        signs_in = upstream is not None and config is not None and config.signs_in
+        self.sign_in_button.setVisible(signs_in and self._sign_in is not None)
+        self.sign_in_button.setEnabled(
+            signs_in and self._sign_in is not None and name is not None and not self._sign_in.running(name)
+        )
         if name is None or config is None:
             self.detail.setText(_SELECT_HINT)
             self.error_box.setPlainText("")
@@ -336,7 +354,9 @@ class ServersWindow(QWidget):
         if status is None:
             error = f'{name} is marked "disabled": true in servers.json, so approver does not start it.'
         else:
-            error = self._error_text(status) or f"No error: {name} is {status.state.value}."
+            error = self._error_text(status) or f"No error: {name} is {state_label(status.state)}."
+            if status.state is UpstreamState.NEEDS_SIGN_IN:
+                error = f"Sign in needed: {error}. Press Sign in… to sign in with your browser."
         self.error_box.setPlainText(reveal_text(error, keep_newlines=True))
         if upstream is None or config.transport != "stdio":
             self.log_label.setText("An HTTP server has no log file here; connection errors show above.")
@@ -357,6 +377,23 @@ class ServersWindow(QWidget):
             self._say(f"{name} is disabled in servers.json; enable it there and restart approver.")
             return
         self._say(f"Restarting {name}: it disconnects and connects again; the table follows its state.")
+        self.refresh()
+
+    @Slot()
+    def _start_sign_in(self) -> None:
+        name = self.selected_server()
+        if name is None or self._sign_in is None:
+            return
+        self._sign_in.start(name)
+        self._say(f"Signing in to {name}: opening your browser…")
+        self._show_selected()
+
+    def _sign_in_waiting(self, name: str, url: str, opened: bool) -> None:
+        where = "in your browser" if opened else "by opening this address in a browser"
+        self._say(f"Finish signing in to {name} {where}:\n{url}")
+
+    def _sign_in_finished(self, name: str, ok: bool, message: str) -> None:
+        self._say(self._redactor.redact_text(message))
         self.refresh()
 
     @Slot()

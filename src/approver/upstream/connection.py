@@ -224,13 +224,15 @@ class Upstream:
         while not self._stop.is_set():
             started = time.monotonic()
             self._restart_pending = False  # this attempt is the restart anyone asked for so far
+            self._auth = None
             try:
                 await self._connect_and_serve()
             except anyio.get_cancelled_exc_class():
                 raise
             except BaseException as exc:
                 self.error = self._redactor.redact_text(_describe_error(exc))
-                logger.warning("upstream %s failed: %s", self.name, self.error)
+                if self._auth is None or self._auth.sign_in_needed is None:  # that one is told below
+                    logger.warning("upstream %s failed: %s", self.name, self.error)
             finally:
                 self.session = None
                 self._lane = None
