@@ -244,7 +244,9 @@ class DesktopApp(QObject):
             self.notifier.notify(
                 "sign-in",
                 reveal_text(f"Sign in needed: {server}"),
-                reveal_text(f"Open Servers…, select {server} and press Sign in… ({upstream.error})"),
+                reveal_text(
+                    f"In approver's Servers window, select {server} and press Sign in ({upstream.error})."
+                ),
             )
 
     def _policy_changed(self, error: object) -> None:

@@ -124,6 +124,8 @@ class ServersWindow(QWidget):
         self.setWindowTitle("approver: Servers")
         self._service = service
         self._sign_in = sign_in
+        self._sign_in_urls: dict[str, str] = {}
+        """Authorization addresses no browser opened, shown until their sign-in ends."""
         self._configs = {config.name: config for config in service.servers.servers}
         hidden = {v for c in self._configs.values() for v in (*c.env.values(), *c.headers.values())}
         self._redactor = Redactor(service.servers.secrets | hidden)
@@ -357,6 +359,8 @@ class ServersWindow(QWidget):
             error = self._error_text(status) or f"No error: {name} is {state_label(status.state)}."
             if status.state is UpstreamState.NEEDS_SIGN_IN:
                 error = f"Sign in needed: {error}. Press Sign in… to sign in with your browser."
+            if name in self._sign_in_urls:
+                error = f"Open this address in a browser to sign in to {name}:\n{self._sign_in_urls[name]}"
         self.error_box.setPlainText(reveal_text(error, keep_newlines=True))
         if upstream is None or config.transport != "stdio":
             self.log_label.setText("An HTTP server has no log file here; connection errors show above.")
@@ -389,10 +393,16 @@ class ServersWindow(QWidget):
         self._show_selected()
 
     def _sign_in_waiting(self, name: str, url: str, opened: bool) -> None:
-        where = "in your browser" if opened else "by opening this address in a browser"
-        self._say(f"Finish signing in to {name} {where}:\n{url}")
+        if opened:
+            self._say(f"Finish signing in to {name} in your browser; approver waits for it.")
+            return
+        # The address goes in the wrapping text box: as a label it would widen the window past the screen.
+        self._sign_in_urls[name] = url
+        self._say(f"No browser opened: open the address shown above in a browser to sign in to {name}.")
+        self._show_selected()
 
     def _sign_in_finished(self, name: str, ok: bool, message: str) -> None:
+        self._sign_in_urls.pop(name, None)
         self._say(self._redactor.redact_text(message))
         self.refresh()
 
