@@ -51,17 +51,25 @@ def sign_in_hint(name: str) -> str:
 async def until_signed_in(
     store: CredentialStore, url: str, seen: str | None, wake: anyio.Event, poll: float = SIGN_IN_POLL
 ) -> None:
-    """Return once the keyring's record for ``url`` differs from ``seen``, or ``wake`` is set."""
+    """Return once the keyring's record for ``url`` differs from ``seen``, or ``wake`` is set.
 
-    def changed() -> bool:
+    When the keyring cannot be read (locked, gone), only ``wake`` (Sign in, Restart) ends the wait.
+    """
+
+    def changed() -> bool | None:
         try:
             return store.load(url).to_json() != seen
         except CredentialsError as exc:
             logger.debug("cannot read the sign-in record of %s: %s", url, exc)
-            return False
+            return None
 
     while not wake.is_set():
-        if await anyio.to_thread.run_sync(changed):
+        found = await anyio.to_thread.run_sync(changed)
+        if found:
+            return
+        if found is None:
+            # A locked keyring may ask to be unlocked at every read: wait for a person instead.
+            await wake.wait()
             return
         with anyio.move_on_after(poll):
             await wake.wait()

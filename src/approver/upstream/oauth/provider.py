@@ -322,11 +322,6 @@ class UpstreamOAuth(OAuthClientProvider):
         self.sign_in_needed = SignInNeeded(reason)
         return self.sign_in_needed
 
-    def access_token(self) -> str | None:
-        """The access token in use, for redaction; None when there is none."""
-        tokens = self.context.current_tokens
-        return tokens.access_token if tokens is not None else None
-
 
 class _RecordStorage:
     """The SDK's ``TokenStorage``, written through to the provider's keyring record."""
