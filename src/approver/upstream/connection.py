@@ -274,8 +274,9 @@ class Upstream:
         logger.warning("upstream %s: Sign in needed (%s): %s", self.name, reason, sign_in_hint(self.name))
         await self._set_state(UpstreamState.NEEDS_SIGN_IN)
         self._ended_once.set()
-        store = self._credentials or CredentialStore()
-        await until_signed_in(store, self.config.url, auth.record.to_json(), self._fresh_wake())
+        if self._credentials is None:
+            self._credentials = CredentialStore()
+        await until_signed_in(self._credentials, self.config.url, auth.record, self._fresh_wake())
         self.error = None
         await self._set_state(UpstreamState.RESTARTING)
 
@@ -346,6 +347,8 @@ class Upstream:
         """Connect; returns the session's read and write streams, and the stdio link if there is one."""
         config = self.config
         if config.transport == "http":
+            if self._credentials is None and config.signs_in:
+                self._credentials = CredentialStore()
             read, write, self._auth = await open_remote(config, stack, self._credentials)
             return read, write, None
         assert config.command is not None

@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from approver.config.servers import ServerConfig
 from approver.upstream.oauth.provider import UpstreamOAuth
-from approver.upstream.oauth.store import CredentialsError, CredentialStore
+from approver.upstream.oauth.store import CredentialsError, CredentialStore, SignInRecord
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def sign_in_hint(name: str) -> str:
 
 
 async def until_signed_in(
-    store: CredentialStore, url: str, seen: str | None, wake: anyio.Event, poll: float = SIGN_IN_POLL
+    store: CredentialStore, url: str, seen: SignInRecord, wake: anyio.Event, poll: float = SIGN_IN_POLL
 ) -> None:
     """Return once the keyring's record for ``url`` differs from ``seen``, or ``wake`` is set.
 
@@ -58,7 +58,7 @@ async def until_signed_in(
 
     def changed() -> bool | None:
         try:
-            return store.load(url).to_json() != seen
+            return store.load(url) != seen
         except CredentialsError as exc:
             logger.debug("cannot read the sign-in record of %s: %s", url, exc)
             return None
