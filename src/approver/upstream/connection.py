@@ -176,6 +176,11 @@ class Upstream:
         """Return once the first connection attempt has either succeeded or failed."""
         await self._ended_once.wait()
 
+    @property
+    def sign_in_reason(self) -> str | None:
+        """Why the server wants a person to sign in, as soon as its connection knows; else None."""
+        return str(self._auth.sign_in_needed) if self._auth and self._auth.sign_in_needed else None
+
     def session_or_raise(self) -> ClientSession:
         """The live session, or UpstreamUnavailable saying why there is none."""
         if self.state is UpstreamState.NEEDS_SIGN_IN:
@@ -268,15 +273,13 @@ class Upstream:
 
     async def _wait_for_sign_in(self, reason: str) -> None:
         """Show "needs sign-in" until new credentials arrive, a restart is asked for, or stop."""
-        auth = self._auth
-        assert auth is not None and self.config.url is not None
+        auth, store = self._auth, self._credentials  # both set by _open for a server that signs in
+        assert auth is not None and store is not None and self.config.url is not None
         self.error = reason
         logger.warning("upstream %s: Sign in needed (%s): %s", self.name, reason, sign_in_hint(self.name))
         await self._set_state(UpstreamState.NEEDS_SIGN_IN)
         self._ended_once.set()
-        if self._credentials is None:
-            self._credentials = CredentialStore()
-        await until_signed_in(self._credentials, self.config.url, auth.record, self._fresh_wake())
+        await until_signed_in(store, self.config.url, auth.record, self._fresh_wake())
         self.error = None
         await self._set_state(UpstreamState.RESTARTING)
 
