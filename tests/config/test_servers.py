@@ -403,3 +403,19 @@ def test_a_wrong_oauth_entry_is_an_error_naming_it(tmp_path: Path, oauth: Any, p
     )
     error = _error(path)
     assert error.pointer.startswith(pointer), error
+
+
+def test_a_client_credentials_server_needs_an_issuer_and_a_secret_or_key_and_never_asks_a_person(
+    tmp_path: Path,
+) -> None:
+    base = {"type": "http", "url": "https://api.example/mcp"}
+    missing = {"grant": "client_credentials", "clientId": "svc", "clientSecret": "${keyring:s}"}
+    assert (
+        _error(_write(tmp_path, {"mcpServers": {"m": {**base, "oauth": missing}}})).pointer
+        == "/mcpServers/m/oauth"
+    )
+    entry = {**missing, "issuer": "https://auth.example"}
+    path = _write(tmp_path, {"mcpServers": {"m": {**base, "oauth": entry}}})
+    server = load_servers(path, _resolver({"s": "machine-secret"})).get("m")
+    assert server is not None and server.uses_client_credentials and not server.signs_in
+    assert server.oauth_settings.client_secret == "machine-secret" and "machine-secret" not in repr(server)

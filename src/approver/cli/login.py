@@ -48,6 +48,8 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
         reason = (
             "it is a stdio server"
             if config.transport == "stdio"
+            else "it uses client credentials (no person signs in)"
+            if config.uses_client_credentials
             else 'it has "oauth": false'
             if config.oauth_off
             else "its Authorization header is set in servers.json"

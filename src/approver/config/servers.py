@@ -66,10 +66,17 @@ class OAuthSettings:
     """A fixed port for the 127.0.0.1 redirect listener; None picks one."""
     scope: str | None = None
     """Scopes asked for on top of the server's own (space-separated)."""
+    grant: str = "authorization_code"
+    """``client_credentials`` for a machine-to-machine server: no person signs in."""
+    issuer: str | None = None
+    """The authorization server the client belongs to; its credentials are sent nowhere else."""
+    private_key: str | None = None
+    """A PEM private key for ``private_key_jwt`` (client credentials), resolved and hidden."""
+    signing_algorithm: str | None = None
 
     def __repr__(self) -> str:
-        secret = "" if self.client_secret is None else ", client_secret=***"
-        return f"OAuthSettings(client_id={self.client_id!r}{secret})"
+        secret = "" if self.client_secret is None and self.private_key is None else ", secrets=***"
+        return f"OAuthSettings(client_id={self.client_id!r}, grant={self.grant!r}{secret})"
 
 
 _OAUTH_KEYS: Final = {
@@ -78,6 +85,10 @@ _OAUTH_KEYS: Final = {
     "clientMetadataUrl": "client_metadata_url",
     "callbackPort": "callback_port",
     "scope": "scope",
+    "grant": "grant",
+    "issuer": "issuer",
+    "privateKey": "private_key",
+    "signingAlgorithm": "signing_algorithm",
 }
 """``servers.json`` key -> :class:`OAuthSettings` field."""
 
@@ -127,11 +138,20 @@ class ServerConfig:
 
     @property
     def signs_in(self) -> bool:
-        """Whether approver answers this server's OAuth challenge by signing in.
+        """Whether approver answers this server's OAuth challenge by having a person sign in.
 
         Every HTTP server does, unless ``"oauth": false`` or a configured ``Authorization``
-        header already authenticates it.
+        header already authenticates it, or it uses the client-credentials grant.
         """
+        return self._uses_oauth and self.oauth_settings.grant != "client_credentials"
+
+    @property
+    def uses_client_credentials(self) -> bool:
+        """Whether approver gets this server's tokens with the client-credentials grant (no person)."""
+        return self._uses_oauth and self.oauth_settings.grant == "client_credentials"
+
+    @property
+    def _uses_oauth(self) -> bool:
         return (
             self.transport == "http"
             and not self.oauth_off

@@ -27,7 +27,9 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
+import httpx2
 import keyring
 import mcp.types as types
 
@@ -60,8 +62,10 @@ async def accept_with_defaults(context: Any, params: types.ElicitRequestParams) 
     return types.ElicitResult(action="accept", content=content)
 
 
-def server_entry(url: str, context: dict[str, Any]) -> dict[str, Any]:
+def server_entry(url: str, scenario: str, context: dict[str, Any]) -> dict[str, Any]:
     """The ``servers.json`` entry for the scenario's server."""
+    if scenario.startswith("auth/client-credentials-"):
+        return {"type": "http", "url": url, "prefix": "", "oauth": machine_oauth(url, context)}
     oauth: dict[str, Any] = {"clientMetadataUrl": CLIENT_METADATA_URL}
     if "client_id" in context:
         oauth["clientId"] = context["client_id"]
@@ -69,6 +73,28 @@ def server_entry(url: str, context: dict[str, Any]) -> dict[str, Any]:
             keyring.set_password("approver", SECRET_NAME, context["client_secret"])
             oauth["clientSecret"] = f"${{keyring:{SECRET_NAME}}}"
     return {"type": "http", "url": url, "prefix": "", "oauth": oauth}
+
+
+def machine_oauth(url: str, context: dict[str, Any]) -> dict[str, Any]:
+    """A client-credentials ``oauth`` entry from the scenario's context.
+
+    A user knows which authorization server their client is registered with; the suite picks
+    its ports at random, so the issuer is read from the server's protected resource metadata.
+    """
+    parts = urlsplit(url)
+    metadata = httpx2.get(f"{parts.scheme}://{parts.netloc}/.well-known/oauth-protected-resource{parts.path}")
+    oauth: dict[str, Any] = {
+        "grant": "client_credentials",
+        "clientId": context["client_id"],
+        "issuer": metadata.json()["authorization_servers"][0],
+    }
+    for key, name in (("client_secret", "clientSecret"), ("private_key_pem", "privateKey")):
+        if key in context:
+            keyring.set_password("approver", f"conformance-{key}", context[key])
+            oauth[name] = f"${{keyring:conformance-{key}}}"
+    if "signing_algorithm" in context:
+        oauth["signingAlgorithm"] = context["signing_algorithm"]
+    return oauth
 
 
 async def login(paths: Paths) -> None:
@@ -129,8 +155,10 @@ def service_url(service: Any) -> str:
 
 async def run(url: str, scenario: str, context: dict[str, Any], work: Path) -> int:
     """The whole client run; returns the exit status."""
-    paths = write_config(work, {SERVER: server_entry(url, context)}, {"version": "1", "default": "allow"})
-    if scenario.startswith("auth/"):
+    paths = write_config(
+        work, {SERVER: server_entry(url, scenario, context)}, {"version": "1", "default": "allow"}
+    )
+    if scenario.startswith("auth/") and not scenario.startswith("auth/client-credentials-"):
         try:
             await login(paths)
         except SignInError as exc:

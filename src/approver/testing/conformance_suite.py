@@ -54,10 +54,12 @@ AUTH_DRAFT: Final = (
     "auth/offline-access-not-supported",
 )
 """Scenarios of the next spec version; they pass too, and are kept passing."""
+AUTH_EXTENSIONS: Final = ("auth/client-credentials-basic", "auth/client-credentials-jwt")
+"""The client-credentials extension (machine-to-machine upstreams)."""
 NON_AUTH: Final = ("initialize", "tools_call", "elicitation-sep1034-client-defaults", "sse-retry")
-SCENARIOS: Final = NON_AUTH + AUTH_2025_11_25 + AUTH_2025_03_26 + AUTH_DRAFT
-"""Every client scenario approver passes. Not run: the client-credentials and cross-app-access
-extensions (machine-to-machine grants approver does not implement)."""
+SCENARIOS: Final = NON_AUTH + AUTH_2025_11_25 + AUTH_2025_03_26 + AUTH_DRAFT + AUTH_EXTENSIONS
+"""Every client scenario approver passes. Not run: the cross-app-access extension (an enterprise
+identity provider's token exchange, which approver does not implement)."""
 
 _FS_IMPORT: Final = re.compile(r"import\{([^}]*?),globSync as (\w+),([^}]*)\}from\"fs\";")
 

@@ -18,6 +18,7 @@ import httpx2
 from mcp.client.streamable_http import streamable_http_client
 
 from approver.config.servers import ServerConfig
+from approver.upstream.oauth.machine import machine_auth
 from approver.upstream.oauth.provider import UpstreamOAuth
 from approver.upstream.oauth.store import CredentialsError, CredentialStore, SignInRecord
 
@@ -36,7 +37,9 @@ async def open_remote(
     if config.signs_in:
         auth = UpstreamOAuth(config.name, config.url, config.oauth_settings, store or CredentialStore())
     client = httpx2.AsyncClient(
-        headers=dict(config.headers), auth=auth, timeout=httpx2.Timeout(30.0, read=300.0)
+        headers=dict(config.headers),
+        auth=machine_auth(config) if config.uses_client_credentials else auth,
+        timeout=httpx2.Timeout(30.0, read=300.0),
     )
     stack.push_async_callback(client.aclose)
     read, write = await stack.enter_async_context(streamable_http_client(config.url, http_client=client))
