@@ -97,17 +97,19 @@ def machine_oauth(url: str, context: dict[str, Any]) -> dict[str, Any]:
     return oauth
 
 
+async def show(url: str) -> None:
+    """Open the authorization URL with ``$BROWSER`` (the stand-in browser)."""
+    log(f"sign-in: opening {url.split('?')[0]}")
+    if not await open_in_browser(url):
+        raise SignInError("the test browser did not open the URL")
+
+
 async def login(paths: Paths) -> None:
     """``approver login conformance``, with the test browser."""
     from approver.config.servers import SecretResolver, load_servers
 
     config = load_servers(paths.servers_file, SecretResolver()).get(SERVER)
     assert config is not None
-
-    async def show(url: str) -> None:
-        log(f"sign-in: opening {url.split('?')[0]}")
-        if not await open_in_browser(url):
-            raise SignInError("the test browser did not open the URL")
 
     result = await sign_in(config, show, browser_wait=20)
     log(f"sign-in: done, scope {result.scope!r}, {result.tools} tools")
@@ -123,9 +125,7 @@ async def exercise(paths: Paths, scenario: str) -> None:
             + (f" ({upstream.error})" if upstream.error else "")
         )
         token = service.tokens.get_or_create("conformance")
-        async with legacy_client(
-            service_url(service), token, elicitation_callback=accept_with_defaults
-        ) as session:
+        async with legacy_client(service.url, token, elicitation_callback=accept_with_defaults) as session:
             for attempt in range(3):
                 tools = (await session.list_tools()).tools
                 log(f"client: {len(tools)} tool(s): {', '.join(tool.name for tool in tools)}")
@@ -141,16 +141,10 @@ async def exercise(paths: Paths, scenario: str) -> None:
                     return
                 if upstream.state is UpstreamState.NEEDS_SIGN_IN and not signed_in_again:
                     signed_in_again = True
-                    await login(paths)
-                    service.restart_upstream(SERVER)
+                    await service.sign_in(SERVER, show)  # as Sign in… in the Servers window does
                     await asyncio.wait_for(upstream.wait_for_state(UpstreamState.READY), 20)
                 else:
                     return
-
-
-def service_url(service: Any) -> str:
-    """The gateway's MCP URL."""
-    return f"http://127.0.0.1:{service.port}/mcp"
 
 
 async def run(url: str, scenario: str, context: dict[str, Any], work: Path) -> int:
