@@ -60,6 +60,8 @@ from approver.policy.scoped import ArgumentChoice, RuleScope, ScopedRule, choice
 from approver.policy.scoped import origin as rule_origin
 from approver.policy.simulate import RulePreview, logged_calls, preview_rule
 from approver.upstream.connection import Upstream, UpstreamHooks
+from approver.upstream.oauth.signin import ShowUrl, SignInResult, sign_in
+from approver.upstream.oauth.store import CredentialStore
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +199,7 @@ class Service:
         resolver: SecretResolver | None = None,
         token_store: TokenStore | None = None,
         app: str = "serve",
+        credentials: CredentialStore | None = None,
     ) -> None:
         """``app`` says who runs the service (``desktop`` or ``serve``), in ``gateway.json``."""
         self.paths = paths
@@ -218,10 +221,12 @@ class Service:
         """The OpenTelemetry export of audit events; None unless settings.json turns it on."""
         self.broker = Broker(timeout=approval_timeout)
         self.tokens = token_store or TokenStore(paths.tokens_file)
+        self.credentials = credentials or CredentialStore()
+        """Where sign-in credentials of remote upstreams are kept (the system keyring)."""
         hooks = UpstreamHooks(changed=self._upstream_changed)
 
         def make_upstream(config: ServerConfig) -> Upstream:
-            return Upstream(config, paths.logs_dir, hooks, self.redactor)
+            return Upstream(config, paths.logs_dir, hooks, self.redactor, self.credentials)
 
         self.upstreams = {config.name: make_upstream(config) for config in servers.enabled}
         """The running upstreams by name; a servers.json reload changes this dict in place."""
@@ -290,6 +295,15 @@ class Service:
     def restart_upstream(self, name: str) -> None:
         """Reconnect one upstream now (a stdio server is restarted). KeyError for an unknown name."""
         self.upstreams[name].request_restart()
+
+    async def sign_in(self, name: str, show_url: ShowUrl) -> SignInResult:
+        """Sign in to upstream ``name`` (a person asked to); it then reconnects with the new tokens.
+
+        KeyError for an unknown name; SignInError when the sign-in does not complete.
+        """
+        result = await sign_in(self.upstreams[name].config, show_url, self.credentials)
+        self.restart_upstream(name)
+        return result
 
     def reload_policy(self) -> str | None:
         """Reload policy.json now; returns the load error, or None when the file is fine."""

@@ -248,3 +248,34 @@ def test_the_entry_approver_install_wrote_is_not_imported_back(paths: Paths, tmp
     )
     result = plan(paths, "claude-desktop", config, MemoryKeyring())
     assert not result.changed and any("approver itself" in note for note in result.notes)
+
+
+def test_remote_servers_are_imported_to_sign_in_with_claude_codes_oauth_client_id_carried_over(
+    paths: Paths, tmp_path: Path
+) -> None:
+    source = tmp_path / "claude.json"
+    source.write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "linear": {"type": "http", "url": "https://mcp.linear.app/mcp"},
+                    "gh": {
+                        "type": "http",
+                        "url": "https://api.githubcopilot.com/mcp/",
+                        "oauth": {"clientId": "Iv1.abc", "callbackPort": 33418, "extra": 1},
+                    },
+                }
+            }
+        ),
+        "utf-8",
+    )
+    result = imported(paths, "claude-code", source, MemoryKeyring())
+    assert servers_json(paths)["gh"] == {
+        "type": "http",
+        "url": "https://api.githubcopilot.com/mcp/",
+        "oauth": {"clientId": "Iv1.abc", "callbackPort": 33418},
+    }
+    servers = load_servers(paths.servers_file, SecretResolver())
+    assert [s.name for s in servers.servers if s.signs_in] == ["linear", "gh"]
+    notes = "\n".join(result.notes)
+    assert "oauth.extra; left out" in notes and '"clientSecret": "${keyring:NAME}"' in notes

@@ -347,3 +347,92 @@ def test_saving_invalid_data_is_refused_and_the_file_is_kept(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="'command' is required"):
         save_servers(path, {"mcpServers": {"a": {"args": []}}})
     assert json.loads(path.read_text()) == {"mcpServers": {}}
+
+
+def test_an_http_server_signs_in_unless_oauth_is_off_or_an_authorization_header_is_set(
+    tmp_path: Path,
+) -> None:
+    path = _write(
+        tmp_path,
+        {
+            "mcpServers": {
+                "plain": {"type": "http", "url": "https://a.example/mcp"},
+                "off": {"type": "http", "url": "https://b.example/mcp", "oauth": False},
+                "header": {
+                    "type": "http",
+                    "url": "https://c.example/mcp",
+                    "headers": {"authorization": "Bearer x"},
+                },
+                "local": {"command": "server"},
+            }
+        },
+    )
+    servers = load_servers(path, _resolver())
+    assert [s.name for s in servers.servers if s.signs_in] == ["plain"]
+    assert server_to_data(servers.get("off")) == {
+        "type": "http",
+        "url": "https://b.example/mcp",
+        "oauth": False,
+    }  # type: ignore[arg-type]
+
+
+def test_pre_registered_oauth_credentials_resolve_the_secret_from_the_keyring_and_hide_it(
+    tmp_path: Path,
+) -> None:
+    entry = {
+        "type": "http",
+        "url": "https://api.example/mcp",
+        "oauth": {
+            "clientId": "app-1",
+            "clientSecret": "${keyring:gh-secret}",
+            "callbackPort": 8765,
+            "scope": "repo",
+        },
+    }
+    path = _write(tmp_path, {"mcpServers": {"gh": entry}})
+    server = load_servers(path, _resolver({"gh-secret": "s3cret"})).get("gh")
+    assert server is not None and server.oauth is not None
+    settings = server.oauth_settings
+    assert (settings.client_id, settings.client_secret, settings.callback_port, settings.scope) == (
+        "app-1",
+        "s3cret",
+        8765,
+        "repo",
+    )
+    assert "s3cret" not in repr(server) and "s3cret" not in repr(settings) and "s3cret" in server.secrets
+    assert load_servers(path, _resolver({"gh-secret": "s3cret"})).secrets == {"s3cret"}  # redacted everywhere
+    assert read_servers_data(path)["mcpServers"]["gh"] == entry  # what an edit saves: the reference
+
+
+@pytest.mark.parametrize(
+    ("oauth", "pointer"),
+    [
+        ({"clientSecret": "x"}, "/mcpServers/gh/oauth"),
+        ({"clientMetadataUrl": "http://insecure.example/c.json"}, "/mcpServers/gh/oauth"),
+        ({"callbackPort": 80}, "/mcpServers/gh/oauth"),
+        ({"client_id": "x"}, "/mcpServers/gh/oauth"),
+        (True, "/mcpServers/gh/oauth"),
+    ],
+)
+def test_a_wrong_oauth_entry_is_an_error_naming_it(tmp_path: Path, oauth: Any, pointer: str) -> None:
+    path = _write(
+        tmp_path, {"mcpServers": {"gh": {"type": "http", "url": "https://x.example/mcp", "oauth": oauth}}}
+    )
+    error = _error(path)
+    assert error.pointer.startswith(pointer), error
+
+
+def test_a_client_credentials_server_needs_an_issuer_and_a_secret_or_key_and_never_asks_a_person(
+    tmp_path: Path,
+) -> None:
+    base = {"type": "http", "url": "https://api.example/mcp"}
+    missing = {"grant": "client_credentials", "clientId": "svc", "clientSecret": "${keyring:s}"}
+    assert (
+        _error(_write(tmp_path, {"mcpServers": {"m": {**base, "oauth": missing}}})).pointer
+        == "/mcpServers/m/oauth"
+    )
+    entry = {**missing, "issuer": "https://auth.example"}
+    path = _write(tmp_path, {"mcpServers": {"m": {**base, "oauth": entry}}})
+    server = load_servers(path, _resolver({"s": "machine-secret"})).get("m")
+    assert server is not None and server.uses_client_credentials and not server.signs_in
+    assert server.oauth_settings.client_secret == "machine-secret" and "machine-secret" not in repr(server)

@@ -548,3 +548,54 @@ async def test_an_approval_request_names_the_tools_its_name_looks_like(tmp_path:
     assert seen[0].lookalikes == (
         "send_email (mail) vs \u0455end_email (evil): U+0455 CYRILLIC SMALL LETTER DZE at position 0",
     )
+
+
+async def test_a_remote_server_waiting_for_sign_in_lists_a_stand_in_tool_that_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    from approver.testing.oauth_server import running_oauth_server
+
+    with running_oauth_server(tmp_path / "events.jsonl") as base:
+        paths = write_config(tmp_path, {"gh": {"type": "http", "url": f"{base}/mcp"}}, POLICY)
+        with anyio.fail_after(TIMEOUT):
+            async with running_service(paths) as service:
+                token = service.tokens.get_or_create("agent")
+                async with legacy_client(service.url, token) as session:
+                    tools = (await session.list_tools()).tools
+                    result = await session.call_tool("gh__sign_in_needed", {})
+    assert [tool.name for tool in tools] == ["gh__sign_in_needed"]
+    assert "approver login gh" in (tools[0].description or "")
+    assert result.is_error
+    text = result.content[0].text if isinstance(result.content[0], types.TextContent) else ""
+    assert "needs sign-in (not signed in yet)" in text and "approver login gh" in text
+
+
+async def test_a_call_whose_sign_in_was_revoked_meanwhile_is_told_to_sign_in_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from approver.testing.browser import write_browser_script
+    from approver.testing.oauth_server import running_oauth_server
+    from approver.upstream.connection import UpstreamState
+    from approver.upstream.oauth.browser import open_in_browser
+
+    monkeypatch.setenv("BROWSER", str(write_browser_script(tmp_path)))
+
+    async def show(url: str) -> None:
+        assert await open_in_browser(url)
+
+    with running_oauth_server(tmp_path / "events.jsonl") as base:
+        paths = write_config(
+            tmp_path, {"gh": {"type": "http", "url": f"{base}/mcp", "prefix": "test"}}, POLICY
+        )
+        with anyio.fail_after(TIMEOUT):
+            async with running_service(paths) as service:
+                await service.sign_in("gh", show)
+                await service.upstreams["gh"].wait_for_state(UpstreamState.READY)
+                async with legacy_client(service.url, service.tokens.get_or_create("agent")) as session:
+                    assert not (await session.call_tool("test__echo", {"text": "hi"})).is_error
+                    async with httpx2.AsyncClient() as client:
+                        await client.post(f"{base}/test/revoke")
+                    result = await session.call_tool("test__echo", {"text": "again"})
+    text = result.content[0].text if isinstance(result.content[0], types.TextContent) else ""
+    assert result.is_error and "needs sign-in (the sign-in has expired or was revoked)" in text, text
+    assert "approver login gh" in text

@@ -330,6 +330,10 @@ def check_upstreams(servers: ServersConfig, timeout: float) -> list[Check]:
             name = f"server {upstream.name}"
             if upstream.state is UpstreamState.READY:
                 results.append(ok(name, f"ready, {len(upstream.catalog.tools)} tools"))
+            elif upstream.state is UpstreamState.NEEDS_SIGN_IN:
+                results.append(
+                    warn(name, f"Sign in needed ({upstream.error})", f"run `approver login {upstream.name}`")
+                )
             elif upstream.error:
                 results.append(
                     fail(name, f"{upstream.state.value}: {upstream.error}", "check its entry in servers.json")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from approver import __version__
-from approver.cli import access, audit, policy, run, tools
+from approver.cli import access, audit, login, policy, run, tools
 from approver.cli import clients as cli_clients
 from approver.cli import doctor_report as cli_doctor
 from approver.cli import secrets as cli_secrets
@@ -24,7 +24,7 @@ from approver.gateway.front import NonLoopbackError
 
 logger = logging.getLogger("approver")
 
-_MODULES: Final = (run, access, tools, policy, audit)
+_MODULES: Final = (run, access, tools, login, policy, audit)
 """The command modules, in the order their commands are listed in ``approver --help``."""
 
 Handler = Callable[[argparse.Namespace, Paths], int]

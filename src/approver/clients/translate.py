@@ -23,7 +23,7 @@ SECRET_SLOT: Final = "\x00secret\x00"  # noqa: S105 -- a marker, not a password
 """Where a literal secret's keyring reference goes, until the importer has picked its name."""
 
 _CARRIED: Final = frozenset(
-    {"type", "command", "args", "env", "cwd", "url", "serverUrl", "headers", "disabled"}
+    {"type", "command", "args", "env", "cwd", "url", "serverUrl", "headers", "disabled", "oauth"}
 )
 _IGNORED_QUIETLY: Final = frozenset({"description"})
 _SCHEME: Final = re.compile(r"(Bearer|Basic|Token|token|bearer)(\s+)(\S.*)", re.DOTALL)
@@ -113,6 +113,7 @@ def translate_entry(
         out["type"] = "http"
         out["url"] = text(url, client.url_key)
         _secret_map(result, "headers", entry.get("headers"), text, found)
+        _oauth(result, name, entry.get("oauth"))
     if entry.get("disabled") is True:
         out["disabled"] = True
     for value in (out.get("url"), *out.get("args", [])):
@@ -127,6 +128,31 @@ def translate_entry(
     result.notes.extend(found.notes)
     result.inputs = found.inputs
     return result
+
+
+def _oauth(result: Translated, name: str, oauth: Any) -> None:
+    """Carry a client's ``oauth`` entry (Claude Code: ``clientId``, ``callbackPort``) over."""
+    if oauth is None:
+        return
+    if not isinstance(oauth, dict):
+        result.notes.append(f"{name}: its oauth entry is not an object; left out")
+        return
+    carried: dict[str, Any] = {}
+    if isinstance(oauth.get("clientId"), str) and oauth["clientId"]:
+        carried["clientId"] = oauth["clientId"]
+    port = oauth.get("callbackPort")
+    if isinstance(port, int) and not isinstance(port, bool) and 1024 <= port <= 65535:
+        carried["callbackPort"] = port
+    if carried:
+        result.entry["oauth"] = carried
+    left = sorted(set(oauth) - set(carried))
+    if left:
+        result.notes.append(f"{name}: approver has no equivalent of oauth.{', oauth.'.join(left)}; left out")
+    if "clientId" in carried:
+        result.notes.append(
+            f"{name}: if its OAuth client has a secret, store it with `approver secret set NAME` and add "
+            '"clientSecret": "${keyring:NAME}" to its oauth entry'
+        )
 
 
 def _secret_map(

@@ -30,7 +30,7 @@ from approver.errors import ApproverError, ConfigError
 INDEX_FILE_NAME: Final = "secret-names.json"
 """The index of secret names in the config directory; it never holds a value."""
 
-REFERENCE_FIELDS: Final = ("command", "args", "env", "cwd", "url", "headers")
+REFERENCE_FIELDS: Final = ("command", "args", "env", "cwd", "url", "headers", "oauth")
 """The ``servers.json`` fields whose strings may hold ``${keyring:NAME}`` references."""
 
 NO_KEYRING_HELP: Final = (

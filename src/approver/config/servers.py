@@ -51,6 +51,49 @@ def _frozen_map(values: Mapping[str, str] | None = None) -> Mapping[str, str]:
 
 
 @dataclass(frozen=True, repr=False)
+class OAuthSettings:
+    """A server's ``oauth`` entry: how approver identifies itself when it signs in there.
+
+    All optional: without them approver registers itself with the authorization server
+    (dynamic client registration). ``client_secret`` is resolved and hidden from ``repr``.
+    """
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_metadata_url: str | None = None
+    """An https URL of a Client ID Metadata Document, used as the client id where supported."""
+    callback_port: int | None = None
+    """A fixed port for the 127.0.0.1 redirect listener; None picks one."""
+    scope: str | None = None
+    """Scopes asked for on top of the server's own (space-separated)."""
+    grant: str = "authorization_code"
+    """``client_credentials`` for a machine-to-machine server: no person signs in."""
+    issuer: str | None = None
+    """The authorization server the client belongs to; its credentials are sent nowhere else."""
+    private_key: str | None = None
+    """A PEM private key for ``private_key_jwt`` (client credentials), resolved and hidden."""
+    signing_algorithm: str | None = None
+
+    def __repr__(self) -> str:
+        secret = "" if self.client_secret is None and self.private_key is None else ", secrets=***"
+        return f"OAuthSettings(client_id={self.client_id!r}, grant={self.grant!r}{secret})"
+
+
+_OAUTH_KEYS: Final = {
+    "clientId": "client_id",
+    "clientSecret": "client_secret",
+    "clientMetadataUrl": "client_metadata_url",
+    "callbackPort": "callback_port",
+    "scope": "scope",
+    "grant": "grant",
+    "issuer": "issuer",
+    "privateKey": "private_key",
+    "signingAlgorithm": "signing_algorithm",
+}
+"""``servers.json`` key -> :class:`OAuthSettings` field."""
+
+
+@dataclass(frozen=True, repr=False)
 class ServerConfig:
     """One upstream MCP server, with every reference already resolved.
 
@@ -72,6 +115,10 @@ class ServerConfig:
     """After the server's tools were first pinned, whether a tool it adds later is quarantined."""
     disabled: bool = False
     description: str | None = None
+    oauth: OAuthSettings | None = None
+    """The ``oauth`` entry as written; None when there is none (see :attr:`signs_in`)."""
+    oauth_off: bool = False
+    """True for ``"oauth": false``: approver never signs in to this server."""
     secrets: frozenset[str] = field(default=frozenset(), compare=False)
     """The keyring values resolved into this server, hidden from ``repr``."""
     expanded: bool = field(default=False, compare=False)
@@ -90,6 +137,33 @@ class ServerConfig:
     def exposed_prefix(self) -> str:
         """The prefix of this server's exposed names: ``prefix``, else the sanitized name."""
         return self.prefix if self.prefix is not None else default_prefix(self.name)
+
+    @property
+    def signs_in(self) -> bool:
+        """Whether approver answers this server's OAuth challenge by having a person sign in.
+
+        Every HTTP server does, unless ``"oauth": false`` or a configured ``Authorization``
+        header already authenticates it, or it uses the client-credentials grant.
+        """
+        return self._uses_oauth and self.oauth_settings.grant != "client_credentials"
+
+    @property
+    def uses_client_credentials(self) -> bool:
+        """Whether approver gets this server's tokens with the client-credentials grant (no person)."""
+        return self._uses_oauth and self.oauth_settings.grant == "client_credentials"
+
+    @property
+    def _uses_oauth(self) -> bool:
+        return (
+            self.transport == "http"
+            and not self.oauth_off
+            and not any(key.lower() == "authorization" for key in self.headers)
+        )
+
+    @property
+    def oauth_settings(self) -> OAuthSettings:
+        """The ``oauth`` entry, or the defaults when there is none."""
+        return self.oauth or OAuthSettings()
 
     def _hide(self, text: str) -> str:
         for secret in sorted(self.secrets, key=len, reverse=True):
@@ -309,6 +383,14 @@ def _server(name: str, entry: Mapping[str, Any], resolver: SecretResolver, file:
         return {k: resolve(v, f"/{key}/{_escape(k)}") for k, v in values.items()}
 
     is_http = entry.get("type") in HTTP_TYPES
+    raw_oauth = entry.get("oauth")
+    oauth = None
+    if isinstance(raw_oauth, dict):
+        values: dict[str, Any] = {}
+        for key, attribute in _OAUTH_KEYS.items():
+            value = raw_oauth.get(key)
+            values[attribute] = resolve(value, f"/oauth/{key}") if isinstance(value, str) else value
+        oauth = OAuthSettings(**values)
     command = entry.get("command")
     cwd = entry.get("cwd")
     url = entry.get("url")
@@ -321,6 +403,8 @@ def _server(name: str, entry: Mapping[str, Any], resolver: SecretResolver, file:
         cwd=None if cwd is None else resolve(cwd, "/cwd"),
         url=None if url is None else resolve(url, "/url"),
         headers=resolve_map("headers"),
+        oauth=oauth,
+        oauth_off=raw_oauth is False,
         prefix=entry.get("prefix"),
         quarantine_new_tools=bool(entry.get("quarantine_new_tools", True)),
         disabled=disabled,
@@ -346,6 +430,15 @@ def server_to_data(server: ServerConfig) -> dict[str, Any]:
         entry["url"] = server.url
         if server.headers:
             entry["headers"] = dict(server.headers)
+        if server.oauth_off:
+            entry["oauth"] = False
+        elif server.oauth is not None:
+            oauth = server.oauth
+            entry["oauth"] = {
+                key: getattr(oauth, name)
+                for key, name in _OAUTH_KEYS.items()
+                if getattr(oauth, name) is not None
+            }
     else:
         entry["command"] = server.command
         if server.args:

@@ -25,13 +25,16 @@ from approver.policy.file import PolicyFile
 from approver.policy.naming import SEPARATOR, NameTable, UriTable, default_prefix, exposed_name
 from approver.policy.pins import PinState, PinStore, definition, fingerprint
 from approver.policy.risk import classify
-from approver.upstream.connection import Upstream, UpstreamUnavailable
+from approver.upstream.connection import Upstream, UpstreamState, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 
 LIST_PAGE_BYTES: Final = 512 * 1024
 """About how many bytes of tool definitions one ``tools/list`` page holds: the MCP Python client
 refuses a server-sent event over 1 MiB, so a list of thousands of tools must come in pages."""
+
+SIGN_IN_TOOL: Final = "sign_in_needed"
+"""The stand-in tool listed for a server that waits for a sign-in (:meth:`Catalog.sign_in_tools`)."""
 
 _Lists = tuple[list[types.Tool], list[types.Resource], list[types.ResourceTemplate], list[types.Prompt]]
 _EMPTY: _Lists = ([], [], [], [])
@@ -76,6 +79,7 @@ class Catalog:
         """The pins' version the entries were built against (see :meth:`pins_changed`)."""
         self.errors: dict[str, str] = {}
         """Per server: why its catalog is left out (a name collision), if it is."""
+        self._waiting_for_sign_in: set[str] = set()
         self.warnings: dict[str, str] = {}
         """Per server: what it lists oddly: tool names listed twice (the first definition is used),
         names changed to fit, resources it shares with another server (served by the first)."""
@@ -111,6 +115,10 @@ class Catalog:
             changed.add("resources")
         if before[3] != prompts:
             changed.add("prompts")
+        waiting = upstream.state is UpstreamState.NEEDS_SIGN_IN
+        if waiting != (name in self._waiting_for_sign_in):
+            changed.add("tools")
+            self._waiting_for_sign_in ^= {name}
         self._snapshot[name] = after
         try:
             self._rebuild(name, tools, resources, templates, prompts)
@@ -299,6 +307,25 @@ class Catalog:
         """What clients see in ``tools/list``: every tool but the unaccepted new ones."""
         return [entry.exposed for entry in self.tools() if not entry.hidden]
 
+    def sign_in_tools(self) -> list[types.Tool]:
+        """One stand-in tool per server waiting for a person to sign in, so a client learns why its tools
+        are missing. Calling it is answered by :meth:`unavailable` with what to do; nothing is forwarded."""
+        tools = []
+        for upstream in self._upstreams.values():
+            if upstream.name in self._waiting_for_sign_in and not self._tools.get(upstream.name):
+                tools.append(
+                    types.Tool(
+                        name=exposed_name(self.prefix(upstream.name), SIGN_IN_TOOL),
+                        description=(
+                            f"Not a real tool: the MCP server {upstream.name!r} needs the user to sign in "
+                            f"before its tools are available. Tell the user to run `approver login "
+                            f"{upstream.name}` or to use Sign in in approver's Servers window."
+                        ),
+                        input_schema={"type": "object", "properties": {}},
+                    )
+                )
+        return tools
+
     def unavailable(self, exposed: str) -> str | None:
         """Why ``exposed`` is not listed when it is a tool of a server that is down now, else None.
 
@@ -307,7 +334,8 @@ class Catalog:
         """
         for upstream in self._upstreams.values():
             prefix = self.prefix(upstream.name)
-            if any(exposed_name(prefix, tool.name) == exposed for tool in upstream.catalog.tools):
+            names = [tool.name for tool in upstream.catalog.tools] + [SIGN_IN_TOOL]
+            if any(exposed_name(prefix, name) == exposed for name in names):
                 try:
                     upstream.session_or_raise()
                 except UpstreamUnavailable as exc:

@@ -195,7 +195,8 @@ class Gateway:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         self.sessions.track(ctx)
-        return list_page(self.catalog.listed_tools(), params.cursor if params else None)
+        tools = self.catalog.listed_tools() + self.catalog.sign_in_tools()
+        return list_page(tools, params.cursor if params else None)
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams

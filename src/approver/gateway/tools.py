@@ -37,6 +37,7 @@ from approver.gateway.rounds import InFlight, InputRounds
 from approver.policy.file import PolicyFile
 from approver.policy.limits import RateLimiter
 from approver.upstream.connection import UpstreamUnavailable
+from approver.upstream.remote import sign_in_hint
 
 logger = logging.getLogger(__name__)
 
@@ -274,7 +275,12 @@ class ToolCalls:
             return tool_error(f"approver: {exc}")
         except MCPError as exc:
             error = f"upstream error {exc.error.code}: {exc.error.message}"
-            if exc.error.code == types.CONNECTION_CLOSED:
+            if exc.error.code == types.CONNECTION_CLOSED and upstream.sign_in_reason is not None:
+                error = (
+                    f"upstream server {entry.ref.server!r} needs sign-in ({upstream.sign_in_reason}): "
+                    f"{sign_in_hint(entry.ref.server)}"
+                )
+            elif exc.error.code == types.CONNECTION_CLOSED:
                 error = (
                     f"upstream server {entry.ref.server!r} stopped during the call; approver is restarting it"
                 )

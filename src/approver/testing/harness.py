@@ -20,6 +20,7 @@ from approver.config.paths import Paths
 from approver.config.servers import SecretResolver
 from approver.config.tokens import TokenStore
 from approver.service import Service
+from approver.upstream.oauth.store import CredentialStore
 
 
 class MemoryKeyring(KeyringBackend):
@@ -95,6 +96,7 @@ async def running_service(
         approval_timeout=approval_timeout,
         resolver=SecretResolver(keyring_get=backend.get_password),
         token_store=TokenStore(paths.tokens_file, backend=backend),
+        credentials=CredentialStore(backend),
     )
     await service.start()
     try:

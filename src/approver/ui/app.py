@@ -40,9 +40,11 @@ from approver.ui.risk_band import risk_icon
 from approver.ui.rugpull import RugPullWatch
 from approver.ui.rules_window import RulesWindow
 from approver.ui.servers import ServersWindow
+from approver.ui.sign_in import SignInRunner
 from approver.ui.signals import CoreSignals
 from approver.ui.status import status_details, status_headline, tray_state
 from approver.ui.text import plain_tooltip
+from approver.upstream.connection import UpstreamState
 from approver.visible import reveal_text
 
 logger = logging.getLogger(__name__)
@@ -102,9 +104,14 @@ class DesktopApp(QObject):
         """The title of the notification the main window's notice line shows."""
         self.windows: dict[str, QWidget] = {}
         self._reloads: set[asyncio.Future[ServersReloaded]] = set()
+        self.sign_in = SignInRunner(service, parent=self)
+        self._told_sign_in: set[str] = set()
+        """Servers whose "Sign in needed" was notified, so it is said once per episode."""
         self._audit_error: str | None = service.recorder.last_error
         self._wire()
         self.refresh_state()
+        for server in service.upstreams:
+            self._tell_sign_in(server)
         if self.tray is None or not service.servers.servers:
             # Without a tray the window is the way in; without servers it shows the next step.
             self.show_window()
@@ -244,6 +251,7 @@ class DesktopApp(QObject):
     def _upstream_changed(self, server: str, what: str) -> None:
         if what == "state":
             self.refresh_state()
+            self._tell_sign_in(server)
         if what == "tools":
             self.rug_pulls.refresh()
         servers = self.windows.get("servers")
@@ -257,6 +265,22 @@ class DesktopApp(QObject):
             servers.reload()
         if event.error is not None:
             self.notifier.notify("servers", "servers.json was not applied", reveal_text(event.error))
+
+    def _tell_sign_in(self, server: str) -> None:
+        upstream = self.service.upstreams.get(server)
+        if upstream is None or upstream.state is not UpstreamState.NEEDS_SIGN_IN:
+            if upstream is not None and upstream.state is UpstreamState.READY:
+                self._told_sign_in.discard(server)
+            return
+        if server not in self._told_sign_in:
+            self._told_sign_in.add(server)
+            self.notifier.notify(
+                "sign-in",
+                reveal_text(f"Sign in needed: {server}"),
+                reveal_text(
+                    f"In approver's Servers window, select {server} and press Sign in ({upstream.error})."
+                ),
+            )
 
     def _policy_changed(self, error: object) -> None:
         self.refresh_state()
@@ -340,7 +364,9 @@ class DesktopApp(QObject):
     def open_servers(self) -> ServersWindow:
         """Open (or raise) the servers window."""
         created = "servers" not in self.windows
-        window = self._open("servers", lambda: ServersWindow(self.service, on_written=self.apply_servers))
+        window = self._open(
+            "servers", lambda: ServersWindow(self.service, self.sign_in, on_written=self.apply_servers)
+        )
         assert isinstance(window, ServersWindow)
         if created:
             window.pins.accepted.connect(lambda server, tool: self.rug_pulls.refresh())
@@ -411,6 +437,7 @@ class DesktopApp(QObject):
         self.notifier.shown.disconnect(self._notified)
         self._detach_approver()
         self.approvals.close()
+        self.sign_in.cancel_all()
         for window in self.windows.values():
             window.close()
             window.deleteLater()

@@ -42,8 +42,10 @@ from approver.ui.placement import place
 from approver.ui.server_edit import ServerEditDialog
 from approver.ui.servers_text import DISABLED, EXAMPLE, STATE_COLOURS, describe_transport, dot
 from approver.ui.servers_tools import ServerToolsView
+from approver.ui.sign_in import SignInRunner
+from approver.ui.status import state_label
 from approver.ui.text import plain_label, plain_tooltip
-from approver.upstream.connection import UpstreamStatus
+from approver.upstream.connection import UpstreamState, UpstreamStatus
 from approver.visible import reveal_text
 
 COLUMNS: Final = ("Server", "Transport", "State", "Tools", "Restarts", "Retry in", "Last error")
@@ -61,12 +63,21 @@ class ServersWindow(QWidget):
     """A table of the upstream servers; select one for its details, its tools and its log file."""
 
     def __init__(
-        self, service: Service, parent: QWidget | None = None, *, on_written: Callable[[], None] | None = None
+        self,
+        service: Service,
+        sign_in: SignInRunner | None = None,
+        parent: QWidget | None = None,
+        *,
+        on_written: Callable[[], None] | None = None,
     ) -> None:
-        """``on_written`` runs after this window wrote servers.json (to apply it at once)."""
+        """``sign_in`` runs sign-ins (Sign in…); ``on_written`` runs after this window wrote
+        servers.json (to apply it at once)."""
         super().__init__(parent)
         self.setWindowTitle(WINDOW_TITLE)
         self._service = service
+        self._sign_in = sign_in
+        self._sign_in_urls: dict[str, str] = {}
+        """Authorization addresses no browser opened, shown until their sign-in ends."""
         self._on_written = on_written
         self._configs: dict[str, ServerConfig] = {}
         self._transports: dict[str, str] = {}
@@ -158,6 +169,15 @@ class ServersWindow(QWidget):
         self.open_log_button = button(
             "Open log", "open_log", "Open the file the selected server's stderr goes to", self._open_log
         )
+        self.sign_in_button = button(
+            "Sign in…",
+            "sign_in",
+            "Sign in to the selected remote server in your browser",
+            self._start_sign_in,
+        )
+        if self._sign_in is not None:
+            self._sign_in.waiting.connect(self._sign_in_waiting)
+            self._sign_in.finished.connect(self._sign_in_finished)
         row.addStretch(1)
         button(
             "Open servers.json",
@@ -244,7 +264,7 @@ class ServersWindow(QWidget):
         waiting = False
         for row, name in enumerate(self._configs):
             status = self._status(name)
-            state = status.state.value if status is not None else DISABLED
+            state = state_label(status.state) if status is not None else DISABLED
             counts[state] = counts.get(state, 0) + 1
             retry = ""
             if status is not None and status.retry_in is not None:
@@ -326,6 +346,11 @@ class ServersWindow(QWidget):
         rows = tool_rows(self._service.catalog, self._service.policy, name) if name is not None else []
         self.tools.show_rows(rows)
         self.tabs.setTabText(1, f"Tools ({len(rows)})" if name is not None else "Tools")
+        signs_in = upstream is not None and config is not None and config.signs_in
+        self.sign_in_button.setVisible(signs_in and self._sign_in is not None)
+        self.sign_in_button.setEnabled(
+            signs_in and self._sign_in is not None and name is not None and not self._sign_in.running(name)
+        )
         if name is None or config is None:
             self.detail.setText(_SELECT_HINT)
             self.error_box.setPlainText("")
@@ -349,7 +374,11 @@ class ServersWindow(QWidget):
         if status is None:
             error = f'{name} is marked "disabled": true in servers.json, so approver does not start it.'
         else:
-            error = self._error_text(status) or f"No error: {name} is {status.state.value}."
+            error = self._error_text(status) or f"No error: {name} is {state_label(status.state)}."
+            if status.state is UpstreamState.NEEDS_SIGN_IN:
+                error = f"Sign in needed: {error}. Press Sign in… to sign in with your browser."
+            if name in self._sign_in_urls:
+                error = f"Open this address in a browser to sign in to {name}:\n{self._sign_in_urls[name]}"
         self.error_box.setPlainText(reveal_text(error, keep_newlines=True))
         if upstream is None and config.disabled:
             self.log_label.setText("")
@@ -372,6 +401,29 @@ class ServersWindow(QWidget):
             self._say(f"{name} is disabled in servers.json: Enable… starts it.")
             return
         self._say(f"Restarting {name}: it disconnects and connects again; the table follows its state.")
+        self.refresh()
+
+    @Slot()
+    def _start_sign_in(self) -> None:
+        name = self.selected_server()
+        if name is None or self._sign_in is None:
+            return
+        self._sign_in.start(name)
+        self._say(f"Signing in to {name}: opening your browser…")
+        self._show_selected()
+
+    def _sign_in_waiting(self, name: str, url: str, opened: bool) -> None:
+        if opened:
+            self._say(f"Finish signing in to {name} in your browser; approver waits for it.")
+            return
+        # The address goes in the wrapping text box: as a label it would widen the window past the screen.
+        self._sign_in_urls[name] = url
+        self._say(f"No browser opened: open the address shown above in a browser to sign in to {name}.")
+        self._show_selected()
+
+    def _sign_in_finished(self, name: str, ok: bool, message: str) -> None:
+        self._sign_in_urls.pop(name, None)
+        self._say(self._redactor.redact_text(message))
         self.refresh()
 
     @Slot()

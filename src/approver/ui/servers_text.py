@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 
 from approver.audit.redact import Redactor
 from approver.config.servers import ServerConfig
+from approver.ui.status import state_label
 from approver.upstream.connection import UpstreamState
 
 DISABLED: Final = "disabled"
@@ -23,6 +24,7 @@ STATE_COLOURS: Final = {
     UpstreamState.STARTING.value: "#d68910",
     UpstreamState.RESTARTING.value: "#d68910",
     UpstreamState.FAILED.value: "#c0392b",
+    state_label(UpstreamState.NEEDS_SIGN_IN): "#b9770e",
     UpstreamState.STOPPED.value: "#7a7f85",
     DISABLED: "#7a7f85",
 }

@@ -12,13 +12,23 @@ from approver.ui.icons import TrayState
 from approver.upstream.connection import UpstreamState
 from approver.visible import reveal_text
 
-_TROUBLE_STATES = (UpstreamState.FAILED, UpstreamState.RESTARTING)
+_TROUBLE_STATES = (UpstreamState.FAILED, UpstreamState.RESTARTING, UpstreamState.NEEDS_SIGN_IN)
+
+SIGN_IN_NEEDED = "Sign in needed"
+"""What a person sees for a server in :attr:`UpstreamState.NEEDS_SIGN_IN`."""
+
+
+def state_label(state: UpstreamState) -> str:
+    """An upstream state as the windows and the tray word it."""
+    return SIGN_IN_NEEDED if state is UpstreamState.NEEDS_SIGN_IN else state.value
 
 
 def tray_state(service: Service, audit_error: str | None, changed_tools: tuple[str, ...]) -> TrayState:
     """What the tray icon shows now: paused, calls waiting (and the most severe), problems."""
     troubled = [
-        reveal_text(f"{status.name}: {status.state.value}" + (f" ({status.error})" if status.error else ""))
+        reveal_text(
+            f"{status.name}: {state_label(status.state)}" + (f" ({status.error})" if status.error else "")
+        )
         for status in (upstream.status() for upstream in service.upstreams.values())
         if status.state in _TROUBLE_STATES
     ]
@@ -57,7 +67,7 @@ def status_details(service: Service, audit_error: str | None) -> list[str]:
         f"Servers: {ready} of {len(statuses)} ready",
     ]
     lines += [
-        reveal_text(f"  {s.name}: {s.state.value}" + (f": {s.error}" if s.error else ""))
+        reveal_text(f"  {s.name}: {state_label(s.state)}" + (f": {s.error}" if s.error else ""))
         for s in statuses
         if s.state is not UpstreamState.READY
     ]

@@ -27,7 +27,6 @@ import httpx2
 import mcp.types as types
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.session import ClientRequestContext
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 
@@ -35,6 +34,9 @@ from approver import __version__
 from approver.audit.redact import Redactor
 from approver.config.servers import ServerConfig
 from approver.upstream.lane import ToolLane, lane_suits
+from approver.upstream.oauth.provider import UpstreamOAuth
+from approver.upstream.oauth.store import CredentialStore
+from approver.upstream.remote import open_remote, sign_in_hint, until_signed_in
 from approver.upstream.stderr_log import ROTATE_BYTES, RedactingLog
 from approver.upstream.stdio_link import StdioLink, open_stdio_link
 
@@ -58,6 +60,8 @@ class UpstreamState(enum.StrEnum):
     READY = "ready"
     FAILED = "failed"
     RESTARTING = "restarting"
+    NEEDS_SIGN_IN = "needs sign-in"
+    """A remote server wants a person to sign in; it waits for that instead of retrying."""
     STOPPED = "stopped"
 
 
@@ -111,6 +115,7 @@ class Upstream:
         logs_dir: Path,
         hooks: UpstreamHooks | None = None,
         redactor: Redactor | None = None,
+        credentials: CredentialStore | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -118,6 +123,10 @@ class Upstream:
         self._redactor = redactor or Redactor()
         """Keeps secrets out of the stderr log and of :attr:`error` (which clients and logs see)."""
         self._stderr: RedactingLog | None = None
+        self._credentials = credentials
+        """Where sign-in credentials live (default: the system keyring, opened on first use)."""
+        self._auth: UpstreamOAuth | None = None
+        """The current HTTP connection's OAuth client, if the server signs in."""
         self._hooks = hooks or UpstreamHooks()
         self.catalog = Catalog()
         self.session: ClientSession | None = None
@@ -167,8 +176,17 @@ class Upstream:
         """Return once the first connection attempt has either succeeded or failed."""
         await self._ended_once.wait()
 
+    @property
+    def sign_in_reason(self) -> str | None:
+        """Why the server wants a person to sign in, as soon as its connection knows; else None."""
+        return str(self._auth.sign_in_needed) if self._auth and self._auth.sign_in_needed else None
+
     def session_or_raise(self) -> ClientSession:
         """The live session, or UpstreamUnavailable saying why there is none."""
+        if self.state is UpstreamState.NEEDS_SIGN_IN:
+            raise UpstreamUnavailable(
+                f"upstream server {self.name!r} needs sign-in ({self.error}): {sign_in_hint(self.name)}"
+            )
         if self.session is None or self.state is not UpstreamState.READY:
             detail = f": {self.error}" if self.error else ""
             raise UpstreamUnavailable(f"upstream server {self.name!r} is {self.state.value}{detail}")
@@ -211,19 +229,25 @@ class Upstream:
         while not self._stop.is_set():
             started = time.monotonic()
             self._restart_pending = False  # this attempt is the restart anyone asked for so far
+            self._auth = None
             try:
                 await self._connect_and_serve()
             except anyio.get_cancelled_exc_class():
                 raise
             except BaseException as exc:
                 self.error = self._redactor.redact_text(_describe_error(exc))
-                logger.warning("upstream %s failed: %s", self.name, self.error)
+                if self._auth is None or self._auth.sign_in_needed is None:  # that one is told below
+                    logger.warning("upstream %s failed: %s", self.name, self.error)
             finally:
                 self.session = None
                 self._lane = None
                 self._ready = anyio.Event()
             if self._stop.is_set():
                 break
+            if self._auth is not None and self._auth.sign_in_needed is not None and not self._restart_pending:
+                await self._wait_for_sign_in(str(self._auth.sign_in_needed))
+                backoff = BACKOFF_START
+                continue
             if self._restart_pending:
                 # Someone asked for a fresh connection: reconnect now, and it is not a failure.
                 self.error = None
@@ -246,6 +270,18 @@ class Upstream:
             await self._set_state(UpstreamState.RESTARTING)
         await self._set_state(UpstreamState.STOPPED)
         self._ended_once.set()
+
+    async def _wait_for_sign_in(self, reason: str) -> None:
+        """Show "needs sign-in" until new credentials arrive, a restart is asked for, or stop."""
+        auth, store = self._auth, self._credentials  # both set by _open for a server that signs in
+        assert auth is not None and store is not None and self.config.url is not None
+        self.error = reason
+        logger.warning("upstream %s: Sign in needed (%s): %s", self.name, reason, sign_in_hint(self.name))
+        await self._set_state(UpstreamState.NEEDS_SIGN_IN)
+        self._ended_once.set()
+        await until_signed_in(store, self.config.url, auth.record, self._fresh_wake())
+        self.error = None
+        await self._set_state(UpstreamState.RESTARTING)
 
     async def _connect_and_serve(self) -> None:
         async with AsyncExitStack() as stack:
@@ -314,14 +350,9 @@ class Upstream:
         """Connect; returns the session's read and write streams, and the stdio link if there is one."""
         config = self.config
         if config.transport == "http":
-            assert config.url is not None
-            client = httpx2.AsyncClient(
-                headers=dict(config.headers),
-                timeout=httpx2.Timeout(30.0, read=300.0),
-            )
-            stack.push_async_callback(client.aclose)
-            streams = streamable_http_client(config.url, http_client=client)
-            read, write = await stack.enter_async_context(streams)
+            if self._credentials is None and config.signs_in:
+                self._credentials = CredentialStore()
+            read, write, self._auth = await open_remote(config, stack, self._credentials)
             return read, write, None
         assert config.command is not None
         # Upstream stderr may echo secrets from its environment: it is copied to the log redacted.
