@@ -19,7 +19,7 @@ from approver.ui.app import DesktopApp
 from approver.ui.servers import COLUMNS, ServersWindow
 from approver.ui.sign_in import SignInRunner
 from approver.ui.signals import CoreSignals
-from approver.ui.status import SIGN_IN_NEEDED
+from approver.ui.status import SIGN_IN_NEEDED, status_details
 from approver.upstream.connection import UpstreamState
 
 TIMEOUT = 60.0
@@ -112,7 +112,7 @@ def test_the_tray_says_sign_in_needed_and_notifies_once(
             try:
                 state = app.state()
                 assert state.troubled == ("gh: Sign in needed (not signed in yet)",)
-                assert "gh: Sign in needed" in "\n".join(app._details())
+                assert "gh: Sign in needed" in "\n".join(status_details(service, None))
                 assert [title for title, _ in app.notifier.history] == ["Sign in needed: gh"]
                 app._upstream_changed("gh", "state")
                 assert len(app.notifier.history) == 1
