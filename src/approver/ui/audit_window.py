@@ -9,7 +9,6 @@ keeps responding and reports when the work is done.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from approver.audit.log import AuditError, AuditLog, VerifyReport
 from approver.audit.query import CallFilter
+from approver.config.paths import private_output
 from approver.ui.activity import ActivityData, ActivityView, load_activity
 from approver.ui.audit_filters import FILTER_COLUMNS, FilterBar
 from approver.ui.audit_model import AuditTableModel, Prepared, call_details, prepare, verify_message
@@ -58,18 +58,9 @@ class ExportResult:
 
 def _export(source: Path, target: Path, fmt: Literal["csv", "jsonl"], where: CallFilter) -> ExportResult:
     """Write the calls matching ``where`` to ``target`` (only the owner may read it, like the log)."""
-    partial = target.with_name(f".{target.name}.part")
     try:
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with (
-                open(descriptor, "w", encoding="utf-8", newline="") as out,
-                AuditLog(source, read_only=True) as log,
-            ):
-                rows = log.export(out, fmt, where=where)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+        with private_output(target) as out, AuditLog(source, read_only=True) as log:
+            rows = log.export(out, fmt, where=where)
     except OSError as exc:
         return ExportResult(target, 0, exc.strerror or str(exc))
     except (sqlite3.Error, AuditError) as exc:
