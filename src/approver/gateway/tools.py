@@ -10,6 +10,7 @@ on the way denies the call (fail closed).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -95,6 +96,7 @@ class ToolCalls:
             return tool_error(f"approver denied this call: its arguments cannot be encoded ({exc})")
         decision, decided_by, message = await self._decide(caller, entry, arguments, argument_bytes, call_id)
         record = _decision_record(entry, client, call_id, argument_bytes, decision, decided_by, message)
+        record = dataclasses.replace(record, value=arguments)  # the audit row need not parse them again
         try:
             await self.recorder.decision(record)
         except AuditWriteError as exc:
