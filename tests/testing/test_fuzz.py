@@ -17,11 +17,12 @@ import pytest
 from pydantic import ValidationError
 
 from approver.config.paths import Paths
+from approver.gateway.arguments import MAX_ARGUMENT_DEPTH
 from approver.gateway.bridge import unreadable_input_error
 from approver.gateway.front import MAX_BODY_BYTES
 from approver.service import Service
 from approver.testing.fuzz import classify_http, connect_command, run_bridge_fuzz, run_http_fuzz
-from approver.testing.fuzz_cases import LEGACY, MODERN, dumps, request, routing
+from approver.testing.fuzz_cases import ACCEPTED_DEPTH, LEGACY, MODERN, dumps, request, routing
 from approver.testing.fuzz_report import undecided_calls
 from approver.testing.harness import running_service, upstream_entry, write_config
 
@@ -258,23 +259,68 @@ async def test_deeply_nested_arguments_get_a_parse_error_and_reach_nothing(
     assert not [c for c in upstream_calls(root) if c["arguments"].get("text") == f"deep {depth}"]
 
 
-async def test_nesting_the_parser_accepts_is_decided_and_forwarded_as_decided(
-    service: Service, root: Path, token: str
-) -> None:
+def nested_list(depth: int) -> Any:
     nested: Any = "bottom"
-    for _ in range(150):
+    for _ in range(depth):
         nested = [nested]
+    return nested
+
+
+async def post_call(
+    http: httpx2.AsyncClient, service: Service, token: str, path: str, body: bytes
+) -> httpx2.Response:
+    """POST a ``tools/call`` of test__echo the way ``path`` takes it: ``fast`` (a 2025-era session
+    that listed tools, answered by the front door), ``sdk`` (a fresh 2025-era session, which the
+    SDK's server answers) or ``modern`` (2026-07-28, sessionless)."""
+    if path == "modern":
+        return await http.post(
+            service.url, headers=headers(token, **routing("tools/call", "test__echo")), content=body
+        )
+    session = await open_session(http, service.url, token)
+    if path == "fast":
+        listed = dumps(request("tools/list", None, "list", LEGACY))
+        await http.post(service.url, headers=headers(token, **legacy(session)), content=listed)
+    return await http.post(service.url, headers=headers(token, **legacy(session)), content=body)
+
+
+@pytest.mark.parametrize("path", ["fast", "sdk", "modern"])
+async def test_the_deepest_nesting_approver_accepts_is_decided_and_forwarded_on_every_path(
+    service: Service, root: Path, token: str, path: str
+) -> None:
+    nested = nested_list(ACCEPTED_DEPTH)
+    text = f"deep {ACCEPTED_DEPTH} {path}"
+    era = MODERN if path == "modern" else LEGACY
+    assert service.fast is not None
+    fast_before = service.fast.handled
     with anyio.fail_after(TIMEOUT):
         async with httpx2.AsyncClient() as http:
-            answer = await http.post(
-                service.url,
-                headers=headers(token, **routing("tools/call", "test__echo")),
-                content=echo("deep 150", MODERN, deep=nested),
-            )
+            answer = await post_call(http, service, token, path, echo(text, era, deep=nested))
 
     assert classify_http(answer.status_code, answer.content)[0] == "result"
-    [forwarded] = [c for c in upstream_calls(root) if c["arguments"].get("text") == "deep 150"]
+    [forwarded] = [c for c in upstream_calls(root) if c["arguments"].get("text") == text]
     assert forwarded["arguments"]["deep"] == nested
+    assert (service.fast.handled > fast_before) == (path == "fast")
+
+
+@pytest.mark.parametrize("path", ["fast", "sdk", "modern"])
+@pytest.mark.parametrize("depth", [ACCEPTED_DEPTH + 1, 150, 300, 900])
+async def test_arguments_nested_deeper_than_the_limit_are_refused_on_every_path_and_reach_nothing(
+    service: Service, root: Path, token: str, path: str, depth: int
+) -> None:
+    text = f"too deep {depth} {path}"
+    era = MODERN if path == "modern" else LEGACY
+    body = echo(text, era, deep=0).replace(b'"deep":0', b'"deep":' + b"[" * depth + b"]" * depth)
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            answer = await post_call(http, service, token, path, body)
+
+    assert classify_http(answer.status_code, answer.content)[0] == "error"
+    if path == "sdk" and depth >= 200:
+        # The SDK's own parser refuses the message first, as it always has.
+        assert error_of(answer)["code"] == mcp_types.PARSE_ERROR
+    else:
+        assert f"nested more than {MAX_ARGUMENT_DEPTH} levels deep" in answer.text
+    assert not [c for c in upstream_calls(root) if c["arguments"].get("text") == text]
 
 
 # -- encoding and shape --------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from approver.audit.log import AuditWriteError, DecisionRecord, OutcomeRecord, c
 from approver.audit.recorder import Recorder
 from approver.calls import Action, CallContext, Decision
 from approver.gateway.answers import tool_error
+from approver.gateway.arguments import TOO_DEEP, deeper_than
 from approver.gateway.callers import Caller
 from approver.gateway.catalog import Catalog, ToolEntry
 from approver.gateway.request_scope import client_gone
@@ -90,6 +91,8 @@ class ToolCalls:
         client = caller.client
         arguments = dict(arguments or {})
         call_id = self.broker.new_id()
+        if deeper_than(arguments):
+            return tool_error(TOO_DEEP)
         try:
             argument_bytes = _ARGUMENTS_JSON.encode(arguments).encode()
         except (TypeError, ValueError) as exc:
