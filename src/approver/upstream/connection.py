@@ -35,6 +35,8 @@ from approver import __version__
 from approver.audit.redact import Redactor
 from approver.config.servers import ServerConfig
 from approver.upstream.lane import ToolLane, lane_suits
+from approver.upstream.limits import BoundedTransport
+from approver.upstream.listing import ListPage, Refresher, list_all
 from approver.upstream.stderr_log import ROTATE_BYTES, RedactingLog
 from approver.upstream.stdio_link import StdioLink, open_stdio_link
 
@@ -139,15 +141,19 @@ class Upstream:
         self._ready = anyio.Event()
         self._ended_once = anyio.Event()
         self._state_changed = anyio.Event()
+        self._list_notes: dict[str, str] = {}
+        """Why a listing stopped short (a limit of :mod:`approver.upstream.limits`), by list."""
+        self.refresher: Refresher | None = None
+        """Refreshes the lists on ``list_changed`` while connected."""
+        self._http: BoundedTransport | None = None
 
     # -- status -------------------------------------------------------------------------------
 
     def status(self) -> UpstreamStatus:
         """A snapshot of this upstream's visible state."""
         retry_in = max(0.0, self._retry_at - time.monotonic()) if self._retry_at is not None else None
-        return UpstreamStatus(
-            self.name, self.state, self.error, self.restarts, len(self.catalog.tools), retry_in
-        )
+        error = "; ".join(filter(None, [self.error, *self._list_notes.values()])) or None
+        return UpstreamStatus(self.name, self.state, error, self.restarts, len(self.catalog.tools), retry_in)
 
     @property
     def log_file(self) -> Path:
@@ -271,6 +277,7 @@ class Upstream:
 
             group = await stack.enter_async_context(anyio.create_task_group())
             group.start_soon(relay)
+            self.refresher = Refresher(self._refresh, group)
             session = await stack.enter_async_context(
                 ClientSession(
                     relay_recv,
@@ -304,10 +311,11 @@ class Upstream:
                 waiters.start_soon(until, self._fresh_wake())
             self.session = None
             self._lane = None
+            self.refresher = None
             if ended.is_set() and not self._stop.is_set():
                 if self._stderr is not None:  # let its last lines reach the file before quoting them
                     await anyio.to_thread.run_sync(self._stderr.drained, STDERR_DRAIN_TIMEOUT)
-                self.error = self._exit_description()
+                self.error = self._exit_description(link)
             group.cancel_scope.cancel()
 
     async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any, StdioLink | None]:
@@ -315,9 +323,11 @@ class Upstream:
         config = self.config
         if config.transport == "http":
             assert config.url is not None
+            self._http = BoundedTransport()
             client = httpx2.AsyncClient(
                 headers=dict(config.headers),
                 timeout=httpx2.Timeout(30.0, read=300.0),
+                transport=self._http,
             )
             stack.push_async_callback(client.aclose)
             streams = streamable_http_client(config.url, http_client=client)
@@ -339,7 +349,11 @@ class Upstream:
         link = await stack.enter_async_context(open_stdio_link(params, self._stderr.stream))
         return link.read, link.write, link
 
-    def _exit_description(self) -> str:
+    def _exit_description(self, link: StdioLink | None) -> str:
+        failure = link.failure if link is not None else self._http.failure if self._http is not None else None
+        if failure is not None:
+            logger.warning("upstream %s: %s", self.name, failure)
+            return failure
         if self.config.transport == "http":
             return "the HTTP connection closed"
         tail = _last_lines(self.log_file, 3)
@@ -365,61 +379,55 @@ class Upstream:
     async def _refresh_all(self, session: ClientSession) -> None:
         caps = self.capabilities
         if caps is None or caps.tools is not None:
-            self.catalog.tools = await self._list_tools(session)
+            self.catalog.tools = await self._list(session.list_tools, "tools")
         if caps is not None and caps.resources is not None:
-            self.catalog.resources = await self._list_resources(session)
-            self.catalog.templates = await self._list_templates(session)
+            self.catalog.resources = await self._list(session.list_resources, "resources")
+            self.catalog.templates = await self._list(session.list_resource_templates, "resource_templates")
         if caps is not None and caps.prompts is not None:
-            self.catalog.prompts = await self._list_prompts(session)
+            self.catalog.prompts = await self._list(session.list_prompts, "prompts")
 
-    @staticmethod
-    async def _pages(list_page: Callable[..., Awaitable[Any]], field: str) -> list[Any]:
-        """Every item of a paginated list request, following ``next_cursor``."""
-        items: list[Any] = []
-        cursor: str | None = None
-        while True:
-            page = await list_page(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
-            items.extend(getattr(page, field))
-            cursor = page.next_cursor
-            if not cursor:
-                return items
+    async def _list(self, list_page: ListPage, field: str) -> list[Any]:
+        """One whole list (within the limits; a listing stopped short is noted in the status)."""
+        items, note = await list_all(list_page, field)
+        if note is None:
+            self._list_notes.pop(field, None)
+        else:
+            self._list_notes[field] = note
+            logger.warning("upstream %s: %s", self.name, note)
+        return items
 
-    async def _list_tools(self, session: ClientSession) -> list[types.Tool]:
-        return await self._pages(session.list_tools, "tools")
-
-    async def _list_resources(self, session: ClientSession) -> list[types.Resource]:
-        return await self._pages(session.list_resources, "resources")
-
-    async def _list_templates(self, session: ClientSession) -> list[types.ResourceTemplate]:
-        return await self._pages(session.list_resource_templates, "resource_templates")
-
-    async def _list_prompts(self, session: ClientSession) -> list[types.Prompt]:
-        return await self._pages(session.list_prompts, "prompts")
+    async def _refresh(self, kind: str) -> None:
+        """Fetch one list again after the server said it changed, and tell the gateway."""
+        session = self.session
+        if session is None:
+            return
+        try:
+            if kind == "tools":
+                self.catalog.tools = await self._list(session.list_tools, "tools")
+            elif kind == "resources":
+                self.catalog.resources = await self._list(session.list_resources, "resources")
+                self.catalog.templates = await self._list(
+                    session.list_resource_templates, "resource_templates"
+                )
+            else:
+                self.catalog.prompts = await self._list(session.list_prompts, "prompts")
+        except Exception as exc:  # the connection may have gone meanwhile; its run loop reports that
+            logger.warning("upstream %s: refreshing its %s failed: %s", self.name, kind, exc)
+            return
+        await self._emit(kind)
 
     # -- messages from the upstream -----------------------------------------------------------
 
     async def _on_message(self, message: Any) -> None:
-        session = self.session
         if isinstance(message, Exception):
             logger.warning("upstream %s sent something unreadable: %s", self.name, message)
             return
-        try:
-            if isinstance(message, types.ToolListChangedNotification) and session is not None:
-                self.catalog.tools = await self._list_tools(session)
-                await self._emit("tools")
-            elif isinstance(message, types.ResourceListChangedNotification) and session is not None:
-                self.catalog.resources = await self._list_resources(session)
-                self.catalog.templates = await self._list_templates(session)
-                await self._emit("resources")
-            elif isinstance(message, types.PromptListChangedNotification) and session is not None:
-                self.catalog.prompts = await self._list_prompts(session)
-                await self._emit("prompts")
-            elif self._hooks.notification is not None:
-                await self._hooks.notification(self, message)
-        except MCPError as exc:
-            logger.warning(
-                "upstream %s: refreshing after %s failed: %s", self.name, type(message).__name__, exc
-            )
+        changed = _LIST_CHANGES.get(type(message))
+        if changed is not None:
+            if self.refresher is not None and self.session is not None:
+                self.refresher.changed(changed)  # folded with others, not a relisting each
+        elif self._hooks.notification is not None:
+            await self._hooks.notification(self, message)
 
     async def _server_request(self, kind: str, params: Any) -> Any:
         if self._hooks.server_request is None:
@@ -436,6 +444,13 @@ class Upstream:
 
     async def _on_roots(self, context: ClientRequestContext) -> Any:
         return await self._server_request("roots", None)
+
+
+_LIST_CHANGES: dict[type[Any], str] = {
+    types.ToolListChangedNotification: "tools",
+    types.ResourceListChangedNotification: "resources",
+    types.PromptListChangedNotification: "prompts",
+}
 
 
 def _describe_error(exc: BaseException) -> str:
