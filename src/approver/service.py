@@ -36,6 +36,7 @@ from approver.gateway.catalog import Catalog
 from approver.gateway.fastcall import FastCalls
 from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway.gateway import Gateway
+from approver.gateway.http_limits import HttpLimits, guarded_protocol
 from approver.policy.editing import add_allow_rule, policy_rule_for_always_allow
 from approver.policy.file import PolicyFile
 from approver.policy.pins import PinStore
@@ -132,8 +133,11 @@ class Service:
         approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT,
         resolver: SecretResolver | None = None,
         token_store: TokenStore | None = None,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         self.paths = paths
+        self.http_limits = http_limits or HttpLimits()
+        """What one client connection may take of the HTTP server (gateway/http_limits.py)."""
         self.host = check_loopback(host)
         self.port = port
         paths.ensure()
@@ -269,6 +273,8 @@ class Service:
             # 60 s): when both sides use the same idle limit, a client can send a call on a
             # connection in the moment the server closes it, and the call fails with a read error.
             timeout_keep_alive=IDLE_CONNECTION_TIMEOUT,
+            # httptools with limits on header size, header and body time, and open connections.
+            http=guarded_protocol(self.http_limits),
         )
         # After uvicorn.Config, which replaces uvicorn's log handlers.
         self._unredact_logs = redact_logs(self.redactor)
@@ -321,6 +327,11 @@ class Service:
             self.otlp.close()  # before the log closes: it reads the rows it sends
         self.recorder.close()
         self._unredact_logs()
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections the HTTP server holds open now."""
+        return len(self._uvicorn.server_state.connections) if self._uvicorn is not None else 0
 
     @property
     def url(self) -> str:
