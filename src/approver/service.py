@@ -37,6 +37,7 @@ from approver.gateway.fastcall import FastCalls
 from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway.gateway import Gateway
 from approver.gateway.http_limits import HttpLimits, guarded_protocol
+from approver.gateway.session_quota import SessionQuota
 from approver.policy.editing import add_allow_rule, policy_rule_for_always_allow
 from approver.policy.file import PolicyFile
 from approver.policy.pins import PinStore
@@ -260,8 +261,9 @@ class Service:
             streamable_http_path=MCP_PATH, json_response=False, transport_security=security, host=self.host
         )
         self.fast = FastCalls(self.gateway, self.gateway.server.session_manager)
+        quota = SessionQuota(mcp_app, self.gateway.server.session_manager)
         config = uvicorn.Config(
-            build_app(mcp_app, self.port, self.tokens.authenticate, self.fast),
+            build_app(quota, self.port, self.tokens.authenticate, self.fast),
             log_level="warning",
             access_log=False,
             # Nothing proxies a loopback gateway: X-Forwarded-* headers are a client's claim,
