@@ -277,6 +277,10 @@ class Service:
             timeout_keep_alive=IDLE_CONNECTION_TIMEOUT,
             # httptools with limits on header size, header and body time, and open connections.
             http=guarded_protocol(self.http_limits),
+            # asyncio accepts up to this many connections per wake-up before any of them is set
+            # up; uvicorn's 2,048 let a flood of connections take every file descriptor before
+            # the connection limit could close one.
+            backlog=128,
         )
         # After uvicorn.Config, which replaces uvicorn's log handlers.
         self._unredact_logs = redact_logs(self.redactor)

@@ -10,6 +10,7 @@ from types import ModuleType
 
 from approver.testing.fault_report import FaultReport
 from approver.testing.fuzz_report import FuzzReport
+from approver.testing.limit_report import LimitReport
 
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "scripts" / "reliability_report.py"
 
@@ -51,3 +52,21 @@ def test_one_lost_call_fails_the_report_and_is_counted_in_the_total() -> None:
     assert not results.ok
     assert "**Lost in total: 1.** Overall: **FAILED**." in document
     assert "| `killed-os-exit` | 1 | 10 | 8 | 8 | 1 | 0 | verifies | **FAILED** |" in document
+
+
+def test_each_limit_gets_a_section_with_its_figures_and_a_failed_one_fails_the_report() -> None:
+    script = load_script()
+    held = LimitReport(
+        "header-flood", "max_header_bytes = 64 KiB", "300 MiB of headers", ("closed after 64 KiB",)
+    )
+    broken = LimitReport(
+        "long-line", "MAX_MESSAGE_BYTES = 16 MiB", "a line without end", (), ("memory grew",)
+    )
+    results = script.Results(limits=[held, broken])
+
+    document = script.render(results, "python scripts/reliability_report.py --only limits")
+
+    assert "### `header-flood`" in document and "- closed after 64 KiB" in document
+    assert "- **problem**: memory grew" in document
+    assert "| `long-line` | MAX_MESSAGE_BYTES = 16 MiB | a line without end | **FAILED** |" in document
+    assert not results.ok and "Overall: **FAILED**." in document
