@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,7 @@ class Upstream:
             lane = None
             if link is not None:
                 lane = ToolLane(link.send_line)
-                link.claim = lane.take
+                link.claim = partial(self._claim, lane)
                 stack.callback(lane.close)
 
             async def relay() -> None:
@@ -396,6 +397,16 @@ class Upstream:
             logger.warning("upstream %s: %s", self.name, note)
         return items
 
+    def _claim(self, lane: ToolLane, message: dict[str, Any]) -> bool:
+        """Take a stdio server's message before the SDK's session parses it: the lane's answers,
+        and list changes, which only mark a list for the refresher (a flood of them then costs
+        a JSON parse each, not a pydantic model and a task each)."""
+        kind = _LIST_CHANGE_METHODS.get(message.get("method")) if "id" not in message else None
+        if kind is not None and self.refresher is not None and self.session is not None:
+            self.refresher.changed(kind)
+            return True
+        return lane.take(message)
+
     async def _refresh(self, kind: str) -> None:
         """Fetch one list again after the server said it changed, and tell the gateway."""
         session = self.session
@@ -422,7 +433,7 @@ class Upstream:
         if isinstance(message, Exception):
             logger.warning("upstream %s sent something unreadable: %s", self.name, message)
             return
-        changed = _LIST_CHANGES.get(type(message))
+        changed = _LIST_CHANGE_METHODS.get(getattr(message, "method", None))
         if changed is not None:
             if self.refresher is not None and self.session is not None:
                 self.refresher.changed(changed)  # folded with others, not a relisting each
@@ -446,10 +457,10 @@ class Upstream:
         return await self._server_request("roots", None)
 
 
-_LIST_CHANGES: dict[type[Any], str] = {
-    types.ToolListChangedNotification: "tools",
-    types.ResourceListChangedNotification: "resources",
-    types.PromptListChangedNotification: "prompts",
+_LIST_CHANGE_METHODS: dict[Any, str] = {
+    "notifications/tools/list_changed": "tools",
+    "notifications/resources/list_changed": "resources",
+    "notifications/prompts/list_changed": "prompts",
 }
 
 
