@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -40,18 +40,23 @@ async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ser
         yield running
 
 
-@contextmanager
-def half_sent(port: int, count: int) -> Iterator[list[socket.socket]]:
+@asynccontextmanager
+async def half_sent(port: int, count: int) -> AsyncIterator[list[socket.socket]]:
     """``count`` connections that each send the start of a request and then nothing.
 
-    Connect from a worker thread (``anyio.to_thread``): the gateway runs on this event loop.
+    They connect from a worker thread: the gateway runs on this event loop, and must accept them.
     """
-    sockets = []
-    try:
+
+    def connect() -> list[socket.socket]:
+        sockets = []
         for _ in range(count):
             sock = socket.create_connection(("127.0.0.1", port))
             sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             sockets.append(sock)
+        return sockets
+
+    sockets = await anyio.to_thread.run_sync(connect)
+    try:
         yield sockets
     finally:
         for sock in sockets:
@@ -77,7 +82,7 @@ async def read_all(sock: socket.socket) -> bytes:
 async def test_a_request_whose_headers_never_finish_gets_408_and_its_connection_closed(
     service: Service,
 ) -> None:
-    with await anyio.to_thread.run_sync(half_sent, service.port, 1) as [sock]:
+    async with half_sent(service.port, 1) as [sock]:
         with anyio.fail_after(WAIT):
             answer = await read_all(sock)
 
@@ -121,7 +126,7 @@ async def test_a_flood_of_half_sent_requests_holds_no_more_than_the_cap_and_a_re
 ) -> None:
     token = service.tokens.get_or_create("real")
     with anyio.fail_after(WAIT):
-        with await anyio.to_thread.run_sync(half_sent, service.port, 200) as attackers:
+        async with half_sent(service.port, 200) as attackers:
             async with legacy_client(service.url, token) as session:
                 assert service.open_connections <= LIMITS.max_connections
                 result = await session.call_tool("test__echo", {"text": "through"})

@@ -76,14 +76,6 @@ class _Said:
             )
 
 
-_WAITING: Final = "waiting"
-"""No request yet, or between requests."""
-_HEADERS: Final = "headers"
-"""A request's headers are arriving."""
-_BUSY: Final = "busy"
-"""A request is being received or answered."""
-
-
 def _response(status: int, reason: str, message: str) -> bytes:
     body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}).encode()
     head = (
@@ -102,11 +94,27 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._phase = _WAITING
+        self._in_message = False
+        """The parser is inside a request (from its first byte to the end of its body)."""
+        self._headers_done = False
+        """That request's headers are complete."""
+        self._responding = False
+        """A request of this connection is being answered."""
         self._since = self.loop.time()
+        """When the connection last began to wait, or a request began."""
         self._header_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
         self._refused = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request of this connection is being received (past its headers) or answered."""
+        return self._responding or (self._in_message and self._headers_done)
+
+    @property
+    def sending_headers(self) -> bool:
+        """Whether a request's headers are arriving."""
+        return self._in_message and not self._headers_done
 
     # -- the connection -----------------------------------------------------------------------
 
@@ -123,20 +131,21 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._phase != _BUSY:
+        counted = not (self._in_message and self._headers_done)  # not a body: headers to come
+        if counted:
             self._header_bytes += len(data)
         super().data_received(data)
-        if self._phase != _BUSY and self._header_bytes > self.limits.max_header_bytes:
+        if counted and not self._headers_done and self._header_bytes > self.limits.max_header_bytes:
             self._too_large()
 
     # -- parser callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._phase == _WAITING:
-            self._enter(_HEADERS)
-            if self._timer is None:
-                self._arm(self.limits.header_timeout, self._headers_late)
+        self._in_message, self._headers_done = True, False
+        self._since = self.loop.time()
+        if self._timer is None:
+            self._arm(self.limits.header_timeout, self._headers_late)
 
     def on_headers_complete(self) -> None:
         if self._refused:
@@ -145,7 +154,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if size > self.limits.max_header_bytes:
             self._too_large()
             return
-        self._enter(_BUSY)
+        self._headers_done, self._responding, self._header_bytes = True, True, 0
+        self._since = self.loop.time()
         self._arm(self.limits.body_timeout, self._body_late)
         super().on_headers_complete()
 
@@ -158,22 +168,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if self._refused:
             return
+        self._in_message = False
         self._disarm()
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
         pipelined = bool(self.pipeline)
         super().on_response_complete()
-        if not pipelined:
-            self._enter(_WAITING)  # uvicorn's keep-alive timeout takes over
+        self._responding = pipelined  # else uvicorn's keep-alive timeout takes over
+        self._since = self.loop.time()
 
     # -- limits -------------------------------------------------------------------------------
-
-    def _enter(self, phase: str) -> None:
-        self._phase = phase
-        self._since = self.loop.time()
-        if phase != _BUSY:
-            self._header_bytes = 0
 
     def _arm(self, delay: float, callback: Any) -> None:
         self._disarm()
@@ -199,7 +204,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _headers_late(self) -> None:
         self._timer = None
-        if self._phase == _BUSY or self.transport.is_closing():
+        if self.busy or self.transport.is_closing():
             return
         seconds = self.limits.header_timeout
         message = f"no complete request headers within {seconds:g} s: approver closed the connection"
@@ -221,9 +226,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _make_room(self) -> None:
         """Close the connection that waited longest without a request in progress, else this one."""
         others = [c for c in self.connections if isinstance(c, GuardedHttpProtocol) and c is not self]
-        idle = [c for c in others if c._phase != _BUSY and not c.transport.is_closing()]
+        idle = [c for c in others if not c.busy and not c.transport.is_closing()]
         if idle:
-            victim = min(idle, key=lambda c: (c._phase != _HEADERS, c._since))
+            victim = min(idle, key=lambda c: (not c.sending_headers, c._since))
             message = (
                 f"over {self.cap} open connections: approver closed the one that waited longest "
                 "without a request in progress (limit max_connections)"
