@@ -1,14 +1,15 @@
-"""Run approver's fault, fuzz and load suites and write their figures to docs/RELIABILITY.md.
+"""Run approver's fault, fuzz, load and limits suites and write their figures to docs/RELIABILITY.md.
 
-    python scripts/reliability_report.py            # everything, full size (about 10-15 minutes)
+    python scripts/reliability_report.py            # everything, full size (about 15-20 minutes)
     python scripts/reliability_report.py --quick    # smaller fuzz and load runs, for a smoke check
     python scripts/reliability_report.py --only faults --output /tmp/r.md
 
 Every suite runs against real processes: `approver serve` and `approver connect` subprocesses,
 the package's test MCP server (which logs every call it receives to a file), real SQLite audit
 logs. Each suite's report says what reached an upstream without a committed decision row;
-that figure, "lost", must be zero everywhere. The exit status is 1 when any suite found a
-problem, and the document says which.
+that figure, "lost", must be zero everywhere. The limits suite attacks each resource limit
+and reports what it measured. The exit status is 1 when any suite found a problem, and the
+document says which.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from approver.testing.faults import SCENARIOS, run_scenarios
 from approver.testing.fuzz import connect_command, run_bridge_fuzz, run_http_fuzz
 from approver.testing.fuzz_report import FuzzReport
 from approver.testing.harness import running_service, upstream_entry, write_config
+from approver.testing.limit_report import LimitReport
+from approver.testing.limits import run_limits
 from approver.testing.load.calls import LoadReport
 from approver.testing.load.run import gateway_process, run_load
 
@@ -48,14 +51,19 @@ class Results:
     faults: list[FaultReport] = field(default_factory=list)
     fuzz: list[FuzzReport] = field(default_factory=list)
     load: list[LoadReport] = field(default_factory=list)
+    limits: list[LimitReport] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         """Every suite that ran passed."""
-        return (
-            all(r.ok for r in self.faults) and all(r.ok for r in self.fuzz) and all(r.ok for r in self.load)
-        )
+        reports: list[FaultReport | FuzzReport | LoadReport | LimitReport] = [
+            *self.faults,
+            *self.fuzz,
+            *self.load,
+            *self.limits,
+        ]
+        return all(r.ok for r in reports)
 
 
 # -- running the suites ---------------------------------------------------------------------------
@@ -205,6 +213,21 @@ def render(results: Results, command: str) -> str:
                 _mark(all(r.ok for r in load)),
             ]
         )
+    if results.limits:
+        limits = results.limits
+        attacks = f"{len(limits)} attacks"
+        rows.append(
+            [
+                "Limits",
+                f"{len(limits)} scenarios",
+                attacks,
+                "-",
+                "-",
+                "-",
+                0,
+                _mark(all(r.ok for r in limits)),
+            ]
+        )
     out = [
         "# Reliability report",
         "",
@@ -233,7 +256,9 @@ def render(results: Results, command: str) -> str:
         f"**Lost in total: {lost}.** Overall: {_mark(results.ok)}.",
         "",
     ]
-    out += _faults_section(faults) + _fuzz_section(fuzz) + _load_section(load)
+    out += (
+        _faults_section(faults) + _fuzz_section(fuzz) + _load_section(load) + _limits_section(results.limits)
+    )
     out += ["## Run time", ""] + [f"- {name}: {seconds:.0f} s" for name, seconds in results.seconds.items()]
     return "\n".join(out) + "\n"
 
@@ -399,6 +424,59 @@ def _load_section(reports: list[LoadReport]) -> list[str]:
     return [*out, ""]
 
 
+BEFORE = {
+    "long-line": "Before this limit the gateway read such a line to its end: 1.5 GiB of memory was seen.",
+    "endless-cursor": "Before this limit the listing never ended, and the server never became ready.",
+    "list-changed-flood": (
+        "Before, every notification was a relisting of its own, in a task of its own: 20,000 of them took"
+        " 19.3 s of an `approver serve` process's CPU on this machine (1.0 s with the limit)."
+    ),
+    "half-sent-requests": (
+        "Before these limits, on the same machine with the same 1,024 open files: the gateway held all"
+        " 1,024, a real client's call failed after 30 s, and 80 s later (past the 75 s keep-alive"
+        " timeout) all 1,024 were still held."
+    ),
+    "slow-body": "Before this limit a stalled body held its connection for good.",
+    "header-flood": "Before this limit every header line was kept: 300 MiB of them were held in memory.",
+    "sessions-per-client": (
+        "Before this limit one client could open all 10,000 sessions the SDK allows, and every other"
+        " client's initialize got 503."
+    ),
+    "calls-waiting-per-client": "Before this limit all 1,500 calls waited in the approval window.",
+    "hostile-redaction": (
+        "Before, redaction was quadratic on this input: half a megabyte of it stalled every client for"
+        " about a minute (bench/redaction.py times the old patterns)."
+    ),
+}
+"""What each attack did before its limit existed: measured on the code before the limits where
+the figure says so, otherwise from the review that asked for them (issue 16)."""
+
+
+def _limits_section(reports: list[LimitReport]) -> list[str]:
+    if not reports:
+        return []
+    out = [
+        "## Limits",
+        "",
+        "Each scenario attacks one resource limit of a real gateway (`approver.testing.limits`): a",
+        "hostile upstream, a hostile client, or any local program. A limit, when hit, gives the",
+        "offender a clear error and writes a log line or an audit row, and nobody else notices. Run",
+        "one scenario with `python -m approver.testing.limits run NAME`; the README lists the limits.",
+        "",
+        *_table(
+            ["Scenario", "Limit", "Attack", "Result"],
+            [[f"`{r.scenario}`", r.limit, r.attack, _mark(r.ok)] for r in reports],
+        ),
+    ]
+    for r in reports:
+        out += ["", f"### `{r.scenario}`", "", f"Limit: {r.limit}. Attack: {r.attack}.", ""]
+        out += [f"- {_cell(figure)}" for figure in r.figures]
+        out += [f"- **problem**: {_cell(problem)}" for problem in r.problems]
+        if r.scenario in BEFORE:
+            out += ["", BEFORE[r.scenario]]
+    return [*out, ""]
+
+
 # -- command line ---------------------------------------------------------------------------------
 
 
@@ -406,13 +484,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the suites, write the report, exit 1 if anything was lost or failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=["faults", "fuzz", "load"], action="append", help="run only these suites"
+        "--only", choices=["faults", "fuzz", "load", "limits"], action="append", help="run only these suites"
     )
     parser.add_argument("--quick", action="store_true", help="smaller fuzz and load runs")
     parser.add_argument("--seed", type=int, default=1, help="fuzz seed (default 1)")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "RELIABILITY.md")
     args = parser.parse_args(argv)
-    suites = args.only or ["faults", "fuzz", "load"]
+    suites = args.only or ["faults", "fuzz", "load", "limits"]
     fuzz_count = 60 if args.quick else 300
     clients, calls = (10, 20) if args.quick else (50, 100)
     results = Results()
@@ -428,6 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if "load" in suites:
             timed(results, "load", lambda: results.load.extend(asyncio.run(run_loads(root, clients, calls))))
+        if "limits" in suites:
+            timed(results, "limits", lambda: results.limits.extend(asyncio.run(run_limits(root / "limits"))))
     command = "python scripts/reliability_report.py" + (" " + " ".join(argv) if argv else "")
     previous = args.output.read_text("utf-8") if args.output.exists() else ""
     args.output.write_text(keep_hand_written(previous, render(results, command)), "utf-8")

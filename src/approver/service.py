@@ -45,7 +45,9 @@ from approver.gateway.catalog import Catalog
 from approver.gateway.fastcall import FastCalls
 from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway.gateway import Gateway
+from approver.gateway.http_limits import HttpLimits, guarded_protocol
 from approver.gateway.reload import ServersReload
+from approver.gateway.session_quota import SessionQuota
 from approver.policy.editing import (
     add_allow_rule,
     always_allow_section,
@@ -200,10 +202,13 @@ class Service:
         token_store: TokenStore | None = None,
         app: str = "serve",
         credentials: CredentialStore | None = None,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         """``app`` says who runs the service (``desktop`` or ``serve``), in ``gateway.json``."""
         self.paths = paths
         self.app = app
+        self.http_limits = http_limits or HttpLimits()
+        """What one client connection may take of the HTTP server (gateway/http_limits.py)."""
         self.host = check_loopback(host)
         self.port = port
         paths.ensure()
@@ -407,8 +412,9 @@ class Service:
             streamable_http_path=MCP_PATH, json_response=False, transport_security=security, host=self.host
         )
         self.fast = FastCalls(self.gateway, self.gateway.server.session_manager)
+        quota = SessionQuota(mcp_app, self.gateway.server.session_manager)
         config = uvicorn.Config(
-            build_app(mcp_app, self.port, self.tokens.authenticate, self.fast),
+            build_app(quota, self.port, self.tokens.authenticate, self.fast),
             log_level="warning",
             access_log=False,
             # Nothing proxies a loopback gateway: X-Forwarded-* headers are a client's claim,
@@ -420,6 +426,12 @@ class Service:
             # 60 s): when both sides use the same idle limit, a client can send a call on a
             # connection in the moment the server closes it, and the call fails with a read error.
             timeout_keep_alive=IDLE_CONNECTION_TIMEOUT,
+            # httptools with limits on header size, header and body time, and open connections.
+            http=guarded_protocol(self.http_limits),
+            # asyncio accepts up to this many connections per wake-up before any of them is set
+            # up; uvicorn's 2,048 let a flood of connections take every file descriptor before
+            # the connection limit could close one.
+            backlog=128,
         )
         # After uvicorn.Config, which replaces uvicorn's log handlers.
         self._unredact_logs = redact_logs(self.redactor)
@@ -475,6 +487,11 @@ class Service:
             self.otlp.close()  # before the log closes: it reads the rows it sends
         self.recorder.close()
         self._unredact_logs()
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections the HTTP server holds open now."""
+        return len(self._uvicorn.server_state.connections) if self._uvicorn is not None else 0
 
     @property
     def url(self) -> str:

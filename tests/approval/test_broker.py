@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import anyio
 import pytest
 
-from approver.approval.broker import ApprovalRequest, Broker, Resolution, Scope, Verdict
+from approver.approval.broker import (
+    MAX_WAITING_PER_CLIENT,
+    ApprovalRequest,
+    Broker,
+    Resolution,
+    Scope,
+    Verdict,
+)
 from approver.calls import Risk, RiskClass, RiskLevel, ToolRef
 
 pytestmark = pytest.mark.anyio
@@ -345,3 +353,30 @@ async def test_an_ended_request_is_no_longer_pending_when_observers_hear_of_it()
     resolution = await broker.submit(request("only"))
     assert resolution.verdict is Verdict.APPROVED
     assert pending_at_end == [[]]
+
+
+def client_request(request_id: str, client: str) -> ApprovalRequest:
+    return dataclasses.replace(request(request_id), client=client)
+
+
+async def test_a_client_past_its_waiting_limit_is_denied_at_once_and_other_clients_still_wait() -> None:
+    broker = attached_broker()
+    seen = Arrivals(broker)
+    async with anyio.create_task_group() as group:
+        for index in range(MAX_WAITING_PER_CLIENT):
+            group.start_soon(broker.submit, client_request(f"greedy-{index}", "greedy"))
+        await seen.wait_for(MAX_WAITING_PER_CLIENT)
+
+        with anyio.fail_after(WAIT):
+            refused = await broker.submit(client_request("greedy-extra", "greedy"))
+        group.start_soon(broker.submit, client_request("polite-1", "polite"))
+        await seen.wait_for(MAX_WAITING_PER_CLIENT + 1)
+
+        assert (refused.verdict, refused.decided_by) == (Verdict.DENIED, "limit")
+        assert f"client 'greedy' already has {MAX_WAITING_PER_CLIENT} calls waiting" in refused.message
+        assert [r.id for r in broker.pending()][-1] == "polite-1"
+        assert "greedy-extra" not in {r.id for r in broker.pending()}
+        assert broker.approve("greedy-0")
+        group.start_soon(broker.submit, client_request("greedy-again", "greedy"))
+        await seen.wait_for(MAX_WAITING_PER_CLIENT + 2)  # an answered call made room
+        broker.close("shutdown", "test over")

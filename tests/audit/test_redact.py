@@ -162,3 +162,73 @@ def test_a_config_diff_shows_no_secret_but_keeps_references_and_ordinary_values(
     assert '"LOG_LEVEL": "info"' in masked and '"max_tokens": "100"' in masked
     assert '"BRAVE_API_KEY": "[REDACTED:api_key]",' in masked
     assert len(masked.splitlines()) == len(diff.splitlines())
+
+
+# Hostile input: each of these made a pattern rescan the rest of the text from every start (a
+# minute for half a megabyte). The pytest timeout catches a return of that; what is asserted is
+# that the secret after the noise is still redacted, and the noise left as it was.
+HOSTILE_SIZE = 4 * 1024 * 1024
+
+
+def noise(unit: str) -> str:
+    return unit * (HOSTILE_SIZE // len(unit))
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "-----BEGIN PRIVATE KEY-----",
+        "-----BEGIN RSA PRIVATE KEY-----\n",
+        "-----BEGIN A B C D E F G H ",
+        "-----END PRIVATE KEY-----",
+        "eyJ",
+        "eyJa.",
+        "eyJa.eyJ",
+        "eyJa.eyJa",
+        "Bearer ",
+        "Bearer \t",
+        "sk-",
+        "sk-ant-",
+        "ghp_",
+        "github_pat_",
+        "xoxb-",
+        "AKIA",
+        "sk_live_",
+        "AIza",
+    ],
+)
+def test_megabytes_of_a_tokens_start_cost_one_pass_and_a_real_token_after_them_is_redacted(unit: str) -> None:
+    text = noise(unit) + f" then {GITHUB_TOKEN} and {JWT} end"
+
+    redacted = Redactor(["s3cr3t-value"]).redact_text(text)
+
+    assert GITHUB_TOKEN not in redacted and JWT not in redacted
+    assert redacted.endswith(" then [REDACTED:github] and [REDACTED:jwt] end")
+
+
+def test_a_private_key_after_megabytes_of_unclosed_begin_lines_is_redacted_with_them() -> None:
+    text = noise("-----BEGIN PRIVATE KEY-----\n") + PEM + " after"
+
+    redacted = Redactor().redact_text(text)
+
+    # The first BEGIN opens a block that the key's END closes: all of it goes.
+    assert redacted == "[REDACTED:private_key] after"
+
+
+def test_a_begin_line_without_an_end_is_left_alone_unless_the_text_was_cut() -> None:
+    text = "start -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B"
+
+    assert Redactor().redact_text(text) == text
+    assert Redactor().redact_text(text, cut=True) == "start [REDACTED:private_key]"
+
+
+def test_a_private_key_inside_a_word_is_redacted_too() -> None:
+    assert Redactor().redact_text(f"x{PEM}y") == "x[REDACTED:private_key]y"
+
+
+def test_a_jwt_is_redacted_after_megabytes_of_jwt_like_runs() -> None:
+    text = noise("eyJa.eyJb.") + "\n" + noise("eyJ") + f" {JWT}"
+
+    redacted = Redactor().redact_text(text)
+
+    assert redacted.endswith(" [REDACTED:jwt]") and JWT not in redacted

@@ -38,6 +38,7 @@ from approver.testing.harness import (
     upstream_entry,
     write_config,
 )
+from approver.testing.squatter import can_squat, squatter
 
 TIMEOUT = 90
 
@@ -176,6 +177,28 @@ def test_a_port_held_by_something_that_is_not_http_fails() -> None:
         result = check_port(port)
         thread.join(10)
     assert result.status is Status.FAIL and "does not answer HTTP" in result.detail
+
+
+def test_a_port_held_by_another_program_of_yours_names_its_process(other_http_server: int) -> None:
+    result = check_port(other_http_server)
+
+    assert result.status is Status.FAIL
+    assert f"it is held by pid {os.getpid()} (" in result.detail and "user " in result.detail
+
+
+@pytest.mark.skipif(not can_squat(), reason="starting a program as another user needs root")
+def test_another_users_program_answering_like_approver_fails_the_port_check_and_takes_no_token() -> None:
+    with squatter() as (port, process):
+        result = check_port(port)
+        also_with_a_gateway_json = check_port(port, running_pid=os.getpid())
+
+    for check in (result, also_with_a_gateway_json):
+        assert check.status is Status.FAIL
+        assert (
+            f"held by pid {process.pid}" in check.detail
+            and "user nobody (uid 65534), not by you" in check.detail
+        )
+        assert "approver connect" in check.fix and "--port" in check.fix
 
 
 def test_a_running_approver_is_recognised_by_its_front_door(tmp_path: Path) -> None:

@@ -174,6 +174,8 @@ def test_a_token_revoked_or_rotated_by_another_process_is_refused_at_the_next_re
     fresh = TokenStore(tmp_path / "tokens.json", shared).rotate("claude")
     assert gateway.authenticate(claude) is None
     assert gateway.authenticate(fresh) == "claude"
+
+
 def test_a_store_kept_in_its_file_on_purpose_says_why_and_never_that_no_keyring_exists(
     tmp_path: Path,
 ) -> None:

@@ -17,18 +17,26 @@ import pytest
 from pydantic import ValidationError
 
 from approver.config.paths import Paths
+from approver.gateway.arguments import MAX_ARGUMENT_DEPTH
 from approver.gateway.bridge import unreadable_input_error
 from approver.gateway.front import MAX_BODY_BYTES
 from approver.service import Service
 from approver.testing.fuzz import classify_http, connect_command, run_bridge_fuzz, run_http_fuzz
-from approver.testing.fuzz_cases import LEGACY, MODERN, dumps, request, routing
+from approver.testing.fuzz_cases import ACCEPTED_DEPTH, LEGACY, MODERN, dumps, request, routing
 from approver.testing.fuzz_report import undecided_calls
 from approver.testing.harness import running_service, upstream_entry, write_config
 
 pytestmark = pytest.mark.anyio
 
 TIMEOUT = 60
-POLICY = {"version": "1", "default": "allow", "tools": {"test__delete_note": {"action": "deny"}}}
+POLICY = {
+    "version": "1",
+    "default": "allow",
+    "tools": {
+        "test__delete_note": {"action": "deny"},
+        "test__echo": {"action": "allow", "conditions": [{"when": {"n": {"gt": 100}}, "action": "deny"}]},
+    },
+}
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 BRIDGE_ENV = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
 
@@ -258,23 +266,68 @@ async def test_deeply_nested_arguments_get_a_parse_error_and_reach_nothing(
     assert not [c for c in upstream_calls(root) if c["arguments"].get("text") == f"deep {depth}"]
 
 
-async def test_nesting_the_parser_accepts_is_decided_and_forwarded_as_decided(
-    service: Service, root: Path, token: str
-) -> None:
+def nested_list(depth: int) -> Any:
     nested: Any = "bottom"
-    for _ in range(150):
+    for _ in range(depth):
         nested = [nested]
+    return nested
+
+
+async def post_call(
+    http: httpx2.AsyncClient, service: Service, token: str, path: str, body: bytes
+) -> httpx2.Response:
+    """POST a ``tools/call`` of test__echo the way ``path`` takes it: ``fast`` (a 2025-era session
+    that listed tools, answered by the front door), ``sdk`` (a fresh 2025-era session, which the
+    SDK's server answers) or ``modern`` (2026-07-28, sessionless)."""
+    if path == "modern":
+        return await http.post(
+            service.url, headers=headers(token, **routing("tools/call", "test__echo")), content=body
+        )
+    session = await open_session(http, service.url, token)
+    if path == "fast":
+        listed = dumps(request("tools/list", None, "list", LEGACY))
+        await http.post(service.url, headers=headers(token, **legacy(session)), content=listed)
+    return await http.post(service.url, headers=headers(token, **legacy(session)), content=body)
+
+
+@pytest.mark.parametrize("path", ["fast", "sdk", "modern"])
+async def test_the_deepest_nesting_approver_accepts_is_decided_and_forwarded_on_every_path(
+    service: Service, root: Path, token: str, path: str
+) -> None:
+    nested = nested_list(ACCEPTED_DEPTH)
+    text = f"deep {ACCEPTED_DEPTH} {path}"
+    era = MODERN if path == "modern" else LEGACY
+    assert service.fast is not None
+    fast_before = service.fast.handled
     with anyio.fail_after(TIMEOUT):
         async with httpx2.AsyncClient() as http:
-            answer = await http.post(
-                service.url,
-                headers=headers(token, **routing("tools/call", "test__echo")),
-                content=echo("deep 150", MODERN, deep=nested),
-            )
+            answer = await post_call(http, service, token, path, echo(text, era, deep=nested))
 
     assert classify_http(answer.status_code, answer.content)[0] == "result"
-    [forwarded] = [c for c in upstream_calls(root) if c["arguments"].get("text") == "deep 150"]
+    [forwarded] = [c for c in upstream_calls(root) if c["arguments"].get("text") == text]
     assert forwarded["arguments"]["deep"] == nested
+    assert (service.fast.handled > fast_before) == (path == "fast")
+
+
+@pytest.mark.parametrize("path", ["fast", "sdk", "modern"])
+@pytest.mark.parametrize("depth", [ACCEPTED_DEPTH + 1, 150, 300, 900])
+async def test_arguments_nested_deeper_than_the_limit_are_refused_on_every_path_and_reach_nothing(
+    service: Service, root: Path, token: str, path: str, depth: int
+) -> None:
+    text = f"too deep {depth} {path}"
+    era = MODERN if path == "modern" else LEGACY
+    body = echo(text, era, deep=0).replace(b'"deep":0', b'"deep":' + b"[" * depth + b"]" * depth)
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            answer = await post_call(http, service, token, path, body)
+
+    assert classify_http(answer.status_code, answer.content)[0] == "error"
+    if path == "sdk" and depth >= 200:
+        # The SDK's own parser refuses the message first, as it always has.
+        assert error_of(answer)["code"] == mcp_types.PARSE_ERROR
+    else:
+        assert f"nested more than {MAX_ARGUMENT_DEPTH} levels deep" in answer.text
+    assert not [c for c in upstream_calls(root) if c["arguments"].get("text") == text]
 
 
 # -- encoding and shape --------------------------------------------------------------------------
@@ -352,16 +405,14 @@ async def test_an_unknown_method_gets_method_not_found(service: Service, token: 
 
 
 async def bridge_answers(
-    paths: Paths, lines: list[bytes], log: Path, wait_for: tuple[Any, ...] = ()
+    paths: Paths, lines: list[bytes], log: Path, wait_for: tuple[Any, ...] = (), *, list_tools: bool = False
 ) -> list[dict[str, Any]]:
     """Initialize through a real bridge, write ``lines``, then a ping; what came out until the ping's
-    answer and those to ``wait_for`` arrived (the initialize answer left out)."""
+    answer and those to ``wait_for`` arrived (the initialize answer left out). ``list_tools``
+    lists the tools first, after which the front door's fast path serves the session's calls."""
     init = {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
-    script = [
-        dumps(request("initialize", init, "init", LEGACY)),
-        *lines,
-        dumps(request("ping", None, "last", LEGACY)),
-    ]
+    initialized = dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    script = [initialized, *lines, dumps(request("ping", None, "last", LEGACY))]
     out: list[dict[str, Any]] = []
     with log.open("wb") as errors:
         async with await anyio.open_process(
@@ -371,16 +422,31 @@ async def bridge_answers(
             stdout=subprocess.PIPE,
         ) as process:
             assert process.stdin is not None and process.stdout is not None
+            buffer = b""
+
+            async def read_until(ids: set[Any]) -> None:
+                nonlocal buffer
+                assert process.stdout is not None
+                while not ids <= {message.get("id") for message in out}:
+                    buffer += await process.stdout.receive()
+                    *complete, buffer = buffer.split(b"\n")
+                    out.extend(json.loads(line) for line in complete)
+
+            # Like a real client: the session exists once initialize is answered.
+            await process.stdin.send(dumps(request("initialize", init, "init", LEGACY)) + b"\n")
+            await read_until({"init"})
+            if list_tools:
+                script.insert(1, dumps(request("tools/list", None, "list", LEGACY)))
+                for line in script[:2]:
+                    await process.stdin.send(line + b"\n")
+                await read_until({"list"})
+                del script[:2]
             for line in script:
                 await process.stdin.send(line + b"\n")
-            buffer = b""
-            while not {"last", *wait_for} <= {message.get("id") for message in out}:
-                buffer += await process.stdout.receive()
-                *complete, buffer = buffer.split(b"\n")
-                out += [json.loads(line) for line in complete]
+            await read_until({"last", *wait_for})
             await process.stdin.aclose()
             await process.wait()
-    return [message for message in out if message.get("id") != "init"]
+    return [message for message in out if message.get("id") not in ("init", "list")]
 
 
 BRIDGE_LINES = [
@@ -423,6 +489,74 @@ async def test_a_ten_megabyte_line_on_the_bridge_gets_the_gateways_clear_error(
     [error] = [answer["error"] for answer in bridge_transcript if answer["id"] == 44]
 
     assert "request too large" in error["message"] and "nothing was decided or forwarded" in error["message"]
+
+
+ODD_VALUES = [b"NaN", b"-Infinity", b"Infinity", b"1e400", b'"\\ud800"', b'"a\\udc00b"']
+
+
+@pytest.mark.parametrize("path", ["sdk", "fast"])
+@pytest.mark.parametrize("literal", ODD_VALUES)
+async def test_the_bridge_answers_a_value_json_cannot_carry_exactly_as_http_does(
+    service: Service, root: Path, token: str, literal: bytes, path: str
+) -> None:
+    # "n" > 100 is denied by the policy: read as null, NaN or 1e400 would have passed that test.
+    def call(text: str, request_id: int) -> bytes:
+        arguments = {"text": text, "n": 0}
+        message = request("tools/call", {"name": "test__echo", "arguments": arguments}, request_id, LEGACY)
+        return dumps(message).replace(b'"n":0', b'"n":' + literal)
+
+    with anyio.fail_after(TIMEOUT):
+        async with httpx2.AsyncClient() as http:
+            over_http = await post_call(http, service, token, path, call("odd via http", 7))
+        answers = await bridge_answers(
+            service.paths, [call("odd via brdg", 7)], root / "odd.log", (7,), list_tools=path == "fast"
+        )
+
+    [through_bridge] = [answer for answer in answers if answer["id"] == 7]
+
+    events = [json.loads(line[5:]) for line in over_http.text.splitlines() if line.startswith("data:")]
+    http_answer = events[-1] if events else json.loads(over_http.content)
+    assert {key: through_bridge.get(key) for key in ("result", "error")} == {
+        key: http_answer.get(key) for key in ("result", "error")
+    }
+    if "result" in http_answer:  # the SDK's parser refuses a lone surrogate outright: a parse error
+        assert through_bridge["result"]["isError"] is True
+        assert "cannot be encoded" in through_bridge["result"]["content"][0]["text"]
+    assert not [c for c in upstream_calls(root) if c["arguments"].get("text", "").startswith("odd via")]
+
+
+async def test_the_bridge_relays_a_large_number_the_policy_then_denies_and_a_small_one_it_allows(
+    service: Service, root: Path
+) -> None:
+    def call(n: bytes, request_id: int) -> bytes:
+        arguments = {"text": f"number {request_id}", "n": 0}
+        message = request("tools/call", {"name": "test__echo", "arguments": arguments}, request_id, LEGACY)
+        return dumps(message).replace(b'"n":0', b'"n":' + n)
+
+    with anyio.fail_after(TIMEOUT):
+        answers = await bridge_answers(
+            service.paths, [call(b"1e300", 1), call(b"5", 2)], root / "n.log", (1, 2)
+        )
+
+    by_id = {answer["id"]: answer for answer in answers}
+    assert by_id[1]["result"]["isError"] is True and "approver denied this call" in str(by_id[1]["result"])
+    assert by_id[2]["result"]["structuredContent"]["text"] == "number 2"
+
+
+async def test_the_bridge_refuses_too_deep_arguments_as_http_does(service: Service, root: Path) -> None:
+    nested = b"[" * 150 + b"]" * 150
+    message = request(
+        "tools/call", {"name": "test__echo", "arguments": {"text": "deep bridge", "d": 0}}, 9, LEGACY
+    )
+
+    with anyio.fail_after(TIMEOUT):
+        answers = await bridge_answers(
+            service.paths, [dumps(message).replace(b'"d":0', b'"d":' + nested)], root / "deep.log", (9,)
+        )
+
+    [answer] = [answer for answer in answers if answer["id"] == 9]
+    assert f"nested more than {MAX_ARGUMENT_DEPTH} levels" in str(answer["result"])
+    assert not [c for c in upstream_calls(root) if c["arguments"].get("text") == "deep bridge"]
 
 
 def validation_error(line: str) -> ValidationError:

@@ -10,6 +10,7 @@ from types import ModuleType
 
 from approver.testing.fault_report import FaultReport
 from approver.testing.fuzz_report import FuzzReport
+from approver.testing.limit_report import LimitReport
 
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "scripts" / "reliability_report.py"
 
@@ -67,3 +68,21 @@ def test_hand_written_sections_after_the_marker_survive_a_new_report() -> None:
     assert document.startswith(generated) and "old figures" not in document
     assert document.endswith(f"{script.HAND_WRITTEN}\n\n## Measured by hand\n\n42 ms\n")
     assert script.keep_hand_written("# no marker\n", generated) == generated
+
+
+def test_each_limit_gets_a_section_with_its_figures_and_a_failed_one_fails_the_report() -> None:
+    script = load_script()
+    held = LimitReport(
+        "header-flood", "max_header_bytes = 64 KiB", "300 MiB of headers", ("closed after 64 KiB",)
+    )
+    broken = LimitReport(
+        "long-line", "MAX_MESSAGE_BYTES = 16 MiB", "a line without end", (), ("memory grew",)
+    )
+    results = script.Results(limits=[held, broken])
+
+    document = script.render(results, "python scripts/reliability_report.py --only limits")
+
+    assert "### `header-flood`" in document and "- closed after 64 KiB" in document
+    assert "- **problem**: memory grew" in document
+    assert "| `long-line` | MAX_MESSAGE_BYTES = 16 MiB | a line without end | **FAILED** |" in document
+    assert not results.ok and "Overall: **FAILED**." in document

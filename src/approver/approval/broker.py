@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_APPROVAL_TIMEOUT: Final = 120.0
 """Seconds a call waits for a person before it is denied (``approver app --approval-timeout``)."""
 
+MAX_WAITING_PER_CLIENT: Final = 16
+"""Calls of one client that may wait for approval at once; more are denied at once ("limit")."""
+
 
 class Verdict(enum.StrEnum):
     """How a pending request ended."""
@@ -100,6 +103,7 @@ class ApprovalRequest:
     def summary(self) -> str:
         """What is asked, in a few words: the tool's exposed name, or ``read <uri> from <server>``."""
         return self.request.describe() if self.request is not None else self.tool.name
+
     agent: AgentWait = field(default_factory=AgentWait, compare=False)
     """Whether the agent was told to call again, and how many of its retries joined this request."""
 
@@ -133,6 +137,7 @@ class Broker:
         self._approvers = 0
         self._ids = itertools.count(1)
         self._closed: Resolution | None = None
+        self._crowd_logged: dict[str, float] = {}
 
     def new_id(self) -> str:
         """A fresh request id, unique within this process."""
@@ -176,6 +181,9 @@ class Broker:
                 "this call needs a person's approval, and no approval window is attached to approver "
                 "(`approver serve` runs without one); ask the user to allow this tool in approver's policy",
             )
+        crowded = self._crowded(request.client)
+        if crowded is not None:
+            return crowded
         future: asyncio.Future[Resolution] = asyncio.get_running_loop().create_future()
         self._pending[request.id] = (request, future)
         self._notify(request, None)
@@ -191,6 +199,23 @@ class Broker:
             raise
         finally:
             self._pending.pop(request.id, None)
+
+    def _crowded(self, client: str) -> Resolution | None:
+        """The denial for one call too many of ``client`` waiting, else None (a person cannot
+        answer 1,500 dialogs, and one client's queue must not bury another's calls)."""
+        waiting = sum(1 for request, _ in self._pending.values() if request.client == client)
+        if waiting < MAX_WAITING_PER_CLIENT:
+            return None
+        # Each denial is in the audit log; the log says it once in a while, not 1,500 times.
+        if time.monotonic() - self._crowd_logged.get(client, -60.0) >= 60.0:
+            self._crowd_logged[client] = time.monotonic()
+            logger.warning("client %r has %d calls waiting for approval; denying more", client, waiting)
+        return Resolution(
+            Verdict.DENIED,
+            "limit",
+            f"client {client!r} already has {waiting} calls waiting for approval, the most approver holds "
+            "for one client; this call was denied without asking: wait for those to be answered",
+        )
 
     def approve(self, request_id: str, scope: Scope = Scope.ONCE) -> bool:
         """Approve a pending request; False when it already ended."""

@@ -33,6 +33,7 @@ from sqlite_utils import Database
 
 from approver.audit import query as audit_query
 from approver.audit.export import export as export_rows
+from approver.audit.preview import redacted_preview, redacted_text_preview
 from approver.audit.query import ActivityCount, CallFilter, CallSummary, parse_since
 from approver.audit.records import (
     GENESIS_HASH,
@@ -93,13 +94,6 @@ _INSERT_SQL: Final = "INSERT INTO events ({}) VALUES ({})".format(  # noqa: S608
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _clip(text: str, limit: int) -> tuple[str, bool]:
-    encoded = text.encode()
-    if len(encoded) <= limit:
-        return text, False
-    return encoded[:limit].decode(errors="ignore"), True
 
 
 def _reporting(rows: Iterable[dict[str, Any]], progress: Callable[[int], None]) -> Iterator[dict[str, Any]]:
@@ -250,7 +244,7 @@ class AuditLog:
         redact = self._redactor.redact_text
         names = ("call_id", "client", "server", "tool", "upstream_tool", "risk_class", "risk_level")
         row: dict[str, Any] = {name: str(getattr(record, name)) for name in names}
-        arguments, truncated = self._stored_arguments(record.arguments)
+        arguments, truncated = self._stored_arguments(record)
         return row | {
             "kind": "decision",
             "risk_reasons": canonical_json([str(reason) for reason in record.risk_reasons]).decode(),
@@ -266,7 +260,7 @@ class AuditLog:
 
     def _outcome_row(self, record: OutcomeRecord) -> dict[str, Any]:
         duration = float(record.duration_ms)
-        error = record.error and _clip(self._redactor.redact_text(record.error), ERROR_CAP)[0]
+        error = record.error and redacted_text_preview(record.error, self._redactor, ERROR_CAP)[0]
         return {
             "kind": "outcome",
             "call_id": str(record.call_id),
@@ -278,13 +272,15 @@ class AuditLog:
             "error": error,
         }
 
-    def _stored_arguments(self, raw: bytes) -> tuple[str, bool]:
+    def _stored_arguments(self, record: DecisionRecord) -> tuple[str, bool]:
+        """The redacted preview of the arguments, in time bounded by the preview, not the arguments."""
+        raw = record.arguments
         try:
-            text = canonical_json(self._redactor.redact_json(json.loads(raw))).decode()
+            value = json.loads(raw) if record.value is None else record.value
+            return redacted_preview(value, self._redactor, ARGUMENTS_CAP)
         except (ValueError, RecursionError):
             # Not JSON (or nested too deep to walk): redact it as text rather than lose the row.
-            text = self._redactor.redact_text(raw.decode(errors="replace"))
-        return _clip(text, ARGUMENTS_CAP)
+            return redacted_text_preview(raw.decode(errors="replace"), self._redactor, ARGUMENTS_CAP)
 
     def _append(self, rows: list[tuple[dict[str, Any], bool]], sync: bool) -> list[int]:
         """Insert ``(fields, copy_from_decision)`` rows, chained, in one transaction."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from approver.audit.table import HASHED_COLUMNS
@@ -65,6 +65,8 @@ class DecisionRecord:
     """``policy``, ``user``, ``timeout``, ``cancelled``, ``error``, ``paused``, ..."""
     rule: str
     reason: str
+    value: Any = field(default=None, compare=False, repr=False)
+    """The arguments :attr:`arguments` encodes, when the caller has them parsed (saves parsing them again)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,12 @@ A :class:`Redactor` replaces what it recognises with ``[REDACTED:kind]``:
 - in JSON, the whole value of a key whose name says it holds a secret (``password``, ``githubToken``,
   ``api-key``, ...), but not ``max_tokens`` or ``token_count``.
 
+Redaction takes time linear in the text, whatever the text: every pattern either ends its match
+at the first character outside a class, or is searched for by a loop that never scans a stretch
+of text twice (PEM blocks, JWTs), so no input makes the regex engine backtrack over what it has
+read. :meth:`Redactor.redact_prefix` redacts only as much of a long text as will be kept, without
+letting a secret that straddles the cut show.
+
 :func:`redact_logs` puts the same redaction on approver's log output (stderr).
 """
 
@@ -26,13 +32,13 @@ _B64URL: Final = r"[A-Za-z0-9_\-]"
 # Every pattern starts with a literal so the regex engine can skip ahead with a fast substring
 # search; a leading \b or lookbehind would disable that and cost ~15 ms per pattern on 1 MB.
 # The word-boundary check happens in _replace_token instead, which only runs on matches.
+# Each of these fails, if it fails, within a run of its own class after one start, so none is
+# quadratic. PEM blocks and JWTs are not among them: a lazy ``BEGIN[\s\S]*?END`` rescans the rest
+# of the text from every BEGIN when there is no END, and ``eyJ\w+\.eyJ`` rescans a run of word
+# characters from every ``eyJ`` in it. Those two have loops of their own below.
 _TOKEN_PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
     (kind, re.compile(pattern))
     for kind, pattern in (
-        (
-            "private_key",
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
-        ),
         ("github", r"gh[pousr]_[A-Za-z0-9]{20,}"),
         ("github", r"github_pat_[A-Za-z0-9_]{20,}"),
         ("anthropic", rf"sk-ant-{_B64URL}{{20,}}"),
@@ -41,10 +47,22 @@ _TOKEN_PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
         ("aws_access_key_id", r"A(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Za-z])"),
         ("stripe", r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}"),
         ("google", rf"AIza{_B64URL}{{35}}"),
-        ("jwt", rf"eyJ{_B64URL}+\.eyJ{_B64URL}+\.{_B64URL}*"),
         ("bearer", r"(?:Bearer|bearer|BEARER)\s+[A-Za-z0-9\-._~+/]{8,}=*"),
     )
 )
+
+_PEM_BEGIN: Final = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+_PEM_END: Final = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+_JWT_HEADER: Final = re.compile(rf"eyJ{_B64URL}*+")
+"""A JWT's first segment, possessive: it takes the whole run, so no later ``eyJ`` in it is tried."""
+_JWT_REST: Final = re.compile(rf"\.eyJ{_B64URL}++\.{_B64URL}*+")
+_JWT_CUT_REST: Final = re.compile(rf"(?:\.(?:eyJ{_B64URL}*+(?:\.{_B64URL}*+)?)?)?\Z")
+"""What may follow a JWT's first segment up to the end of a text that was cut."""
+
+_MARKER_AT_END: Final = re.compile(r"\[REDACTED:[a-z_]+\]\Z")
+
+REDACTION_MARGIN: Final = 4096
+"""Characters redacted past the part of a long text that is kept, so a secret across the cut is seen whole."""
 
 # Secret field names as word sequences; a key is secret when its words end with one of them.
 _SECRET_NAMES: Final[tuple[tuple[str, ...], ...]] = (
@@ -93,12 +111,66 @@ def _replace_token(kind: str) -> Callable[[re.Match[str]], str]:
     return replace
 
 
+def _redact_private_keys(s: str, cut: bool) -> str:
+    """PEM private-key blocks replaced; one pass over ``s``.
+
+    After a BEGIN without an END nothing later can close, so the search stops there (or, when
+    ``s`` was cut, the block is taken to run to its end).
+    """
+    begin = _PEM_BEGIN.search(s)
+    if begin is None:
+        return s
+    parts: list[str] = []
+    position = 0
+    while begin is not None:
+        end = _PEM_END.search(s, begin.end())
+        parts.append(s[position : begin.start()])
+        if end is None:
+            if not cut:
+                parts.append(s[begin.start() :])
+                return "".join(parts)
+            parts.append("[REDACTED:private_key]")
+            return "".join(parts)
+        parts.append("[REDACTED:private_key]")
+        position = end.end()
+        begin = _PEM_BEGIN.search(s, position)
+    parts.append(s[position:])
+    return "".join(parts)
+
+
+def _redact_jwts(s: str, cut: bool) -> str:
+    """JWTs (``eyJ...``, three dot-separated base64url segments) replaced; one pass over ``s``."""
+    header = _JWT_HEADER.search(s)
+    if header is None:
+        return s
+    parts: list[str] = []
+    position = 0
+    while header is not None:
+        start, after = header.start(), header.end()
+        rest = _JWT_REST.match(s, after) if after > start + 3 else None
+        end = rest.end() if rest is not None else None
+        if end is None and cut and after > start + 3 and _JWT_CUT_REST.match(s, after):
+            end = len(s)
+        if end is None:
+            header = _JWT_HEADER.search(s, after)
+            continue
+        parts.append(s[position:start])
+        # Inside a longer word ("xeyJ..."), it is not a token on its own: left as it is.
+        parts.append(s[start:end] if start > 0 and s[start - 1].isalnum() else "[REDACTED:jwt]")
+        position = end
+        header = _JWT_HEADER.search(s, end)
+    parts.append(s[position:])
+    return "".join(parts)
+
+
 def secret_shapes(s: str) -> list[str]:
     """The kinds of token shapes the redactor would replace in ``s`` (``private_key``, ``github``, ...).
 
-    Each kind once, in the redactor's order; for flagging secrets a person is about to send.
+    Each kind once; for flagging secrets a person is about to send. Linear in ``s``, as redaction is.
     """
     found: list[str] = []
+    if _redact_private_keys(s, cut=False) != s:
+        found.append("private_key")
     for kind, pattern in _TOKEN_PATTERNS:
         if kind in found:
             continue
@@ -106,6 +178,8 @@ def secret_shapes(s: str) -> list[str]:
             if match.start() == 0 or not s[match.start() - 1].isalnum():
                 found.append(kind)
                 break
+    if _redact_jwts(s, cut=False) != s:
+        found.append("jwt")
     return found
 
 
@@ -128,14 +202,43 @@ class Redactor:
         # Longest first, so a secret that contains another is replaced whole.
         self._secrets = tuple(sorted(known, key=lambda value: (-len(value), value)))
 
-    def redact_text(self, s: str) -> str:
-        """``s`` with known secrets and token shapes replaced."""
+    @property
+    def margin(self) -> int:
+        """Characters :meth:`redact_prefix` reads past what it keeps: enough for any known secret."""
+        return max([REDACTION_MARGIN, *(len(secret) for secret in self._secrets[:1])])
+
+    def redact_text(self, s: str, *, cut: bool = False) -> str:
+        """``s`` with known secrets and token shapes replaced, in time linear in ``len(s)``.
+
+        ``cut`` says ``s`` is the start of a longer text: a PEM block or JWT that runs to the end
+        of ``s`` is then redacted too, as its end is not there to be found.
+        """
         for secret in self._secrets:
             if secret in s:
                 s = s.replace(secret, "[REDACTED:secret]")
+        s = _redact_private_keys(s, cut)
+        s = _redact_jwts(s, cut)
         for pattern, replace in self._replacers:
             s = pattern.sub(replace, s)
         return s
+
+    def redact_prefix(self, s: str, length: int) -> tuple[str, bool]:
+        """The redacted start of ``s``, of at least ``length`` characters when nothing shrank, and
+        whether ``s`` was cut; the time taken depends on ``length``, not on ``len(s)``.
+
+        Only ``length`` plus :attr:`margin` characters are read. What is kept never ends in part
+        of a secret that crosses the cut: a PEM block or JWT left open at the cut is redacted to
+        its end, and unless a redaction reaches the cut, the last :attr:`margin` characters of the
+        redacted text are dropped (a known secret or token crossing the cut is no longer than
+        that, and would be there unredacted).
+        """
+        margin = self.margin
+        if len(s) <= length + margin:
+            return self.redact_text(s), False
+        redacted = self.redact_text(s[: length + margin], cut=True)
+        if _MARKER_AT_END.search(redacted, max(0, len(redacted) - 64)):
+            return redacted, True  # a redaction ran to the cut: nothing unredacted crosses it
+        return redacted[: max(0, len(redacted) - margin)], True
 
     def redact_json(self, value: Any) -> Any:
         """A copy of a JSON value with secret-named fields and secret strings redacted."""

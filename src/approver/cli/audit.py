@@ -52,8 +52,17 @@ def _audit(args: argparse.Namespace, paths: Paths) -> int:
         if args.audit_command == "export":
             since = parse_since(args.since) if args.since else None
             if args.output:
-                with open(args.output, "w", encoding="utf-8", newline="") as out:
-                    count = log.export(out, args.format, since=since)
+                from pathlib import Path
+
+                from approver.config.paths import private_output
+
+                # Private like the log it comes from: arguments can hold what redaction cannot see.
+                try:
+                    with private_output(Path(args.output)) as out:
+                        count = log.export(out, args.format, since=since)
+                except OSError as exc:
+                    print(f"approver: could not write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+                    return 1
             else:
                 count = log.export(sys.stdout, args.format, since=since)
             print(f"approver: exported {count} rows", file=sys.stderr)

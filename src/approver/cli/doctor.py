@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +31,7 @@ from typing import Any, Final
 import keyring
 from keyring.backend import KeyringBackend
 
+from approver.cli.port_owner import PortOwner, port_owner
 from approver.cli.qt_probe import probe_qt
 from approver.config.paths import Paths
 from approver.config.schema import is_missing_file_uri, schema_uri
@@ -218,13 +220,37 @@ def check_keyring(backend: KeyringBackend | None = None, timeout: float = KEYRIN
 # -- the port -------------------------------------------------------------------------------------
 
 
-def check_port(port: int, running_pid: int | None = None) -> Check:
+def check_port(
+    port: int,
+    running_pid: int | None = None,
+    find_owner: Callable[[int], PortOwner | None] = port_owner,
+) -> Check:
     """Whether ``port`` on 127.0.0.1 is free, served by approver, or taken by something else.
 
     approver is recognised by its front door: a request without a token gets 401 with
-    ``WWW-Authenticate: Bearer realm="approver"``. ``running_pid`` is the pid in this data
-    directory's ``gateway.json`` when that gateway is alive.
+    ``WWW-Authenticate: Bearer realm="approver"``. Anything can answer that, so the socket's
+    owner is looked up too (``find_owner``, :func:`~approver.cli.port_owner.port_owner`): a
+    port held by another user fails, since a client would hand that user its token.
+    ``running_pid`` is the pid in this data directory's ``gateway.json`` when that gateway is
+    alive.
     """
+    holder = find_owner(port)
+    check = _check_port(port, running_pid, holder)
+    if holder is not None and not holder.is_mine:
+        detail = f"port {port} is held by {holder.describe()}, not by you"
+        fix = (
+            "a program of another user can collect the token of every client you point at this port: "
+            f"stop using it, start approver with --port N (not {port}), and prefer `approver connect`"
+        )
+        return fail("port", detail, fix)
+    if holder is not None and check.status is not Status.OK and holder.pid != running_pid:
+        return Check(
+            check.name, check.status, f"{check.detail}; it is held by {holder.describe()}", check.fix
+        )
+    return check
+
+
+def _check_port(port: int, running_pid: int | None, holder: PortOwner | None) -> Check:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
     try:
         connection.request("GET", "/mcp")
@@ -242,7 +268,7 @@ def check_port(port: int, running_pid: int | None = None) -> Check:
     finally:
         connection.close()
     if status == 401 and 'realm="approver"' in realm:
-        if running_pid is not None:
+        if running_pid is not None and (holder is None or holder.pid in (None, running_pid)):
             return ok("port", f"approver is running on port {port} (pid {running_pid})")
         return warn(
             "port",

@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TextIO
 
 import platformdirs
 
@@ -155,3 +155,28 @@ def replace_file(path: Path, data: bytes, mode: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+
+
+@contextlib.contextmanager
+def private_output(path: Path) -> Iterator[TextIO]:
+    """A text file to write ``path`` through, readable only by the owner (mode 0600) whatever the umask.
+
+    The text goes to a fresh ``.NAME.part`` file created with mode 0600, which replaces ``path``
+    only once everything is written: an existing file of a wider mode is replaced, not reused,
+    and a failed write leaves ``path`` as it was. A path that exists and is not a regular file (a
+    pipe, ``/dev/stdout``) is written directly.
+    """
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            yield out
+        return
+    partial = path.with_name(f".{path.name}.part")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    try:
+        # The mode given to open() only applies to a file it creates: a leftover part file keeps its own.
+        os.fchmod(descriptor, PRIVATE_FILE_MODE)
+        with open(descriptor, "w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

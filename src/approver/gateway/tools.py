@@ -10,6 +10,7 @@ on the way denies the call (fail closed).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -29,6 +30,7 @@ from approver.audit.recorder import Recorder
 from approver.calls import Action, CallContext, Decision
 from approver.config.patience import DEFAULT_PATIENCE
 from approver.gateway.answers import tool_error
+from approver.gateway.arguments import TOO_DEEP, deeper_than
 from approver.gateway.callers import Caller
 from approver.gateway.catalog import Catalog, ToolEntry
 from approver.gateway.grants import GrantKey, Grants
@@ -101,6 +103,8 @@ class ToolCalls:
         client = caller.client
         arguments = dict(arguments or {})
         call_id = self.broker.new_id()
+        if deeper_than(arguments):
+            return tool_error(TOO_DEEP)
         try:
             argument_bytes = _ARGUMENTS_JSON.encode(arguments).encode()
         except (TypeError, ValueError) as exc:
@@ -110,6 +114,7 @@ class ToolCalls:
         record = _decision_record(
             entry, client, call_id, argument_bytes, decision, decided_by, message, waited
         )
+        record = dataclasses.replace(record, value=arguments)  # the audit row need not parse them again
         try:
             await self.recorder.decision(record)
         except AuditWriteError as exc:

@@ -25,8 +25,9 @@ META: Final[dict[str, Any]] = {
     "io.modelcontextprotocol/clientCapabilities": {},
 }
 """The ``_meta`` a 2026-07-28 request carries."""
-ACCEPTED_DEPTH: Final = 150
-"""A nesting depth of arguments the SDK's JSON parser accepts (it refuses ~200 and deeper)."""
+ACCEPTED_DEPTH: Final = 99
+"""The deepest array nested in an argument that approver accepts (with the arguments object
+around it, 100 levels: :data:`approver.gateway.arguments.MAX_ARGUMENT_DEPTH`)."""
 MIB: Final = 1024 * 1024
 
 
@@ -210,7 +211,7 @@ class _Builder:
         return self.call(era, arguments, category="huge-arguments", expect=expect)
 
     def deep_arguments(self, era: str) -> Case:
-        depth = self.rng.choice([100_000, 10_000, 1_000, ACCEPTED_DEPTH])
+        depth = self.rng.choice([100_000, 10_000, 1_000, 900, 300, ACCEPTED_DEPTH + 1, ACCEPTED_DEPTH])
         deep = "[" * depth + "]" * depth
         whole = self.call(era, {"text": self.marker(), "deep": 0}, category="", expect=Expect.ERROR)
         body = whole.body.replace(b'"deep":0', b'"deep":' + deep.encode(), 1)

@@ -19,6 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from approver.config.paths import Paths
 from approver.config.servers import SecretResolver
 from approver.config.tokens import TokenStore
+from approver.gateway.http_limits import HttpLimits
 from approver.service import Service
 from approver.upstream.oauth.store import CredentialStore
 
@@ -83,6 +84,7 @@ async def running_service(
     keyring_backend: KeyringBackend | None = None,
     approval_timeout: float = 30.0,
     port: int = 0,
+    http_limits: HttpLimits | None = None,
 ) -> AsyncIterator[Service]:
     """A started :class:`Service` whose upstreams have all connected or failed.
 
@@ -97,6 +99,7 @@ async def running_service(
         resolver=SecretResolver(keyring_get=backend.get_password),
         token_store=TokenStore(paths.tokens_file, backend=backend),
         credentials=CredentialStore(backend),
+        http_limits=http_limits,
     )
     await service.start()
     try:

@@ -1,13 +1,23 @@
 """A real MCP server (stdio) that misbehaves on purpose, for testing how approver copes.
 
 Run it as ``python -m approver.testing.hostile_server [--bad-names] [--duplicates] [--many N]
-[--page-size N] [--markup] [--tool NAME]... [--stderr TEXT] [--stderr-env NAME]``. Each flag turns
-on one kind of misbehaviour; without flags it offers only the tools below, which every mode has:
+[--page-size N] [--endless-cursor] [--markup] [--tool NAME]... [--stderr TEXT] [--stderr-env NAME]
+[--wire] [--long-line BYTES]``. Each flag turns on one kind of misbehaviour; without flags it
+offers only the tools below, which every mode has:
 
 - ``echo``: returns ``text`` as a text block and as structured content, plus :data:`RESULT_MARKUP`;
 - ``error_result``: returns ``text`` as a tool error (``isError``);
 - ``raise_error``: answers with a JSON-RPC error whose message is ``text``;
 - ``to_stderr``: writes ``text`` to the server's stderr, then answers ``ok``.
+
+With ``--wire`` it also offers two tools that misbehave on the wire:
+
+- ``long_line``: writes ``--long-line`` bytes (64 MiB by default; 0: without end) to its stdout,
+  the protocol stream, without a line break, then a line break; it never answers;
+- ``flood``: sends ``count`` (default 20,000) ``notifications/tools/list_changed``, then answers
+  ``ok``.
+
+``--endless-cursor`` gives every ``tools/list`` page one tool and a ``nextCursor``, without end.
 
 The strings it uses are module constants so tests can look for them (or for their absence).
 """
@@ -15,6 +25,7 @@ The strings it uses are module constants so tests can look for them (or for thei
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -77,13 +88,23 @@ DUPLICATE_DESCRIPTIONS: Final = ("The first dup: reads things.", "The second dup
 
 _TEXT_SCHEMA: Final = {"type": "object", "properties": {"text": {"type": "string"}}}
 
+LONG_LINE: Final = 64 * 1024 * 1024
+"""Bytes ``long_line`` writes by default."""
+FLOOD: Final = 20_000
+"""List changes ``flood`` sends by default."""
+
 
 def _tool(name: str, description: str, **extra: Any) -> types.Tool:
     return types.Tool(name=name, description=description, input_schema=_TEXT_SCHEMA, **extra)
 
 
 def build_tools(
-    *, bad_names: bool = False, duplicates: bool = False, many: int = 0, markup: bool = False
+    *,
+    bad_names: bool = False,
+    duplicates: bool = False,
+    many: int = 0,
+    markup: bool = False,
+    wire: bool = False,
 ) -> list[types.Tool]:
     """The tool list for the chosen misbehaviours, in listing order."""
     tools = [
@@ -92,6 +113,9 @@ def build_tools(
         _tool("raise_error", "Answer with a JSON-RPC error carrying the text."),
         _tool("to_stderr", "Write the text to stderr."),
     ]
+    if wire:
+        tools.append(_tool("long_line", "Write a line without end to the protocol stream."))
+        tools.append(_tool("flood", "Send a flood of tools/list_changed notifications."))
     if bad_names:
         tools += [_tool(name, f"A tool named {name!r}.") for name in BAD_NAMES]
     if duplicates:
@@ -105,10 +129,39 @@ def build_tools(
     return tools
 
 
+class _Misbehaviour:
+    """What the tools that misbehave on the wire need: the protocol stream and the sizes."""
+
+    protocol: io.RawIOBase | None = None
+    long_line = LONG_LINE
+
+
+def _write_long_line() -> None:
+    out = _Misbehaviour.protocol
+    assert out is not None
+    chunk = b"x" * (1024 * 1024)
+    left = _Misbehaviour.long_line
+    try:
+        while left or not _Misbehaviour.long_line:
+            part = chunk if not _Misbehaviour.long_line else chunk[: min(left, len(chunk))]
+            out.write(part)
+            left = max(0, left - len(part))
+        out.write(b"\n")
+    except OSError:
+        pass  # the reader went away: nothing left to flood
+
+
 async def _call(
     ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
 ) -> types.CallToolResult:
     text = str((params.arguments or {}).get("text", ""))
+    if params.name == "long_line":
+        await anyio.to_thread.run_sync(_write_long_line)
+        await anyio.sleep_forever()
+    if params.name == "flood":
+        for _ in range(int((params.arguments or {}).get("count", FLOOD))):
+            await ctx.session.send_tool_list_changed()
+        return types.CallToolResult(content=[types.TextContent(text="ok")])
     if params.name == "raise_error":
         raise MCPError(types.INTERNAL_ERROR, text)
     if params.name == "to_stderr":
@@ -123,13 +176,20 @@ async def _call(
     )
 
 
-def build_server(tools: Sequence[types.Tool], page_size: int = 0) -> Server[Any]:
-    """A low-level server listing ``tools`` (``page_size`` > 0: in pages of that many)."""
+def build_server(
+    tools: Sequence[types.Tool], page_size: int = 0, endless_cursor: bool = False
+) -> Server[Any]:
+    """A low-level server listing ``tools`` (``page_size`` > 0: in pages of that many; with
+    ``endless_cursor``, one made-up tool a page and always another page)."""
     listed = list(tools)
 
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
+        if endless_cursor:
+            page = int(params.cursor) if params is not None and params.cursor else 0
+            tools = listed if page == 0 else [_tool(f"page_{page}", "One more page.")]
+            return types.ListToolsResult(tools=tools, next_cursor=str(page + 1))
         if page_size <= 0:
             return types.ListToolsResult(tools=listed)
         start = int(params.cursor) if params is not None and params.cursor else 0
@@ -148,7 +208,13 @@ def build_server(tools: Sequence[types.Tool], page_size: int = 0) -> Server[Any]
 
 
 async def _serve(server: Server[Any]) -> None:
-    async with stdio_server() as (read_stream, write_stream):
+    # Streams of its own on copies of stdin and stdout, so long_line can write to the protocol
+    # stream itself (the SDK would point fd 1 at stderr while serving).
+    protocol = os.fdopen(os.dup(1), "wb", buffering=0)
+    _Misbehaviour.protocol = protocol
+    stdout = anyio.wrap_file(io.TextIOWrapper(protocol, encoding="utf-8", write_through=True))
+    stdin = anyio.wrap_file(io.TextIOWrapper(os.fdopen(os.dup(0), "rb"), encoding="utf-8"))
+    async with stdio_server(stdin, stdout) as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
@@ -161,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--duplicates", action="store_true", help="list some tool names twice")
     parser.add_argument("--many", type=int, default=0, help="also list this many bulk tools")
     parser.add_argument("--page-size", type=int, default=0, help="paginate tools/list (0: one page)")
+    parser.add_argument("--endless-cursor", action="store_true", help="tools/list pages without end")
+    parser.add_argument("--wire", action="store_true", help="also offer long_line and flood")
+    parser.add_argument("--long-line", type=int, default=LONG_LINE, help="bytes long_line writes (0: no end)")
     parser.add_argument("--markup", action="store_true", help="tools with HTML/ANSI/bidi/tag text")
     parser.add_argument("--tool", action="append", default=[], help="also list a tool with this name")
     parser.add_argument("--stderr", default="", help="write this line to stderr at start")
@@ -170,10 +239,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         if line:
             print(line, file=sys.stderr, flush=True)
     tools = build_tools(
-        bad_names=options.bad_names, duplicates=options.duplicates, many=options.many, markup=options.markup
+        bad_names=options.bad_names,
+        duplicates=options.duplicates,
+        many=options.many,
+        markup=options.markup,
+        wire=options.wire,
     )
     tools += [_tool(name, "An extra tool.") for name in options.tool]
-    anyio.run(_serve, build_server(tools, options.page_size))
+    _Misbehaviour.long_line = options.long_line
+    anyio.run(_serve, build_server(tools, options.page_size, options.endless_cursor))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ app is wherever it happened to be started.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from PySide6.QtCore import QStandardPaths
 
 from approver.audit.log import AuditError, AuditLog
 from approver.audit.query import CallFilter
+from approver.config.paths import private_output
 from approver.config.settings import load_preferences, save_preferences
 from approver.errors import ConfigError
 from approver.ui.audit_details import ROWS_EXPLAINED
@@ -36,19 +36,10 @@ class ExportResult:
 
 def export_calls(source: Path, target: Path, fmt: Literal["csv", "jsonl"], where: CallFilter) -> ExportResult:
     """Write the calls matching ``where`` to ``target`` (only the owner may read it, like the log)."""
-    partial = target.with_name(f".{target.name}.part")
     try:
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with (
-                open(descriptor, "w", encoding="utf-8", newline="") as out,
-                AuditLog(source, read_only=True) as log,
-            ):
-                rows = log.export(out, fmt, where=where)
-                calls = log.count(where)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+        with private_output(target) as out, AuditLog(source, read_only=True) as log:
+            rows = log.export(out, fmt, where=where)
+            calls = log.count(where)
     except OSError as exc:
         return ExportResult(target, 0, exc.strerror or str(exc))
     except (sqlite3.Error, AuditError) as exc:

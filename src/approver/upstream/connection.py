@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from approver import __version__
 from approver.audit.redact import Redactor
 from approver.config.servers import ServerConfig
 from approver.upstream.lane import ToolLane, lane_suits
+from approver.upstream.limits import BoundedTransport
+from approver.upstream.listing import ListPage, Refresher, list_all
 from approver.upstream.oauth.provider import UpstreamOAuth
 from approver.upstream.oauth.store import CredentialStore
 from approver.upstream.remote import open_remote, sign_in_hint, until_signed_in
@@ -148,15 +151,19 @@ class Upstream:
         self._ready = anyio.Event()
         self._ended_once = anyio.Event()
         self._state_changed = anyio.Event()
+        self._list_notes: dict[str, str] = {}
+        """Why a listing stopped short (a limit of :mod:`approver.upstream.limits`), by list."""
+        self.refresher: Refresher | None = None
+        """Refreshes the lists on ``list_changed`` while connected."""
+        self._http: BoundedTransport | None = None
 
     # -- status -------------------------------------------------------------------------------
 
     def status(self) -> UpstreamStatus:
         """A snapshot of this upstream's visible state."""
         retry_in = max(0.0, self._retry_at - time.monotonic()) if self._retry_at is not None else None
-        return UpstreamStatus(
-            self.name, self.state, self.error, self.restarts, len(self.catalog.tools), retry_in
-        )
+        error = "; ".join(filter(None, [self.error, *self._list_notes.values()])) or None
+        return UpstreamStatus(self.name, self.state, error, self.restarts, len(self.catalog.tools), retry_in)
 
     @property
     def log_file(self) -> Path:
@@ -293,7 +300,7 @@ class Upstream:
             lane = None
             if link is not None:
                 lane = ToolLane(link.send_line)
-                link.claim = lane.take
+                link.claim = partial(self._claim, lane)
                 stack.callback(lane.close)
 
             async def relay() -> None:
@@ -307,6 +314,7 @@ class Upstream:
 
             group = await stack.enter_async_context(anyio.create_task_group())
             group.start_soon(relay)
+            self.refresher = Refresher(self._refresh, group)
             session = await stack.enter_async_context(
                 ClientSession(
                     relay_recv,
@@ -340,10 +348,11 @@ class Upstream:
                 waiters.start_soon(until, self._fresh_wake())
             self.session = None
             self._lane = None
+            self.refresher = None
             if ended.is_set() and not self._stop.is_set():
                 if self._stderr is not None:  # let its last lines reach the file before quoting them
                     await anyio.to_thread.run_sync(self._stderr.drained, STDERR_DRAIN_TIMEOUT)
-                self.error = self._exit_description()
+                self.error = self._exit_description(link)
             group.cancel_scope.cancel()
 
     async def _open(self, stack: AsyncExitStack) -> tuple[Any, Any, StdioLink | None]:
@@ -352,7 +361,8 @@ class Upstream:
         if config.transport == "http":
             if self._credentials is None and config.signs_in:
                 self._credentials = CredentialStore()
-            read, write, self._auth = await open_remote(config, stack, self._credentials)
+            self._http = BoundedTransport()
+            read, write, self._auth = await open_remote(config, stack, self._credentials, self._http)
             return read, write, None
         assert config.command is not None
         # Upstream stderr may echo secrets from its environment: it is copied to the log redacted.
@@ -370,7 +380,11 @@ class Upstream:
         link = await stack.enter_async_context(open_stdio_link(params, self._stderr.stream))
         return link.read, link.write, link
 
-    def _exit_description(self) -> str:
+    def _exit_description(self, link: StdioLink | None) -> str:
+        failure = link.failure if link is not None else self._http.failure if self._http is not None else None
+        if failure is not None:
+            logger.warning("upstream %s: %s", self.name, failure)
+            return failure
         if self.config.transport == "http":
             return "the HTTP connection closed"
         tail = _last_lines(self.log_file, 3)
@@ -396,61 +410,65 @@ class Upstream:
     async def _refresh_all(self, session: ClientSession) -> None:
         caps = self.capabilities
         if caps is None or caps.tools is not None:
-            self.catalog.tools = await self._list_tools(session)
+            self.catalog.tools = await self._list(session.list_tools, "tools")
         if caps is not None and caps.resources is not None:
-            self.catalog.resources = await self._list_resources(session)
-            self.catalog.templates = await self._list_templates(session)
+            self.catalog.resources = await self._list(session.list_resources, "resources")
+            self.catalog.templates = await self._list(session.list_resource_templates, "resource_templates")
         if caps is not None and caps.prompts is not None:
-            self.catalog.prompts = await self._list_prompts(session)
+            self.catalog.prompts = await self._list(session.list_prompts, "prompts")
 
-    @staticmethod
-    async def _pages(list_page: Callable[..., Awaitable[Any]], field: str) -> list[Any]:
-        """Every item of a paginated list request, following ``next_cursor``."""
-        items: list[Any] = []
-        cursor: str | None = None
-        while True:
-            page = await list_page(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
-            items.extend(getattr(page, field))
-            cursor = page.next_cursor
-            if not cursor:
-                return items
+    async def _list(self, list_page: ListPage, field: str) -> list[Any]:
+        """One whole list (within the limits; a listing stopped short is noted in the status)."""
+        items, note = await list_all(list_page, field)
+        if note is None:
+            self._list_notes.pop(field, None)
+        else:
+            self._list_notes[field] = note
+            logger.warning("upstream %s: %s", self.name, note)
+        return items
 
-    async def _list_tools(self, session: ClientSession) -> list[types.Tool]:
-        return await self._pages(session.list_tools, "tools")
+    def _claim(self, lane: ToolLane, message: dict[str, Any]) -> bool:
+        """Take a stdio server's message before the SDK's session parses it: the lane's answers,
+        and list changes, which only mark a list for the refresher (a flood of them then costs
+        a JSON parse each, not a pydantic model and a task each)."""
+        kind = _LIST_CHANGE_METHODS.get(message.get("method")) if "id" not in message else None
+        if kind is not None and self.refresher is not None and self.session is not None:
+            self.refresher.changed(kind)
+            return True
+        return lane.take(message)
 
-    async def _list_resources(self, session: ClientSession) -> list[types.Resource]:
-        return await self._pages(session.list_resources, "resources")
-
-    async def _list_templates(self, session: ClientSession) -> list[types.ResourceTemplate]:
-        return await self._pages(session.list_resource_templates, "resource_templates")
-
-    async def _list_prompts(self, session: ClientSession) -> list[types.Prompt]:
-        return await self._pages(session.list_prompts, "prompts")
+    async def _refresh(self, kind: str) -> None:
+        """Fetch one list again after the server said it changed, and tell the gateway."""
+        session = self.session
+        if session is None:
+            return
+        try:
+            if kind == "tools":
+                self.catalog.tools = await self._list(session.list_tools, "tools")
+            elif kind == "resources":
+                self.catalog.resources = await self._list(session.list_resources, "resources")
+                self.catalog.templates = await self._list(
+                    session.list_resource_templates, "resource_templates"
+                )
+            else:
+                self.catalog.prompts = await self._list(session.list_prompts, "prompts")
+        except Exception as exc:  # the connection may have gone meanwhile; its run loop reports that
+            logger.warning("upstream %s: refreshing its %s failed: %s", self.name, kind, exc)
+            return
+        await self._emit(kind)
 
     # -- messages from the upstream -----------------------------------------------------------
 
     async def _on_message(self, message: Any) -> None:
-        session = self.session
         if isinstance(message, Exception):
             logger.warning("upstream %s sent something unreadable: %s", self.name, message)
             return
-        try:
-            if isinstance(message, types.ToolListChangedNotification) and session is not None:
-                self.catalog.tools = await self._list_tools(session)
-                await self._emit("tools")
-            elif isinstance(message, types.ResourceListChangedNotification) and session is not None:
-                self.catalog.resources = await self._list_resources(session)
-                self.catalog.templates = await self._list_templates(session)
-                await self._emit("resources")
-            elif isinstance(message, types.PromptListChangedNotification) and session is not None:
-                self.catalog.prompts = await self._list_prompts(session)
-                await self._emit("prompts")
-            elif self._hooks.notification is not None:
-                await self._hooks.notification(self, message)
-        except MCPError as exc:
-            logger.warning(
-                "upstream %s: refreshing after %s failed: %s", self.name, type(message).__name__, exc
-            )
+        changed = _LIST_CHANGE_METHODS.get(getattr(message, "method", None))
+        if changed is not None:
+            if self.refresher is not None and self.session is not None:
+                self.refresher.changed(changed)  # folded with others, not a relisting each
+        elif self._hooks.notification is not None:
+            await self._hooks.notification(self, message)
 
     async def _server_request(self, kind: str, params: Any) -> Any:
         if self._hooks.server_request is None:
@@ -467,6 +485,13 @@ class Upstream:
 
     async def _on_roots(self, context: ClientRequestContext) -> Any:
         return await self._server_request("roots", None)
+
+
+_LIST_CHANGE_METHODS: dict[Any, str] = {
+    "notifications/tools/list_changed": "tools",
+    "notifications/resources/list_changed": "resources",
+    "notifications/prompts/list_changed": "prompts",
+}
 
 
 def _describe_error(exc: BaseException) -> str:

@@ -29,9 +29,15 @@ SIGN_IN_POLL: Final = 3.0
 
 
 async def open_remote(
-    config: ServerConfig, stack: AsyncExitStack, store: CredentialStore | None
+    config: ServerConfig,
+    stack: AsyncExitStack,
+    store: CredentialStore | None,
+    transport: httpx2.AsyncBaseTransport | None = None,
 ) -> tuple[Any, Any, UpstreamOAuth | None]:
-    """Connect to ``config``'s Streamable HTTP endpoint; returns the streams and the OAuth client, if any."""
+    """Connect to ``config``'s Streamable HTTP endpoint; returns the streams and the OAuth client, if any.
+
+    ``transport`` (the connection's ``BoundedTransport``) bounds what the server may send.
+    """
     assert config.url is not None
     auth = None
     if config.signs_in:
@@ -40,6 +46,7 @@ async def open_remote(
         headers=dict(config.headers),
         auth=machine_auth(config) if config.uses_client_credentials else auth,
         timeout=httpx2.Timeout(30.0, read=300.0),
+        transport=transport,
     )
     stack.push_async_callback(client.aclose)
     read, write = await stack.enter_async_context(streamable_http_client(config.url, http_client=client))

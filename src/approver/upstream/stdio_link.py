@@ -31,6 +31,8 @@ from mcp.client.stdio import get_default_environment
 from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.shared.message import SessionMessage
 
+from approver.upstream.limits import MAX_MESSAGE_BYTES, message_too_long
+
 logger = logging.getLogger(__name__)
 
 EXIT_GRACE: Final = 2.0
@@ -59,6 +61,8 @@ class StdioLink:
     """What the session sends."""
     claim: Callable[[dict[str, Any]], bool] | None = None
     """Offered every JSON object the server writes, first; returns True when it took it."""
+    failure: str | None = None
+    """Why approver ended the link, when the server broke a limit (a line too long)."""
     _closed: bool = field(default=False, init=False)
 
     async def send_line(self, line: bytes) -> None:
@@ -90,10 +94,14 @@ class StdioLink:
 
 
 @asynccontextmanager
-async def open_stdio_link(params: StdioServerParameters, errlog: TextIO) -> AsyncIterator[StdioLink]:
+async def open_stdio_link(
+    params: StdioServerParameters, errlog: TextIO, max_line: int = MAX_MESSAGE_BYTES
+) -> AsyncIterator[StdioLink]:
     """Start the server and yield its link; on exit stop it, as the SDK's ``stdio_client`` does.
 
-    Raises OSError when the server cannot be started.
+    A line longer than ``max_line`` bytes ends the link (the session's read stream closes, and
+    :attr:`StdioLink.failure` says why) instead of growing without limit. Raises OSError when
+    the server cannot be started.
     """
     process = await anyio.open_process(
         [params.command, *params.args],
@@ -116,14 +124,20 @@ async def open_stdio_link(params: StdioServerParameters, errlog: TextIO) -> Asyn
                 # The chunks of a line not yet ended, joined once it ends: a long line (a large
                 # result) is copied once, not once per chunk.
                 parts: list[bytes] = []
+                unbroken = 0
                 with suppress(anyio.EndOfStream, *_PIPE_GONE):
                     while True:
                         chunk = await stdout.receive()
                         parts.append(chunk)
                         if b"\n" not in chunk:
+                            unbroken += len(chunk)
+                            if unbroken > max_line:
+                                link.failure = message_too_long(max_line)
+                                return
                             continue
                         *lines, rest = b"".join(parts).split(b"\n")
                         parts = [rest] if rest else []
+                        unbroken = len(rest)
                         for line in lines:
                             if not line.strip():
                                 continue
