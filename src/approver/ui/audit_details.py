@@ -96,16 +96,38 @@ def call_details(call: dict[str, Any]) -> str:
         f"Reason:       {one(call['reason']) or '(none)'}",
         "",
     ]
+    edited = call.get("edit_id") is not None
+    if edited:
+        lines += [
+            f"Edited:       by the {one(call['edit_decided_by'])} before approving: the call ran with the"
+            f" approved arguments below (edit row {call['edit_id']}), not the ones the agent sent",
+            "",
+        ]
     lines += _outcome_lines(call, one)
+    if call.get("review_id") is not None:
+        verdict = "passed on to" if call["review_decision"] == "allow" else "withheld from"
+        lines.append(
+            f"Result review: {verdict} the agent, decided by {one(call['review_decided_by'])}:"
+            f" {one(call['review_reason'])} (row {call['review_id']})"
+        )
     lines += ["", f"Row hash:     {one(call['hash'])}", f"Chained to:   {one(call['prev_hash'])}"]
     if call.get("outcome_id") is not None:
         lines.append(f"Outcome row:  {call['outcome_id']}, hash {one(call['outcome_hash'])}")
     shortened = ", stored shortened" if call.get("args_truncated") else ""
     lines += [
         "",
-        f"Arguments ({call.get('args_size') or 0:,} bytes, sha256 {one(call['args_sha256'])}{shortened}):",
+        ("Arguments as the agent sent them" if edited else "Arguments")
+        + f" ({call.get('args_size') or 0:,} bytes, sha256 {one(call['args_sha256'])}{shortened}):",
         reveal_text(pretty_arguments(call.get("arguments")), keep_newlines=True),
     ]
+    if edited:
+        shortened = ", stored shortened" if call.get("edit_args_truncated") else ""
+        lines += [
+            "",
+            f"Approved arguments, as forwarded ({call.get('edit_args_size') or 0:,} bytes,"
+            f" sha256 {one(call['edit_args_sha256'])}{shortened}):",
+            reveal_text(pretty_arguments(call.get("edit_arguments")), keep_newlines=True),
+        ]
     return "\n".join(lines)
 
 
