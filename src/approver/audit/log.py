@@ -35,6 +35,7 @@ from approver.audit import query as audit_query
 from approver.audit.export import export as export_rows
 from approver.audit.query import ActivityCount, CallFilter, CallSummary, parse_since
 from approver.audit.records import (
+    AGENT_RUNS,
     GENESIS_HASH,
     AuditError,
     AuditWriteError,
@@ -59,6 +60,7 @@ from approver.audit.table import (
 )
 
 __all__ = [
+    "AGENT_RUNS",
     "ARGUMENTS_CAP",
     "COLUMNS",
     "ERROR_CAP",

@@ -21,6 +21,10 @@ from approver.errors import ApproverError
 GENESIS_HASH: Final = "0" * 64
 """The ``prev_hash`` of the first row."""
 
+AGENT_RUNS: Final = "agent-runs"
+"""The outcome of an agent's own tool call that its hook let through: the agent runs the tool
+itself, so approver forwards nothing and sees no result."""
+
 
 class AuditError(ApproverError):
     """The audit log cannot be opened or read."""
@@ -92,7 +96,7 @@ class OutcomeRecord:
 
     call_id: str
     outcome: str
-    """``ok``, ``error``, ``cancelled`` or ``not_forwarded``."""
+    """``ok``, ``error``, ``cancelled`` or :data:`AGENT_RUNS`."""
     duration_ms: float
     result_size: int | None = None
     result_sha256: str | None = None

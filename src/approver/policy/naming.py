@@ -50,6 +50,11 @@ def exposed_name(prefix: str, tool: str) -> str:
     return clean[: MAX_NAME_LENGTH - len(suffix)] + suffix
 
 
+RESERVED_NAMES: Final = frozenset({"claude-code"})
+"""Names no server may have or use as its prefix: agents whose own tools approver decides through
+their hooks (``claude-code__Bash``), so a policy key like ``claude-code__*`` names only those."""
+
+
 def default_prefix(server_name: str) -> str:
     """The prefix used when a server sets none: its name with other characters as ``_``."""
     return _sanitize(server_name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from approver.audit.log import VerifyReport
+from approver.audit.log import AGENT_RUNS, VerifyReport
 from approver.audit.query import NOT_FORWARDED, RUNNING, SESSION_GRANT
 from approver.ui.audit_model import duration_text, local_time
 from approver.visible import reveal_text
@@ -32,6 +32,7 @@ OUTCOMES: Final = {
     "ok": "ok",
     "error": "error",
     "cancelled": "cancelled",
+    AGENT_RUNS: "run by the agent itself",
     NOT_FORWARDED: "not forwarded",
     RUNNING: "no outcome yet",
 }
@@ -136,6 +137,11 @@ def _outcome_lines(call: dict[str, Any], one: Any) -> list[str]:
         if call["decision"] == "allow":
             return ["Outcome:      none recorded yet (still running, or approver stopped before it ended)"]
         return ["Outcome:      not forwarded (the call was denied)"]
+    if call.get("outcome") == AGENT_RUNS:
+        return [
+            "Outcome:      the agent runs this tool itself (one of its own tools, let through by its hook);"
+            " approver forwards nothing and sees no result"
+        ]
     size = call.get("result_size")
     # The duration is the upstream's alone; a person's time to decide is in the reason.
     lines = [
