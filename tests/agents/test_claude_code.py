@@ -24,7 +24,12 @@ def test_a_pretooluse_payload_is_read_with_its_session_and_working_directory() -
             }
         ).encode()
     )
-    assert (call.tool_name, call.tool_input, call.session_id, call.cwd) == ("Bash", {"command": "ls"}, "abc", "/home/me/p")
+    assert (call.tool_name, call.tool_input, call.session_id, call.cwd) == (
+        "Bash",
+        {"command": "ls"},
+        "abc",
+        "/home/me/p",
+    )
     assert not call.own
 
 
@@ -44,7 +49,7 @@ def test_input_that_is_not_a_pretooluse_call_says_what_is_wrong(data: bytes, sai
 
 
 def test_an_allow_with_an_edit_carries_exactly_the_approved_bytes() -> None:
-    approved = encode_arguments({"command": "echo \u00e9 \"quoted\"", "timeout": 5})
+    approved = encode_arguments({"command": 'echo \u00e9 "quoted"', "timeout": 5})
     body = answer("allow", "approved", updated_input=approved, context="edited")
     assert approved in body
     output = json.loads(body)["hookSpecificOutput"]
@@ -53,7 +58,7 @@ def test_an_allow_with_an_edit_carries_exactly_the_approved_bytes() -> None:
         "permissionDecision": "allow",
         "permissionDecisionReason": "approved",
         "additionalContext": "edited",
-        "updatedInput": {"command": "echo \u00e9 \"quoted\"", "timeout": 5},
+        "updatedInput": {"command": 'echo \u00e9 "quoted"', "timeout": 5},
     }
     assert read_answer(body) == "allow"
 

@@ -143,11 +143,17 @@ async def test_rm_rf_under_a_deny_condition_is_denied_with_the_policys_reason_in
     assert 'tools["claude-code__Bash"].conditions[0]' in said["permissionDecisionReason"]
     assert took < 2.0, took
     [decision] = rows(service)
-    assert (decision["client"], decision["tool"], decision["decision"]) == ("claude-code", "claude-code__Bash", "deny")
+    assert (decision["client"], decision["tool"], decision["decision"]) == (
+        "claude-code",
+        "claude-code__Bash",
+        "deny",
+    )
     assert (decision["risk_class"], decision["risk_level"]) == ("destructive", "critical")
 
 
-async def test_git_status_runs_without_asking_and_its_outcome_says_the_agent_runs_it(service: Service) -> None:
+async def test_git_status_runs_without_asking_and_its_outcome_says_the_agent_runs_it(
+    service: Service,
+) -> None:
     with anyio.fail_after(TIMEOUT):
         said, _, _ = await run(service.paths, payload("Bash", {"command": "git status -s"}))
     assert said["permissionDecision"] == "allow"

@@ -9,7 +9,7 @@ import pytest
 from approver.agents.risk import builtin_risk, command_risk, url_risk
 from approver.calls import RiskClass, RiskLevel
 
-R, W, X, D, O = RiskClass.READ, RiskClass.WRITE, RiskClass.EXECUTE, RiskClass.DESTRUCTIVE, RiskClass.OTHER
+R, W, X, D = RiskClass.READ, RiskClass.WRITE, RiskClass.EXECUTE, RiskClass.DESTRUCTIVE
 LOW, MEDIUM, HIGH, CRITICAL = RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH, RiskLevel.CRITICAL
 
 
@@ -58,7 +58,11 @@ def test_writes_are_judged_by_where_they_land(tmp_path: Path) -> None:
 
     def level(path: str, tool: str = "Write") -> RiskLevel:
         risk = builtin_risk(
-            tool, {"file_path": path, "content": "x"}, cwd=str(home / "p"), home=home, protected=[approver_config]
+            tool,
+            {"file_path": path, "content": "x"},
+            cwd=str(home / "p"),
+            home=home,
+            protected=[approver_config],
         )
         assert risk.risk_class is W
         return risk.level
@@ -98,6 +102,6 @@ def test_a_fetch_is_a_read_whose_level_rises_where_data_can_leave(url: str, leve
 
 
 def test_other_tools_are_classified_by_name_and_the_agents_bookkeeping_is_low() -> None:
-    assert builtin_risk("TodoWrite", {"todos": []}).risk_class is O
+    assert builtin_risk("TodoWrite", {"todos": []}).risk_class is RiskClass.OTHER
     assert builtin_risk("WebSearch", {"query": "x"}).risk_class is R
     assert builtin_risk("mcp__github__delete_repository", {"repo": "a"}).risk_class is D

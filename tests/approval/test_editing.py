@@ -23,7 +23,7 @@ SCHEMA = {
 
 
 def test_a_string_is_edited_as_itself_and_anything_else_as_json() -> None:
-    assert field_text("a \"quoted\" path") == 'a "quoted" path'
+    assert field_text('a "quoted" path') == 'a "quoted" path'
     assert field_text(3) == "3" and field_text(True) == "true" and field_text(None) == "null"
     assert field_text({"é": [1]}) == '{"é": [1]}'
     assert field_value("path", "42", "old") == "42", "a string stays a string, whatever is typed"

@@ -27,7 +27,9 @@ def log(tmp_path: Path) -> Iterator[AuditLog]:
         yield audit_log
 
 
-def test_an_edited_decision_is_two_rows_in_one_commit_and_the_chain_verifies(log: AuditLog, tmp_path: Path) -> None:
+def test_an_edited_decision_is_two_rows_in_one_commit_and_the_chain_verifies(
+    log: AuditLog, tmp_path: Path
+) -> None:
     first = log.record_decision(decision("c1", arguments=ORIGINAL, approved=APPROVED, decided_by="user"))
     log.record_outcome(outcome("c1"))
     decision_row, edit_row, outcome_row = log.tail(0, 10)
@@ -68,7 +70,11 @@ def test_exports_keep_the_new_rows_and_a_full_export_still_verifies(log: AuditLo
     assert check_chain(rows).ok
     table = io.StringIO(newline="")
     log.export(table, "csv")
-    assert [row["kind"] for row in csv.DictReader(io.StringIO(table.getvalue()))] == ["decision", "edit", "review"]
+    assert [row["kind"] for row in csv.DictReader(io.StringIO(table.getvalue()))] == [
+        "decision",
+        "edit",
+        "review",
+    ]
 
 
 def test_audit_tail_prints_an_edit_and_a_review_in_words(log: AuditLog) -> None:

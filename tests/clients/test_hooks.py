@@ -27,7 +27,7 @@ SETTINGS = """{
     "permissions": {"allow": ["Bash(npm test)"], "deny": []},
     "hooks": {
         "PostToolUse": [{"matcher": "Write", "hooks": [{"type": "command", "command": "prettier --write"}]}],
-        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "/usr/local/bin/guard.sh"}]}]
+        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "/opt/guard.sh"}]}]
     },
     "env": {"MCP_TOOL_TIMEOUT": "180000"}
 }
@@ -37,10 +37,16 @@ SETTINGS = """{
 def test_the_command_runs_approvers_hook_with_the_timeout_and_quotes_paths() -> None:
     command = hook_command(APPROVER, Path("/data dir"))
     assert shlex.split(command) == [
-        "/opt/approver venv/bin/approver", "--data-dir", "/data dir", "hook", "claude-code", "--timeout", "600"
+        "/opt/approver venv/bin/approver",
+        "--data-dir",
+        "/data dir",
+        "hook",
+        "claude-code",
+        "--timeout",
+        "600",
     ]
     assert is_approver_hook({"type": "command", "command": command})
-    assert not is_approver_hook({"type": "command", "command": "/usr/local/bin/guard.sh"})
+    assert not is_approver_hook({"type": "command", "command": "/opt/guard.sh"})
 
 
 def test_install_adds_one_hook_for_every_tool_first_and_keeps_everything_else(tmp_path: Path) -> None:
@@ -67,7 +73,9 @@ def test_install_adds_one_hook_for_every_tool_first_and_keeps_everything_else(tm
     assert hook_installed(path)
 
 
-def test_installing_again_changes_nothing_and_uninstall_restores_the_file_byte_for_byte(tmp_path: Path) -> None:
+def test_installing_again_changes_nothing_and_uninstall_restores_the_file_byte_for_byte(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "settings.json"
     path.write_bytes(SETTINGS.encode())
     path.chmod(0o640)

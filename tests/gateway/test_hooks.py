@@ -45,7 +45,13 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
 
 def body(tool: str, tool_input: dict[str, Any], session: str = "s1") -> bytes:
     return json.dumps(
-        {"session_id": session, "cwd": "/p", "hook_event_name": "PreToolUse", "tool_name": tool, "tool_input": tool_input}
+        {
+            "session_id": session,
+            "cwd": "/p",
+            "hook_event_name": "PreToolUse",
+            "tool_name": tool,
+            "tool_input": tool_input,
+        }
     ).encode()
 
 
@@ -56,7 +62,9 @@ async def post(
     if token is not None:
         sent["authorization"] = f"Bearer {token}"
     async with httpx2.AsyncClient(timeout=TIMEOUT) as http:
-        return await http.post(f"http://127.0.0.1:{service.port}/hooks/claude-code", content=data, headers=sent)
+        return await http.post(
+            f"http://127.0.0.1:{service.port}/hooks/claude-code", content=data, headers=sent
+        )
 
 
 def decision_of(response: httpx2.Response) -> dict[str, Any]:
@@ -76,7 +84,9 @@ async def test_the_hook_door_has_the_front_doors_checks(service: Service) -> Non
         misdirected = await post(service, data, token=token, host="evil.example")
         assert misdirected.status_code == 421
         assert decision_of(await post(service, data, token=token))["permissionDecision"] == "allow"
-    assert [row["client"] for row in service.audit.tail(0, 100) if row["kind"] == "decision"] == ["claude-code"]
+    assert [row["client"] for row in service.audit.tail(0, 100) if row["kind"] == "decision"] == [
+        "claude-code"
+    ]
 
 
 async def test_an_unknown_agent_or_method_is_refused(service: Service) -> None:
@@ -111,7 +121,7 @@ async def test_rules_for_clients_and_risk_overrides_apply_to_the_agents_tools(se
     token = service.tokens.get_or_create("claude-code")
     with anyio.fail_after(TIMEOUT):
         decision_of(await post(service, body("Glob", {"pattern": "*.py"}), token=token))
-    glob = [row for row in service.audit.tail(0, 100) if row["tool"] == "claude-code__Glob"][0]
+    glob = next(row for row in service.audit.tail(0, 100) if row["tool"] == "claude-code__Glob")
     assert glob["risk_level"] == "high" and "overridden by policy" in glob["risk_reasons"]
 
 
@@ -132,7 +142,9 @@ async def test_approve_for_this_session_lasts_for_the_agents_session_only(servic
             assert request.session == "one"
             assert service.broker.approve(request.id, Scope.SESSION)
             assert decision_of(await first)["permissionDecision"] == "allow"
-            same = decision_of(await post(service, body("Bash", {"command": "make test"}, "one"), token=token))
+            same = decision_of(
+                await post(service, body("Bash", {"command": "make test"}, "one"), token=token)
+            )
             assert same["permissionDecision"] == "allow"
             other = asyncio.create_task(post(service, body("Bash", {"command": "make"}, "two"), token=token))
             again = await arrived.get()

@@ -184,7 +184,11 @@ async def test_a_withheld_result_gives_the_agent_the_persons_message_and_the_cal
     ]
     await service.recorder.flush()
     review_row = rows_of(service, "test__add")[-1]
-    assert (review_row["kind"], review_row["decision"], review_row["reason"]) == ("review", "deny", "not for you")
+    assert (review_row["kind"], review_row["decision"], review_row["reason"]) == (
+        "review",
+        "deny",
+        "not for you",
+    )
 
 
 async def test_without_an_approval_window_a_result_held_for_review_is_withheld(service: Service) -> None:

@@ -169,7 +169,10 @@ def test_claude_codes_hook_is_installed_from_the_panel_after_its_diff_and_remove
     assert not panel.hook_uninstall_button.isEnabled()
 
     panel.hook_install_button.click()
-    assert '"PreToolUse"' in panel.diff_view.toPlainText() and "hook claude-code" in panel.diff_view.toPlainText()
+    assert (
+        '"PreToolUse"' in panel.diff_view.toPlainText()
+        and "hook claude-code" in panel.diff_view.toPlainText()
+    )
     assert settings.read_bytes() == original
     assert panel.confirm_button.text() == "Install the hook"
     panel.confirm_button.click()
