@@ -76,9 +76,7 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
         for upstream in upstreams.values():
             catalog.refresh(upstream)
             if upstream.state is UpstreamState.NEEDS_SIGN_IN:
-                failed.append(
-                    f"server {upstream.name}: sign in needed: run `approver login {upstream.name}`"
-                )
+                failed.append(f"server {upstream.name}: sign in needed: run `approver login {upstream.name}`")
             elif upstream.state is not UpstreamState.READY:
                 why = upstream.error or f"no answer within {args.timeout:g} s"
                 failed.append(f"server {upstream.name}: {upstream.state.value}: {why}")

@@ -56,6 +56,7 @@ class Patience:
 
         Raises ConfigError, leaving the file as it was, when the file is invalid or the value is.
         """
+
         def edit(data: dict[str, Any]) -> None:
             clients = data.setdefault("clients", {})
             entry = clients.setdefault(client, {})
