@@ -127,7 +127,8 @@ class AgentHooks:
         ruling = await self.tools.rule(caller, entry, call.tool_input, argument_bytes, call_id, budget)
         if not ruling.runs:
             return answer("deny", ruling.message)
-        self.tools.recorder.outcome_soon(OutcomeRecord(call_id, AGENT_RUNS, 0.0))
+        # No duration (NaN is stored as NULL): approver does not run the tool, the agent does.
+        self.tools.recorder.outcome_soon(OutcomeRecord(call_id, AGENT_RUNS, math.nan))
         return _allowed(ruling)
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase, QKeyEvent
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -43,6 +43,17 @@ _NOTE = (
     "You are editing this call. Approve edited runs it with your changes, once; the agent is told "
     "what ran. Discard edits shows the call as the agent made it."
 )
+
+
+class _Field(QLineEdit):
+    """A one-line field in which Enter does nothing: it never reaches the dialog's Deny."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Swallow Return and Enter; everything else as usual."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
 
 def _mono(text: str, name: str) -> QPlainTextEdit:
@@ -105,7 +116,7 @@ class ArgumentEditor(QWidget):
                 editor = _mono(text, f"edit:{name}")
                 editor.textChanged.connect(self.changed)
             else:
-                editor = QLineEdit(text)
+                editor = _Field(text)
                 editor.setObjectName(f"edit:{name}")
                 editor.textEdited.connect(self.changed)
             editor.setAccessibleName(f"Argument {name}")

@@ -40,7 +40,10 @@ OUTCOMES: Final = {
 
 RISK_LEVELS: Final = ("low", "medium", "high", "critical")
 
-ROWS_EXPLAINED: Final = "a call is a decision row, plus an outcome row once it was forwarded"
+ROWS_EXPLAINED: Final = (
+    "a call is a decision row, plus an outcome row once it was forwarded, and an edit or review row "
+    "when a person edited it or reviewed its result"
+)
 """What a row of the log is, said wherever the window counts rows."""
 
 _DECIDED_BY_WORDS: Final = {
