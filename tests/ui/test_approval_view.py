@@ -799,3 +799,23 @@ def test_a_result_waiting_for_review_is_shown_in_place_of_arguments_and_cannot_b
     assert "the secret plans" in block.shown.text
     rig.button("approve").click()
     assert rig.outcome(task).verdict is Verdict.APPROVED
+
+
+def test_a_result_under_review_says_so_in_the_title_and_flags_secrets_in_it(rig: Rig) -> None:
+    (task,) = rig.submit(edit_request(result="key AKIAIOSFODNN7EXAMPLE", arguments=b"{}"))
+    assert rig.dialog.windowTitle() == "Approve the result of files__write_file?"
+    [block] = rig.dialog.arguments.blocks
+    assert "looks like an AWS access key" in block.title.text()
+    rig.button("deny").click()
+    assert rig.outcome(task).verdict is Verdict.DENIED
+
+
+def test_enter_in_an_edited_field_neither_denies_nor_approves(rig: Rig, qtbot: QtBot) -> None:
+    (task,) = rig.submit(edit_request())
+    rig.button("edit_arguments").click()
+    path = field(rig, "path")
+    path.setFocus()
+    qtbot.keyClick(path, Qt.Key.Key_Return)
+    assert not task.done() and rig.dialog.requests()
+    rig.button("deny").click()
+    assert rig.outcome(task).verdict is Verdict.DENIED

@@ -101,7 +101,10 @@ class ApprovalRequest:
 
     @property
     def summary(self) -> str:
-        """What is asked, in a few words: the tool's exposed name, or ``read <uri> from <server>``."""
+        """What is asked, in a few words: the tool's exposed name, ``read <uri> from <server>``, or
+        ``the result of <tool>`` for a result held for review."""
+        if self.result is not None:
+            return f"the result of {self.tool.name}"
         return self.request.describe() if self.request is not None else self.tool.name
 
     agent: AgentWait = field(default_factory=AgentWait, compare=False)

@@ -96,7 +96,10 @@ class ArgumentView(QWidget):
         self._clear()
         set_plain(self.caption, f"The result, {len(result.encode()):,} bytes as text:", reveal=False)
         self._form_host.hide()
-        block = TextBlock(result_argument(result))
+        item = result_argument(result)
+        block = TextBlock(item)
+        if item.secrets:
+            block.title.setText(block.title.text() + f" [{'; '.join(item.secrets)}]")
         self._blocks.addWidget(block)
         self.blocks.append(block)
         self.raw_button.hide()
