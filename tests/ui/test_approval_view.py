@@ -819,3 +819,16 @@ def test_enter_in_an_edited_field_neither_denies_nor_approves(rig: Rig, qtbot: Q
     assert not task.done() and rig.dialog.requests()
     rig.button("deny").click()
     assert rig.outcome(task).verdict is Verdict.DENIED
+
+
+def test_an_edited_field_with_hidden_characters_says_so_and_line_breaks_are_not_hidden(rig: Rig) -> None:
+    arguments = {"path": "/home/me/\u202eexe.txt", "content": "one\ntwo\n" * 20, "overwrite": False}
+    (task,) = rig.submit(dataclasses.replace(edit_request(), arguments=json.dumps(arguments).encode()))
+    rig.button("edit_arguments").click()
+    editor = rig.dialog.edit_panel.editor
+    assert editor is not None
+    captions = [label.text() for label in editor.findChildren(QLabel)]
+    assert any(text.startswith("path:") and "<U+" in text for text in captions)
+    assert "content:" in captions, "line breaks are no hidden characters"
+    rig.button("deny").click()
+    assert rig.outcome(task).verdict is Verdict.DENIED

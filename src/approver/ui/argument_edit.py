@@ -120,7 +120,7 @@ class ArgumentEditor(QWidget):
                 editor.setObjectName(f"edit:{name}")
                 editor.textEdited.connect(self.changed)
             editor.setAccessibleName(f"Argument {name}")
-            hidden = reveal(text).warning()
+            hidden = reveal(text, keep_newlines=True).warning()
             caption = plain_label(name + ":" + (f"  ({hidden})" if hidden else ""), wrap=True)
             self._grid.addWidget(caption, row, 0)
             self._grid.addWidget(editor, row, 1)
