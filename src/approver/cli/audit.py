@@ -93,6 +93,9 @@ def _format_row(row: dict[str, Any]) -> str:
         verdict = "result passed on" if row["decision"] == "allow" else "result withheld"
         who = f"{row['ts']}  {row['client']}  {row['tool']}"
         return reveal_text(f"{who}  {verdict} by {row['decided_by']}: {row['reason']}")
+    if row.get("outcome") == "agent-runs":
+        who = f"{row.get('client') or ''}  {row.get('tool') or ''}"
+        return reveal_text(f"{row['ts']}  {who}  -> agent-runs (the agent runs the tool itself)")
     duration = row["duration_ms"] or 0.0
     who = f"{row.get('client') or ''}  {row.get('tool') or ''}"
     error = f": {row['error']}" if row.get("error") else ""
