@@ -11,11 +11,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from approver.approval.editing import encode_arguments
 from approver.audit.log import canonical_json
 from approver.audit.redact import Redactor
 from approver.calls import Action, CallContext, Risk, RiskClass, RiskLevel, ToolRef
 from approver.errors import ConfigError
-from approver.approval.editing import encode_arguments
 from approver.policy.confusables import find_lookalikes, is_suspicious, skeleton, unusual_characters
 from approver.policy.engine import Policy
 from approver.policy.limits import RateLimiter
