@@ -2,8 +2,10 @@
 
 :meth:`ToolCalls.call` is the one path every ``tools/call`` takes, whichever door it came in
 through (the SDK's server or the front door's fast path, see :mod:`approver.gateway.callers`).
-The decision is committed to the audit log before the call is forwarded, and the upstream gets
-exactly the argument bytes that were decided on (and shown, when a person approved). Any error
+Its first half, :meth:`ToolCalls.rule` (decide, ask, record), is also how an agent's own tool
+calls are decided (:mod:`approver.gateway.hooks`). The decision is committed to the audit log
+before the call is forwarded, and the upstream gets exactly the argument bytes that were decided
+on (and shown, when a person approved), or the edit a person approved in their place. Any error
 on the way denies the call (fail closed).
 """
 
