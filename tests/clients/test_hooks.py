@@ -117,3 +117,11 @@ def test_settings_approver_cannot_read_are_refused_with_where_and_why(tmp_path: 
 
 def test_the_default_file_is_the_users_claude_settings(tmp_path: Path) -> None:
     assert settings_path(tmp_path) == tmp_path / ".claude" / "settings.json"
+
+
+def test_settings_of_any_shape_are_read_as_not_installed_rather_than_failing(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    for text in ('{"hooks": []}', '{"hooks": {"PreToolUse": 3}}', "[]", "{", ""):
+        path.write_text(text, "utf-8")
+        assert not hook_installed(path), text
+    assert not hook_installed(tmp_path / "missing.json")

@@ -105,7 +105,8 @@ def hook_installed(path: Path) -> bool:
         data = parse_json(text, str(path)) if text else {}
     except (ConfigError, OSError):
         return False
-    entries = data.get("hooks", {}).get("PreToolUse", []) if isinstance(data, dict) else []
+    hooks = data.get("hooks") if isinstance(data, dict) else None
+    entries = hooks.get("PreToolUse") if isinstance(hooks, dict) else None
     return isinstance(entries, list) and any(
         isinstance(entry, dict) and any(is_approver_hook(hook) for hook in entry.get("hooks", []) or [])
         for entry in entries
