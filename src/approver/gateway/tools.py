@@ -200,7 +200,9 @@ class ToolCalls:
             pin = self.catalog.pin_check(entry) if decision.action is not Action.DENY else entry.pin
             if pin.quarantined and decision.action is Action.ALLOW:
                 # A changed definition may be a rug pull: a person sees the diff before any call.
-                decision = Decision(Action.REQUIRE_APPROVAL, "pin-changed", pin.reason)
+                decision = Decision(
+                    Action.REQUIRE_APPROVAL, "pin-changed", pin.reason, review_result=decision.review_result
+                )
             if decision.action is not Action.REQUIRE_APPROVAL:
                 return decision, "policy", "", None
             grant = GrantKey(caller.principal, caller.session, entry.ref.name)
