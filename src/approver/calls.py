@@ -130,3 +130,6 @@ class Decision:
     """Why, in words an agent and a person can read."""
     retry_after: float | None = None
     """Seconds until a rate-limited call may be retried, when a limit denied it."""
+    review_result: bool = False
+    """The deciding ``tools`` entry says ``review_result``: a person sees the upstream's result before
+    the agent gets it."""

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from approver.audit.log import DecisionRecord, OutcomeRecord
+from approver.audit.log import DecisionRecord, OutcomeRecord, ReviewRecord
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ class Recorded:
     """A row was committed to the audit log."""
 
     row_id: int
-    record: DecisionRecord | OutcomeRecord
+    record: DecisionRecord | OutcomeRecord | ReviewRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Final
 
 import uvicorn
@@ -45,8 +44,12 @@ from approver.gateway.catalog import Catalog
 from approver.gateway.fastcall import FastCalls
 from approver.gateway.front import DEFAULT_PORT, MCP_PATH, build_app, check_loopback
 from approver.gateway.gateway import Gateway
+from approver.gateway.hooks import AgentHooks
 from approver.gateway.http_limits import HttpLimits, guarded_protocol
 from approver.gateway.reload import ServersReload
+from approver.gateway.runtime import HOST as HOST  # re-exported: commands import the light module
+from approver.gateway.runtime import RuntimeInfo as RuntimeInfo
+from approver.gateway.runtime import read_runtime as read_runtime
 from approver.gateway.session_quota import SessionQuota
 from approver.policy.editing import (
     add_allow_rule,
@@ -70,54 +73,12 @@ logger = logging.getLogger(__name__)
 IDLE_CONNECTION_TIMEOUT: Final = 75
 """Seconds the gateway keeps an idle client connection open (uvicorn's default is 5)."""
 
-HOST = "127.0.0.1"
-
 PROBE_TIMEOUT: Final = 1.0
 """Seconds to wait for whatever holds a port to answer an HTTP request."""
 
 
 class PortInUseError(ApproverError):
     """The gateway's port is taken."""
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeInfo:
-    """What a running gateway publishes in its runtime file."""
-
-    port: int
-    pid: int
-    started: float
-    app: str = "serve"
-    """``desktop`` for the desktop app, ``serve`` for ``approver serve``."""
-
-    @property
-    def url(self) -> str:
-        """The MCP endpoint (without a token)."""
-        return f"http://{HOST}:{self.port}{MCP_PATH}"
-
-
-def read_runtime(paths: Paths) -> RuntimeInfo | None:
-    """The running gateway's info, or None when none is running."""
-    try:
-        data = json.loads(paths.runtime_file.read_text("utf-8"))
-        info = RuntimeInfo(
-            int(data["port"]), int(data["pid"]), float(data.get("started", 0)), str(data.get("app", "serve"))
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not _pid_alive(info.pid):
-        return None
-    return info
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def describe_holder(paths: Paths, port: int, host: str = HOST) -> str:
@@ -243,6 +204,8 @@ class Service:
         self.gateway = Gateway(
             self.catalog, self.policy, self.recorder, self.broker, patience=self.patience.for_client
         )
+        self.hooks = AgentHooks(self.gateway.tools, protected=(paths.config_dir, paths.data_dir))
+        """Answers agents' hooks (``approver hook claude-code``) at ``/hooks/<agent>``."""
         hooks.notification = self.gateway.upstream_notification
         hooks.server_request = self.gateway.upstream_request
         self.policy.on_change(self.catalog.reclassify)
@@ -414,7 +377,7 @@ class Service:
         self.fast = FastCalls(self.gateway, self.gateway.server.session_manager)
         quota = SessionQuota(mcp_app, self.gateway.server.session_manager)
         config = uvicorn.Config(
-            build_app(quota, self.port, self.tokens.authenticate, self.fast),
+            build_app(quota, self.port, self.tokens.authenticate, self.fast, self.hooks),
             log_level="warning",
             access_log=False,
             # Nothing proxies a loopback gateway: X-Forwarded-* headers are a client's claim,

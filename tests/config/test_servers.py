@@ -436,3 +436,11 @@ def test_a_client_credentials_server_needs_an_issuer_and_a_secret_or_key_and_nev
     server = load_servers(path, _resolver({"s": "machine-secret"})).get("m")
     assert server is not None and server.uses_client_credentials and not server.signs_in
     assert server.oauth_settings.client_secret == "machine-secret" and "machine-secret" not in repr(server)
+
+
+def test_a_hook_agents_name_cannot_be_a_servers_name_or_prefix(tmp_path: Path) -> None:
+    named = _error(_write(tmp_path, {"mcpServers": {"claude-code": {"command": "x"}}}))
+    assert named.pointer == "/mcpServers/claude-code"
+    assert "reserved for that agent's own tools (claude-code__Bash" in named.message
+    prefixed = _error(_write(tmp_path, {"mcpServers": {"tools": {"command": "x", "prefix": "claude-code"}}}))
+    assert prefixed.pointer == "/mcpServers/tools/prefix"

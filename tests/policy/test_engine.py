@@ -861,3 +861,22 @@ def test_origin_metadata_is_accepted_and_changes_no_decision() -> None:
         }
     )
     assert decide(p, call(tool("t", "t"), client="c")).action is Action.ALLOW
+
+
+def test_review_result_marks_what_the_entry_allows_or_asks_about_but_not_a_denial() -> None:
+    p = policy(
+        {
+            "github__get_file": {
+                "action": "allow",
+                "review_result": True,
+                "conditions": [
+                    {"when": {"path": {"equals": "/secret"}}, "action": "deny"},
+                    {"when": {"path": {"equals": "/ask"}}, "action": "require_approval"},
+                ],
+            }
+        }
+    )
+    assert decide(p, call("github__get_file", {"path": "/a"})).review_result
+    assert decide(p, call("github__get_file", {"path": "/ask"})).review_result
+    assert not decide(p, call("github__get_file", {"path": "/secret"})).review_result
+    assert not decide(p, call("github__other")).review_result

@@ -702,3 +702,133 @@ def test_at_its_minimum_size_a_pin_changed_call_with_every_warning_keeps_deny_on
         widget = rig.dialog.findChild(QWidget, name)
         assert widget is not None and widget.isVisible(), name
         assert inside.contains(QRect(widget.mapTo(rig.dialog, QPoint(0, 0)), widget.size())), name
+
+
+# --- editing before approving -------------------------------------------------------------------
+
+WRITE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "path": {"type": "string"},
+        "content": {"type": "string"},
+        "overwrite": {"type": "boolean"},
+    },
+    "required": ["path", "content"],
+}
+
+
+def edit_request(**changes: Any) -> ApprovalRequest:
+    arguments = {"path": "/home/me/notes.md", "content": "line one\n" * 30, "overwrite": False}
+    return dataclasses.replace(
+        make_request(tool="write_file", arguments=arguments), input_schema=WRITE_SCHEMA, **changes
+    )
+
+
+def field(rig: Rig, name: str) -> QLineEdit:
+    found = rig.dialog.findChild(QLineEdit, f"edit:{name}")
+    assert found is not None, name
+    return found
+
+
+def test_an_edited_field_is_approved_once_as_canonical_json_in_place_of_the_call(rig: Rig) -> None:
+    (task,) = rig.submit(edit_request())
+    rig.button("edit_arguments").click()
+    assert rig.button("approve").text() == "&Approve edited"
+    assert not rig.button("approve_session").isVisible() and not rig.button("approve_always").isVisible()
+    assert not rig.dialog.arguments.isVisible()
+    field(rig, "path").setText("/home/me/notes-copy.md")
+    field(rig, "overwrite").setText("true")
+    content = rig.view("edit:content")
+    content.setPlainText("just one line\n")
+    rig.button("approve").click()
+    resolution = rig.outcome(task)
+    assert (resolution.verdict, resolution.scope) == (Verdict.APPROVED, Scope.ONCE)
+    assert resolution.arguments == (
+        b'{"content":"just one line\\n","overwrite":true,"path":"/home/me/notes-copy.md"}'
+    )
+
+
+def test_an_edit_that_breaks_the_schema_is_not_approved_and_the_dialog_says_why(rig: Rig) -> None:
+    (task,) = rig.submit(edit_request())
+    rig.button("edit_arguments").click()
+    field(rig, "overwrite").setText('"yes"')
+    rig.button("approve").click()
+    assert not task.done()
+    assert "overwrite: 'yes' is not of type 'boolean'" in rig.label("edit_problem").text()
+    assert "Not approved" in rig.label("error").text()
+    field(rig, "overwrite").setText("maybe")
+    rig.button("approve").click()
+    assert "overwrite: true or false is expected as JSON" in rig.label("edit_problem").text()
+    assert not task.done()
+    rig.button("deny").click()
+    assert rig.outcome(task).verdict is Verdict.DENIED
+
+
+def test_raw_json_is_one_click_away_and_carries_the_edits_both_ways(rig: Rig) -> None:
+    (task,) = rig.submit(edit_request())
+    rig.button("edit_arguments").click()
+    field(rig, "path").setText("/tmp/draft.md")
+    rig.button("edit_raw").click()
+    raw = rig.view("raw_editor")
+    assert json.loads(raw.toPlainText())["path"] == "/tmp/draft.md"
+    raw.setPlainText(raw.toPlainText().replace("/tmp/draft.md", "/tmp/final.md"))
+    rig.button("edit_raw").click()
+    assert field(rig, "path").text() == "/tmp/final.md"
+    rig.button("approve").click()
+    assert b'"path":"/tmp/final.md"' in (rig.outcome(task).arguments or b"")
+
+
+def test_an_edit_that_changes_nothing_is_a_plain_approval_and_discarding_restores_the_view(rig: Rig) -> None:
+    (task,) = rig.submit(edit_request())
+    rig.button("edit_arguments").click()
+    rig.button("edit_arguments").click()  # now "Discard edits"
+    assert rig.dialog.arguments.isVisible() and rig.button("approve").text() == "&Approve"
+    rig.button("edit_arguments").click()
+    rig.button("approve").click()
+    resolution = rig.outcome(task)
+    assert resolution.verdict is Verdict.APPROVED and resolution.arguments is None
+
+
+def test_a_result_waiting_for_review_is_shown_in_place_of_arguments_and_cannot_be_edited(rig: Rig) -> None:
+    (task,) = rig.submit(edit_request(result="the secret plans\nline two", arguments=b"{}"))
+    assert not rig.dialog.edit_panel.isVisible()
+    assert rig.label("heading").text() == "receive the result of files__write_file (review it first)"
+    assert "already ran" in rig.label("offers_note").text()
+    assert not rig.button("approve_session").isVisible()
+    [block] = rig.dialog.arguments.blocks
+    assert "the secret plans" in block.shown.text
+    rig.button("approve").click()
+    assert rig.outcome(task).verdict is Verdict.APPROVED
+
+
+def test_a_result_under_review_says_so_in_the_title_and_flags_secrets_in_it(rig: Rig) -> None:
+    (task,) = rig.submit(edit_request(result="key AKIAIOSFODNN7EXAMPLE", arguments=b"{}"))
+    assert rig.dialog.windowTitle() == "Approve the result of files__write_file?"
+    [block] = rig.dialog.arguments.blocks
+    assert "looks like an AWS access key" in block.title.text()
+    rig.button("deny").click()
+    assert rig.outcome(task).verdict is Verdict.DENIED
+
+
+def test_enter_in_an_edited_field_neither_denies_nor_approves(rig: Rig, qtbot: QtBot) -> None:
+    (task,) = rig.submit(edit_request())
+    rig.button("edit_arguments").click()
+    path = field(rig, "path")
+    path.setFocus()
+    qtbot.keyClick(path, Qt.Key.Key_Return)
+    assert not task.done() and rig.dialog.requests()
+    rig.button("deny").click()
+    assert rig.outcome(task).verdict is Verdict.DENIED
+
+
+def test_an_edited_field_with_hidden_characters_says_so_and_line_breaks_are_not_hidden(rig: Rig) -> None:
+    arguments = {"path": "/home/me/\u202eexe.txt", "content": "one\ntwo\n" * 20, "overwrite": False}
+    (task,) = rig.submit(dataclasses.replace(edit_request(), arguments=json.dumps(arguments).encode()))
+    rig.button("edit_arguments").click()
+    editor = rig.dialog.edit_panel.editor
+    assert editor is not None
+    captions = [label.text() for label in editor.findChildren(QLabel)]
+    assert any(text.startswith("path:") and "<U+" in text for text in captions)
+    assert "content:" in captions, "line breaks are no hidden characters"
+    rig.button("deny").click()
+    assert rig.outcome(task).verdict is Verdict.DENIED

@@ -50,5 +50,6 @@ def test_the_chain_check_counts_log_rows_and_says_what_a_row_is() -> None:
     message = verify_message(VerifyReport(True, 8, None, "", "f" * 64, 8))
     assert message.startswith(
         "Verified: the hash chain of all 8 log rows is intact (a call is a decision row, plus an "
-        "outcome row once it was forwarded)."
+        "outcome row once it was forwarded, and an edit or review row when a person edited it or "
+        "reviewed its result)."
     )

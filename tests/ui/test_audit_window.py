@@ -292,7 +292,8 @@ def test_export_writes_exactly_the_filtered_calls(
     calls = len(expected)
     assert window.message.text() == (
         f"Exported {calls:,} calls ({result.rows:,} log rows: a call is a decision row, plus an outcome "
-        f"row once it was forwarded) to {target}."
+        "row once it was forwarded, and an edit or review row when a person edited it or reviewed its "
+        f"result) to {target}."
     )
     assert list(target.parent.iterdir()) == [target]
 

@@ -149,3 +149,36 @@ def test_install_drops_unknown_servers_only_when_ticked(qtbot: QtBot, tmp_path: 
     assert panel.confirm_button.isEnabled()
     panel.confirm_button.click()
     assert list(json.loads(config.read_text())["mcpServers"]) == ["approver"]
+
+
+def test_claude_codes_hook_is_installed_from_the_panel_after_its_diff_and_removed_again(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    window, _ = window_for(qtbot, tmp_path, [])
+    panel = window.install_panel
+    assert panel is not None
+    assert not panel.hook_box.isVisibleTo(panel)
+    panel.client_box.setCurrentIndex(panel.client_box.findData("claude-code"))
+    assert panel.hook_box.isVisibleTo(panel)
+    settings = tmp_path / "home" / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    original = b'{"model": "opus"}\n'
+    settings.write_bytes(original)
+    panel.refresh()
+    assert "Install hook… adds approver's hook" in panel.hook_status.text()
+    assert not panel.hook_uninstall_button.isEnabled()
+
+    panel.hook_install_button.click()
+    assert (
+        '"PreToolUse"' in panel.diff_view.toPlainText()
+        and "hook claude-code" in panel.diff_view.toPlainText()
+    )
+    assert settings.read_bytes() == original
+    assert panel.confirm_button.text() == "Install the hook"
+    panel.confirm_button.click()
+    assert json.loads(settings.read_text())["hooks"]["PreToolUse"][0]["matcher"] == "*"
+    assert "approver's hook is in" in panel.hook_status.text()
+
+    panel.hook_uninstall_button.click()
+    panel.confirm_button.click()
+    assert settings.read_bytes() == original

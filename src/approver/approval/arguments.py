@@ -274,3 +274,8 @@ def block_caption(lines: int, size: int, drawn: int | None = None) -> str:
     if drawn is not None and drawn > lines:
         text += f", drawn as {drawn:,} lines at this width"
     return text
+
+
+def result_argument(result: str) -> Argument:
+    """A tool's result, shown for review as one numbered text block."""
+    return Argument("result", result, result, True, "content", True, _secrets("result", result))

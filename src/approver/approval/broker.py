@@ -98,10 +98,16 @@ class ApprovalRequest:
     """The argument names in the order the client sent them (``arguments`` is canonical, so sorted)."""
     request: RequestRef | None = None
     """Set when this is not a tool call but a resource read, a prompt get or a completion."""
+    result: str | None = None
+    """Set when the person reviews a tool's result before the agent gets it (``review_result``):
+    the result as text. Approving passes it on, denying withholds it."""
 
     @property
     def summary(self) -> str:
-        """What is asked, in a few words: the tool's exposed name, or ``read <uri> from <server>``."""
+        """What is asked, in a few words: the tool's exposed name, ``read <uri> from <server>``, or
+        ``the result of <tool>`` for a result held for review."""
+        if self.result is not None:
+            return f"the result of {self.tool.name}"
         return self.request.describe() if self.request is not None else self.tool.name
 
     agent: AgentWait = field(default_factory=AgentWait, compare=False)
@@ -118,6 +124,9 @@ class Resolution:
     message: str = ""
     """For a denial: text the agent receives."""
     scope: Scope = Scope.ONCE
+    arguments: bytes | None = None
+    """For an approval with the person's edits: the canonical JSON of the arguments they approved
+    in place of the call's own (forwarded instead of them, exactly these bytes)."""
 
 
 Observer = Callable[[ApprovalRequest, Resolution | None], None]
@@ -217,9 +226,16 @@ class Broker:
             "for one client; this call was denied without asking: wait for those to be answered",
         )
 
-    def approve(self, request_id: str, scope: Scope = Scope.ONCE) -> bool:
-        """Approve a pending request; False when it already ended."""
-        return self._settle(request_id, Resolution(Verdict.APPROVED, "user", scope=scope))
+    def approve(self, request_id: str, scope: Scope = Scope.ONCE, arguments: bytes | None = None) -> bool:
+        """Approve a pending request; False when it already ended.
+
+        ``arguments`` approves the person's edit of the call's arguments (canonical JSON) instead of
+        the call as made; an edited call is approved once, never for a session or always.
+        """
+        if arguments is not None and scope is not Scope.ONCE:
+            raise ValueError("edited arguments are approved once, not for a session or always")
+        approval = Resolution(Verdict.APPROVED, "user", scope=scope, arguments=arguments)
+        return self._settle(request_id, approval)
 
     def deny(self, request_id: str, message: str = "") -> bool:
         """Deny a pending request, optionally with a message for the agent; False when it already ended."""

@@ -67,6 +67,8 @@ def headline(request: ApprovalRequest, arguments: Arguments | None = None) -> He
     )
     if request.request is not None:  # a resource read, a prompt get or a completion
         return Headline(request.client, request.summary)
+    if request.result is not None:  # the call ran; its result waits for review
+        return Headline(request.client, f"receive the result of {request.tool.name} (review it first)")
     return Headline(
         request.client, describe_action(request.tool.tool, request.tool.name, request.risk.risk_class, laid)
     )

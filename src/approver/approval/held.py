@@ -243,7 +243,8 @@ def held_decision(held: Held, rule: str, pin_reason: str, now: float) -> tuple[D
         gone = "the client went away while the call waited for approval"
         return Decision(Action.DENY, rule, gone), "cancelled", ""
     if resolution.verdict is Verdict.APPROVED:
-        return Decision(Action.ALLOW, rule, f"approved by the user{origin}"), "user", ""
+        edited = " with edited arguments" if resolution.arguments is not None else ""
+        return Decision(Action.ALLOW, rule, f"approved by the user{edited}{origin}"), "user", ""
     reason = {
         Verdict.TIMED_OUT: "nobody approved this call in time",
         Verdict.CANCELLED: "the request was withdrawn",

@@ -97,6 +97,16 @@ class Offers:
 
 def offers(request: ApprovalRequest) -> Offers:
     """The approvals offered for ``request``."""
+    if request.result is not None:
+        return Offers(
+            session=False,
+            always=False,
+            behind_more=False,
+            why=(
+                "This call already ran. Approve passes its result to the agent; Deny withholds it, and the "
+                "agent gets your message instead."
+            ),
+        )
     if request.pin_change:
         return Offers(
             session=False,

@@ -1,14 +1,17 @@
 """The tamper-evident audit log: every decision and outcome, hash-chained, in SQLite.
 
-One append-only table ``events`` holds two kinds of rows in one chain: a ``decision`` row,
-committed before a call is forwarded upstream, and an ``outcome`` row after the call returns.
+One append-only table ``events`` holds every row in one chain: a ``decision`` row, committed
+before a call is forwarded upstream (with an ``edit`` row in the same commit when a person edited
+the call's arguments), an ``outcome`` row after the call returns, and a ``review`` row when a
+person reviewed its result.
 Each row's ``hash`` is ``sha256(prev_hash + canonical JSON of the row's other columns)``, so an
 edited, deleted or inserted row breaks the chain and :meth:`AuditLog.verify` names it.
 Triggers refuse UPDATE and DELETE; someone who can rewrite the whole file can still rebuild
 the chain, so the chain proves consistency, not authorship.
 
-This module writes and verifies; the rows and their chain are in :mod:`approver.audit.records`,
-the table's shape in :mod:`approver.audit.table` and the read queries (filters, pages, counts,
+This module writes and verifies; the records and their chain are in
+:mod:`approver.audit.records`, the columns each record becomes in :mod:`approver.audit.rows`, the
+table's shape in :mod:`approver.audit.table` and the read queries (filters, pages, counts,
 activity, export) in :mod:`approver.audit.query`, which :class:`AuditLog` runs under its lock.
 Their public names are importable from here too.
 """
@@ -17,9 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
-import math
 import os
 import sqlite3
 import threading
@@ -36,17 +36,20 @@ from approver.audit.export import export as export_rows
 from approver.audit.preview import redacted_preview, redacted_text_preview
 from approver.audit.query import ActivityCount, CallFilter, CallSummary, parse_since
 from approver.audit.records import (
+    AGENT_RUNS,
     GENESIS_HASH,
     AuditError,
     AuditWriteError,
     DecisionRecord,
     OutcomeRecord,
+    ReviewRecord,
     VerifyReport,
     canonical_json,
     check_chain,
     row_hash,
 )
 from approver.audit.redact import Redactor
+from approver.audit.rows import ARGUMENTS_CAP, ERROR_CAP, RowMaker
 from approver.audit.table import (
     APPEND_ONLY_TRIGGERS,
     CALL_INDEXES,
@@ -58,6 +61,7 @@ from approver.audit.table import (
 )
 
 __all__ = [
+    "AGENT_RUNS",
     "ARGUMENTS_CAP",
     "COLUMNS",
     "ERROR_CAP",
@@ -72,6 +76,7 @@ __all__ = [
     "CallSummary",
     "DecisionRecord",
     "OutcomeRecord",
+    "ReviewRecord",
     "VerifyReport",
     "canonical_json",
     "check_chain",
@@ -79,12 +84,6 @@ __all__ = [
     "parse_since",
     "row_hash",
 ]
-
-ARGUMENTS_CAP: Final = 64 * 1024
-"""Stored (redacted) arguments longer than this many UTF-8 bytes are cut to a preview."""
-
-ERROR_CAP: Final = 8 * 1024
-"""Stored error messages are cut to this many UTF-8 bytes."""
 
 # Assembled only from the constant column names; every value is a bound parameter.
 _INSERT_SQL: Final = "INSERT INTO events ({}) VALUES ({})".format(  # noqa: S608
@@ -130,7 +129,7 @@ class AuditLog:
     ) -> None:
         self.path = path
         self.read_only = read_only
-        self._redactor = redactor if redactor is not None else Redactor()
+        self._rows = RowMaker(redactor if redactor is not None else Redactor())
         self._clock = clock
         self._lock = threading.Lock()
         try:
@@ -212,12 +211,19 @@ class AuditLog:
         """Append and commit a decision row, on disk; returns its id. Raises :class:`AuditWriteError`."""
         return self.append([record])[0]
 
+    def record_review(self, record: ReviewRecord) -> int:
+        """Append and commit a review row, on disk; client, server and tool come from its decision row."""
+        return self.append([record])[0]
+
     def record_outcome(self, record: OutcomeRecord) -> int:
         """Append and commit an outcome row, on disk; client, server and tool come from its decision row."""
         return self.append([record])[0]
 
-    def append(self, records: Sequence[DecisionRecord | OutcomeRecord], *, sync: bool = True) -> list[int]:
-        """Append ``records`` in order in one transaction (all or none); returns their row ids.
+    def append(
+        self, records: Sequence[DecisionRecord | OutcomeRecord | ReviewRecord], *, sync: bool = True
+    ) -> list[int]:
+        """Append ``records`` in order in one transaction (all or none); returns the id of each one's
+        first row (a decision with edited arguments is two rows: see :mod:`approver.audit.rows`).
 
         With ``sync`` the commit returns only once the rows are on disk (and so is every row
         committed before them). Without it the rows are committed, so they survive a crash of
@@ -225,11 +231,13 @@ class AuditLog:
         operating-system crash or power loss before then can lose them, always as a suffix of the
         log, so the chain stays intact. Raises :class:`AuditWriteError`.
         """
-        rows = [
-            (self._decision_row(r), False) if isinstance(r, DecisionRecord) else (self._outcome_row(r), True)
-            for r in records
-        ]
-        return self._append(rows, sync)
+        groups = [self._rows.rows(record) for record in records]
+        ids = self._append([row for group in groups for row in group], sync)
+        firsts, at = [], 0
+        for group in groups:
+            firsts.append(ids[at])
+            at += len(group)
+        return firsts
 
     def sync(self) -> bool:
         """Put every committed row on disk (a WAL checkpoint); False if a reader kept some from it."""
@@ -239,48 +247,6 @@ class AuditLog:
             except sqlite3.Error as exc:
                 raise _write_error(self.path, exc) from exc
             return bool(frames == done)
-
-    def _decision_row(self, record: DecisionRecord) -> dict[str, Any]:
-        redact = self._redactor.redact_text
-        names = ("call_id", "client", "server", "tool", "upstream_tool", "risk_class", "risk_level")
-        row: dict[str, Any] = {name: str(getattr(record, name)) for name in names}
-        arguments, truncated = self._stored_arguments(record)
-        return row | {
-            "kind": "decision",
-            "risk_reasons": canonical_json([str(reason) for reason in record.risk_reasons]).decode(),
-            "arguments": arguments,
-            "args_truncated": int(truncated),
-            "args_size": len(record.arguments),
-            "args_sha256": hashlib.sha256(record.arguments).hexdigest(),
-            "decision": str(record.decision),
-            "decided_by": str(record.decided_by),
-            "rule": redact(str(record.rule)),
-            "reason": redact(str(record.reason)),
-        }
-
-    def _outcome_row(self, record: OutcomeRecord) -> dict[str, Any]:
-        duration = float(record.duration_ms)
-        error = record.error and redacted_text_preview(record.error, self._redactor, ERROR_CAP)[0]
-        return {
-            "kind": "outcome",
-            "call_id": str(record.call_id),
-            "outcome": str(record.outcome),
-            # SQLite stores NaN as NULL, which would no longer match the hash.
-            "duration_ms": round(duration, 3) if math.isfinite(duration) else None,
-            "result_size": record.result_size,
-            "result_sha256": record.result_sha256,
-            "error": error,
-        }
-
-    def _stored_arguments(self, record: DecisionRecord) -> tuple[str, bool]:
-        """The redacted preview of the arguments, in time bounded by the preview, not the arguments."""
-        raw = record.arguments
-        try:
-            value = json.loads(raw) if record.value is None else record.value
-            return redacted_preview(value, self._redactor, ARGUMENTS_CAP)
-        except (ValueError, RecursionError):
-            # Not JSON (or nested too deep to walk): redact it as text rather than lose the row.
-            return redacted_text_preview(raw.decode(errors="replace"), self._redactor, ARGUMENTS_CAP)
 
     def _append(self, rows: list[tuple[dict[str, Any], bool]], sync: bool) -> list[int]:
         """Insert ``(fields, copy_from_decision)`` rows, chained, in one transaction."""
@@ -295,7 +261,7 @@ class AuditLog:
                 conn.execute("BEGIN IMMEDIATE")
                 for fields, copy_from_decision in rows:
                     row: dict[str, Any] = dict.fromkeys(COLUMNS) | fields
-                    if copy_from_decision:
+                    if copy_from_decision:  # an outcome or review row
                         found = conn.execute(
                             "SELECT client, server, tool FROM events WHERE call_id = ? AND kind = 'decision'",
                             (row["call_id"],),

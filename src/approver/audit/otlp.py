@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from approver import __version__
-from approver.audit.log import AuditLog
+from approver.audit.log import AuditLog, DecisionRecord
 from approver.config.settings import OtlpSettings
 from approver.errors import ApproverError
 from approver.events import Event, EventHub, Recorded
@@ -99,6 +99,11 @@ def body(row: Mapping[str, Any]) -> str:
     """One line saying what happened, for log views that show only the body."""
     if row["kind"] == "decision":
         return f"{row['decision']} {row['tool']} for {row['client']} ({row['decided_by']})"
+    if row["kind"] == "edit":
+        return f"edited {row['tool']} for {row['client']} before approving ({row['decided_by']})"
+    if row["kind"] == "review":
+        verdict = "passed on" if row["decision"] == "allow" else "withheld"
+        return f"result of {row['tool']} {verdict} to {row['client']} ({row['decided_by']})"
     return f"{row['outcome']} {row['tool']} for {row['client']} in {row['duration_ms']} ms"
 
 
@@ -177,6 +182,8 @@ class OtlpExport:
                 self.dropped += 1
                 return
             self._queue.append(event.row_id)
+            if isinstance(event.record, DecisionRecord) and event.record.approved is not None:
+                self._queue.append(event.row_id + 1)  # its edit row, committed with it
             self._wake.notify()
 
     def start(self) -> None:

@@ -282,7 +282,11 @@ def call(db: Database, row_id: int) -> dict[str, Any] | None:
 
     Keys are every column of the decision row (``risk_reasons`` parsed into a list), the
     outcome columns as in :func:`query`, and ``outcome_id``, ``outcome_ts`` and
-    ``outcome_hash`` (None while the call runs or when it was never forwarded).
+    ``outcome_hash`` (None while the call runs or when it was never forwarded). A call a person
+    edited before approving has ``edit_id``, ``edit_arguments`` (the approved arguments, as
+    stored), ``edit_args_size``, ``edit_args_sha256``, ``edit_args_truncated`` and
+    ``edit_decided_by``; a reviewed result ``review_id``, ``review_decision``,
+    ``review_decided_by``, ``review_reason`` and ``review_ts`` (all None otherwise).
     """
     decision_columns = [f"d.{name}" for name in COLUMNS if name not in OUTCOME_COLUMNS]
     outcome_columns = [f"o.{name}" for name in OUTCOME_COLUMNS]
@@ -297,7 +301,23 @@ def call(db: Database, row_id: int) -> dict[str, Any] | None:
         row["risk_reasons"] = json.loads(row["risk_reasons"] or "[]")
     except ValueError:
         row["risk_reasons"] = [str(row["risk_reasons"])]
+    for kind, columns in _LATER_ROWS.items():
+        found = list(
+            db.query(
+                f"SELECT id, {', '.join(columns)} FROM events WHERE call_id = :call AND kind = :kind",  # noqa: S608
+                {"call": row["call_id"], "kind": kind},
+            )
+        )
+        later = found[0] if found else {}
+        row |= {f"{kind}_{name}": later.get(name) for name in ("id", *columns)}
     return row
+
+
+_LATER_ROWS: Final = {
+    "edit": ("arguments", "args_size", "args_sha256", "args_truncated", "decided_by"),
+    "review": ("decision", "decided_by", "reason", "ts"),
+}
+"""Rows a call may have besides its decision and outcome, and the columns :func:`call` reads of each."""
 
 
 def activity(

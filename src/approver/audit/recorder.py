@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
-from approver.audit.log import AuditError, AuditLog, DecisionRecord, OutcomeRecord
+from approver.audit.log import AuditError, AuditLog, DecisionRecord, OutcomeRecord, ReviewRecord
 from approver.events import AuditFailed, EventHub, Recorded
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,9 @@ LATER_DELAY: Final = 0.05
 MAX_BATCH: Final = 256
 """The most rows one group commit takes."""
 
-Record = DecisionRecord | OutcomeRecord
+Record = DecisionRecord | OutcomeRecord | ReviewRecord
+_DURABLE: Final = (DecisionRecord, ReviewRecord)
+"""Rows committed to disk before their await returns: something is done only once they are."""
 
 
 @dataclass
@@ -90,6 +92,10 @@ class Recorder:
 
     async def decision(self, record: DecisionRecord) -> int:
         """Commit a decision row to disk; raises AuditWriteError when it cannot be written."""
+        return await self._submit(record)
+
+    async def review(self, record: ReviewRecord) -> int:
+        """Commit a review row to disk (the agent gets its answer only after); raises AuditWriteError."""
         return await self._submit(record)
 
     async def outcome(self, record: OutcomeRecord) -> int:
@@ -215,7 +221,7 @@ class Recorder:
         """Commit the batch's rows; returns True when some are committed but not yet on disk."""
         jobs = [job for job in batch if job.record is not None]
         records = [job.record for job in jobs if job.record is not None]
-        durable = any(isinstance(record, DecisionRecord) for record in records)
+        durable = any(isinstance(record, _DURABLE) for record in records)
         results: list[int | BaseException] = []
         if records:
             try:
@@ -235,7 +241,7 @@ class Recorder:
 
     def _write_one(self, record: Record) -> int | BaseException:
         try:
-            return self.log.append([record], sync=isinstance(record, DecisionRecord))[0]
+            return self.log.append([record], sync=isinstance(record, _DURABLE))[0]
         except Exception as exc:
             return exc
 

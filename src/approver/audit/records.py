@@ -1,8 +1,10 @@
 """The audit log's rows and their hash chain: what is recorded, and how a row proves its place.
 
-A :class:`DecisionRecord` is written before a call is forwarded, an :class:`OutcomeRecord` after
-it returns. Each stored row's ``hash`` is ``sha256(prev_hash + canonical JSON of its hashed
-columns)``; :func:`check_chain` recomputes the chain over rows from the log or from an export.
+A :class:`DecisionRecord` is written before a call is forwarded (with an ``edit`` row when a
+person changed its arguments), an :class:`OutcomeRecord` after it returns, and a
+:class:`ReviewRecord` when a person reviewed its result. Each stored row's ``hash`` is
+``sha256(prev_hash + canonical JSON of its hashed columns)``; :func:`check_chain` recomputes the
+chain over rows from the log or from an export.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from approver.errors import ApproverError
 
 GENESIS_HASH: Final = "0" * 64
 """The ``prev_hash`` of the first row."""
+
+AGENT_RUNS: Final = "agent-runs"
+"""The outcome of an agent's own tool call that its hook let through: the agent runs the tool
+itself, so approver forwards nothing and sees no result."""
 
 
 class AuditError(ApproverError):
@@ -67,6 +73,23 @@ class DecisionRecord:
     reason: str
     value: Any = field(default=None, compare=False, repr=False)
     """The arguments :attr:`arguments` encodes, when the caller has them parsed (saves parsing them again)."""
+    approved: bytes | None = None
+    """When a person edited the arguments before approving: the canonical JSON of the arguments they
+    approved, which were forwarded instead of ``arguments``. Written as an ``edit`` row right after
+    the decision row, in the same commit."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRecord:
+    """A person's review of a call's result before the agent got it (a rule's ``review_result``)."""
+
+    call_id: str
+    decision: str
+    """``allow`` (the result was passed on) or ``deny`` (withheld)."""
+    decided_by: str
+    """``user``, ``timeout``, ``cancelled``, ``no-approver``, ``shutdown``, ``error``."""
+    reason: str
+    """What happened, with the person's message for the agent when they withheld the result."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +98,7 @@ class OutcomeRecord:
 
     call_id: str
     outcome: str
-    """``ok``, ``error``, ``cancelled`` or ``not_forwarded``."""
+    """``ok``, ``error``, ``cancelled`` or :data:`AGENT_RUNS`."""
     duration_ms: float
     result_size: int | None = None
     result_sha256: str | None = None

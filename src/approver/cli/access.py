@@ -1,4 +1,4 @@
-"""``approver url|token|connect``: how a client reaches the gateway, with its own token."""
+"""``approver url|token|connect|hook``: how a client reaches the gateway, with its own token."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Final
 from approver.config.paths import Paths
 from approver.gateway.front import DEFAULT_PORT
 
-COMMANDS: Final = ("url", "token", "connect")
+COMMANDS: Final = ("url", "token", "connect", "hook")
 """The commands this module runs."""
 
 
@@ -49,6 +49,23 @@ def add_parsers(commands: Any) -> None:
     connect.add_argument(
         "--client", default="stdio", help="client name recorded with its calls (default: stdio)"
     )
+    hook = commands.add_parser(
+        "hook",
+        help="a coding agent's tool-call hook: hands each of its own tool calls to the running approver",
+        description="Run by the agent before each tool call (installed by `approver install claude-code "
+        "--hooks`): reads the call as JSON on stdin and prints allow, deny or ask.",
+    )
+    hook.add_argument("agent", choices=("claude-code",), help="the agent whose hook this is: claude-code")
+    hook.add_argument(
+        "--client", default="claude-code", help="client name recorded with its calls (default: claude-code)"
+    )
+    hook.add_argument(
+        "--timeout",
+        type=float,
+        default=600,
+        help="the hook's timeout in the agent's settings, in seconds (default: 600, as install writes); "
+        "approver answers before it",
+    )
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
@@ -57,6 +74,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
         "url": _url,
         "token": _token,
         "connect": _connect,
+        "hook": _hook,
     }[args.command]
     return handler(args, paths)
 
@@ -144,3 +162,17 @@ def _connect(args: argparse.Namespace, paths: Paths) -> int:
 
     asyncio.run(run_bridge(find, token, current_token=current))
     return 0
+
+
+def _hook(args: argparse.Namespace, paths: Paths) -> int:
+    from approver.agents.hook import Gateway, main
+    from approver.gateway.runtime import read_runtime
+
+    def find() -> Gateway | None:
+        info = read_runtime(paths)
+        if info is None:
+            return None
+        token: str = _token_store(paths).get_or_create(args.client)
+        return Gateway(info.port, token)
+
+    return main(find, args.timeout)

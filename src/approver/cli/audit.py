@@ -95,6 +95,16 @@ def _format_row(row: dict[str, Any]) -> str:
             f" ({row['rule']}): {row['reason']}"
         )
         return reveal_text(line)
+    if row.get("kind") == "edit":
+        who = f"{row['ts']}  {row['client']}  {row['tool']}"
+        return reveal_text(f"{who}  edited by {row['decided_by']}: {row['arguments']}")
+    if row.get("kind") == "review":
+        verdict = "result passed on" if row["decision"] == "allow" else "result withheld"
+        who = f"{row['ts']}  {row['client']}  {row['tool']}"
+        return reveal_text(f"{who}  {verdict} by {row['decided_by']}: {row['reason']}")
+    if row.get("outcome") == "agent-runs":
+        who = f"{row.get('client') or ''}  {row.get('tool') or ''}"
+        return reveal_text(f"{row['ts']}  {who}  -> agent-runs (the agent runs the tool itself)")
     duration = row["duration_ms"] or 0.0
     who = f"{row.get('client') or ''}  {row.get('tool') or ''}"
     error = f": {row['error']}" if row.get("error") else ""

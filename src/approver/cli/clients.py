@@ -39,6 +39,18 @@ def add_parsers(commands: Any) -> None:
         sub.add_argument("--path", help="the client's config file (default: its user-level file)")
         sub.add_argument("--dry-run", action="store_true", help="show what would change and stop")
         sub.add_argument("--yes", "-y", action="store_true", help="apply without asking")
+        if name in ("install", "uninstall"):
+            sub.add_argument(
+                "--hooks",
+                action="store_true",
+                help="claude-code only: "
+                + (
+                    "hand Claude Code's own tool calls (Bash, Write, ...) to approver with a PreToolUse "
+                    "hook in ~/.claude/settings.json (--path for a project's .claude/settings.json)"
+                    if name == "install"
+                    else "remove approver's hook from Claude Code's settings (restores the backup)"
+                ),
+            )
         if name == "install":
             sub.add_argument(
                 "--http",
@@ -85,7 +97,15 @@ def _client_path(args: argparse.Namespace) -> tuple[Any, Path]:
     from approver.clients.formats import client_format
 
     client = client_format(args.client)
-    path = Path(args.path).expanduser().absolute() if args.path else client.default_path()
+    if getattr(args, "hooks", False):
+        from approver.clients.hooks import settings_path
+
+        if client.name != "claude-code":
+            raise ApproverError(f"--hooks is for claude-code; {client.title} has no hook approver installs")
+        default = settings_path()
+    else:
+        default = client.default_path()
+    path = Path(args.path).expanduser().absolute() if args.path else default
     return client, path
 
 
@@ -162,10 +182,37 @@ def _route(args: argparse.Namespace, paths: Paths, client: Any) -> Any:
     return Route(client.name, tuple(default_command()), data_dir, f"http://{HOST}:{port}{MCP_PATH}", token)
 
 
+def _install_hook(args: argparse.Namespace, paths: Paths) -> int:
+    from approver.clients.hooks import hook_command, plan_hook_install
+    from approver.clients.routing import apply_install
+    from approver.clients.setup import bridge_data_dir
+    from approver.config.autostart import default_command
+
+    _, path = _client_path(args)
+    change = plan_hook_install(path, hook_command(default_command(), bridge_data_dir(paths)))
+    if not change.changed:
+        print(f"approver: {change.message}; nothing to change")
+        return 0
+    print(shown_diff(change.diff()), end="")
+    print(change.message)
+    if args.dry_run:
+        return 0
+    _confirm(args, f"Rewrite {change.path}?")
+    backup = apply_install(change)
+    saved = f"the original is saved as {backup}" if backup else "there was no file before"
+    print(
+        f"approver: installed the hook; {saved}. Claude Code uses it from its next session; "
+        "`approver uninstall claude-code --hooks` undoes it"
+    )
+    return 0
+
+
 def _install(args: argparse.Namespace, paths: Paths) -> int:
     from approver.clients.routing import apply_install, plan_install
     from approver.config.servers import read_servers_data
 
+    if args.hooks:
+        return _install_hook(args, paths)
     client, path = _client_path(args)
     known = set(read_servers_data(paths.servers_file).get("mcpServers", {}))
     route = _route(args, paths, client)

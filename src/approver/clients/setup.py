@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from approver.clients.formats import ClientFormat, read_client_file
+from approver.clients.hooks import CLAUDE_CODE, hook_command, hook_installed, plan_hook_install, settings_path
 from approver.clients.importing import ImportFailed, ImportPlan, apply_import, plan_import
 from approver.clients.routing import Change, Route, plan_install, plan_uninstall
 from approver.clients.status import RoutingStatus, routing_status
@@ -37,6 +38,8 @@ class Installer:
     """Where import moves a client's literal secrets; None: import is not offered."""
     home: Path | None = None
     """The home directory ``${userHome}`` means (default: the user's)."""
+    hook_settings: Path | None = None
+    """Claude Code's settings, where its hook goes (default: ``~/.claude/settings.json`` of ``home``)."""
 
     def path(self, client: ClientFormat) -> Path:
         """The config file of ``client`` that install and uninstall change."""
@@ -69,3 +72,22 @@ class Installer:
     def status(self, client: ClientFormat) -> RoutingStatus:
         """Whether ``client`` is routed through approver now."""
         return routing_status(client, self.path(client))
+
+    # -- Claude Code's own tools (its PreToolUse hook) -----------------------------------------
+
+    def hook_settings_path(self) -> Path:
+        """The Claude Code settings file that the hook is installed in."""
+        return self.hook_settings if self.hook_settings is not None else settings_path(self.home)
+
+    def plan_hook_install(self) -> Change:
+        """The change that makes Claude Code hand its own tool calls to approver (:mod:`clients.hooks`)."""
+        command = hook_command(self.bridge_command, self.data_dir)
+        return plan_hook_install(self.hook_settings_path(), command)
+
+    def plan_hook_uninstall(self) -> Change:
+        """The restore of Claude Code's settings from the backup the hook install made."""
+        return plan_uninstall(CLAUDE_CODE, self.hook_settings_path())
+
+    def hook_installed(self) -> bool:
+        """Whether Claude Code's settings run approver's hook now."""
+        return hook_installed(self.hook_settings_path())

@@ -25,7 +25,7 @@ import keyring.errors
 from approver.config.paths import write_private_text
 from approver.config.schema import load_json_file, validate, with_schema
 from approver.errors import ConfigError
-from approver.policy.naming import default_prefix
+from approver.policy.naming import default_prefix, reserved_by, reserved_problem
 
 KEYRING_SERVICE: Final = "approver"
 """The keyring service name under which approver's secrets and client tokens are stored."""
@@ -349,6 +349,10 @@ def _check_names_and_types(data: Any, file: str) -> None:
                 f"/mcpServers/{_escape(name)}",
                 f"server name {json.dumps(name)} is not allowed: use 1-64 letters, digits, '_', '.' or '-'",
             )
+        taken = reserved_by(name, entry.get("prefix") if isinstance(entry, dict) else None)
+        if taken:
+            where = f"/mcpServers/{_escape(name)}" + ("" if taken == name else "/prefix")
+            raise ConfigError(file, where, reserved_problem(taken))
         kind = entry.get("type", "stdio") if isinstance(entry, dict) else "stdio"
         pointer = f"/mcpServers/{_escape(name)}/type"
         if isinstance(kind, str) and kind.lower() == "sse":

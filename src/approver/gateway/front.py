@@ -9,6 +9,8 @@ Every request passes three checks before it reaches the MCP layer, in this order
 3. A client token, as ``Authorization: Bearer <token>`` or embedded in the URL path as
    ``/t/<token>/mcp`` for clients that only take a URL (else 401). The token names the client;
    its name is recorded with every call.
+
+Behind them is ``/mcp``, and ``/hooks/<agent>`` where agents' hooks post their own tool calls.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from approver.gateway.request_scope import CLIENT_SCOPE_KEY, GONE_SCOPE_KEY, PRI
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
+HOOKS_PATH = "/hooks/"
+"""Where agents' hooks post their own tool calls (``/hooks/claude-code``), behind the same checks."""
 TOKEN_PATH_PREFIX = "/t/"  # noqa: S105 - a URL path prefix, not a secret
 DEFAULT_PORT = 39217
 """The stable default port of the gateway on 127.0.0.1."""
@@ -86,6 +90,7 @@ class FrontDoor:
         port: int,
         authenticate: Callable[[str], str | None],
         fast: FastPath | None = None,
+        hooks: ASGIApp | None = None,
     ) -> None:
         from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
         from mcp.server.auth.provider import AccessToken
@@ -105,6 +110,8 @@ class FrontDoor:
         self.app = app
         self.fast = fast
         """Answers 2025-era tool calls without the SDK's server stack."""
+        self.hooks = hooks
+        """Answers agents' hooks at :data:`HOOKS_PATH` (:class:`approver.gateway.hooks.AgentHooks`)."""
         self.port = port
         self.authenticate = authenticate
         self.allowed_hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
@@ -147,7 +154,8 @@ class FrontDoor:
                 extra=[(b"www-authenticate", b'Bearer realm="approver"')],
             )
             return
-        if path != MCP_PATH:
+        hook = self.hooks is not None and path.startswith(HOOKS_PATH)
+        if path != MCP_PATH and not hook:
             await _reject(send, 404, f"not found: the MCP endpoint is {MCP_PATH}")
             return
         size = _declared_size(headers)
@@ -162,6 +170,9 @@ class FrontDoor:
         watch = DisconnectWatch(receive, _ExplainedErrors(send).send)
         scope[GONE_SCOPE_KEY] = watch
         try:
+            if hook and self.hooks is not None:
+                await self.hooks(scope, watch.receive, watch.send)
+                return
             app_receive: Receive = watch.receive
             session = self.fast.session_of(scope, headers) if self.fast is not None else None
             if session is not None:
@@ -313,7 +324,11 @@ async def _too_large(send: Send, how: str) -> None:
 
 
 def build_app(
-    mcp_app: Any, port: int, authenticate: Callable[[str], str | None], fast: FastPath | None = None
+    mcp_app: Any,
+    port: int,
+    authenticate: Callable[[str], str | None],
+    fast: FastPath | None = None,
+    hooks: ASGIApp | None = None,
 ) -> FrontDoor:
     """Wrap the SDK's Starlette app (which carries the session manager's lifespan)."""
-    return FrontDoor(mcp_app, port, authenticate, fast)
+    return FrontDoor(mcp_app, port, authenticate, fast, hooks)

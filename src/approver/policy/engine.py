@@ -92,6 +92,7 @@ class _Entry:
     conditions: tuple[Condition, ...]
     limits: tuple[Limit, ...]
     clients: tuple[str, ...] | None = None
+    review_result: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,10 +269,17 @@ class Policy:
 
     def _decide_action(self, ctx: CallContext, entry: _Entry | None) -> Decision:
         if entry is not None:
-            for condition in entry.conditions:
-                if condition.holds(ctx.arguments, ctx.client):
-                    return _rule_decision(condition.action, condition.rule, condition.reason or entry.reason)
-            return _rule_decision(entry.action, entry.rule, entry.reason)
+            decision = next(
+                (
+                    _rule_decision(condition.action, condition.rule, condition.reason or entry.reason)
+                    for condition in entry.conditions
+                    if condition.holds(ctx.arguments, ctx.client)
+                ),
+                None,
+            ) or _rule_decision(entry.action, entry.rule, entry.reason)
+            if entry.review_result and decision.action is not Action.DENY:
+                decision = replace(decision, review_result=True)
+            return decision
         risk_class = self.apply_overrides(ctx.tool, ctx.risk).risk_class
         action = self._risk_defaults.get(risk_class)
         if action is not None:
@@ -333,8 +341,9 @@ def _compile_entries(tools: Mapping[str, Any], file: str) -> tuple[_Entry, ...]:
             limits.append(limit)
         action = Action(raw.get("action", "allow"))
         clients = tuple(raw["clients"]) if "clients" in raw else None
+        review = bool(raw.get("review_result", False))
         entries.append(
-            _Entry(pattern, rule, action, raw.get("reason", ""), conditions, tuple(limits), clients)
+            _Entry(pattern, rule, action, raw.get("reason", ""), conditions, tuple(limits), clients, review)
         )
     return tuple(entries)
 

@@ -50,6 +50,26 @@ def exposed_name(prefix: str, tool: str) -> str:
     return clean[: MAX_NAME_LENGTH - len(suffix)] + suffix
 
 
+RESERVED_NAMES: Final = frozenset({"claude-code"})
+"""Names no server may have or use as its prefix: agents whose own tools approver decides through
+their hooks (``claude-code__Bash``), so a policy key like ``claude-code__*`` names only those."""
+
+
+def reserved_by(name: str, prefix: object) -> str:
+    """The reserved name a server would take, as its name or its prefix ("" when none)."""
+    if name in RESERVED_NAMES:
+        return name
+    return prefix if isinstance(prefix, str) and prefix in RESERVED_NAMES else ""
+
+
+def reserved_problem(taken: str) -> str:
+    """Why a server cannot be named (or prefixed) ``taken``, and what to do."""
+    return (
+        f'"{taken}" is reserved for that agent\'s own tools ({taken}__Bash, ...), which approver decides '
+        "through the agent's hook: give this server another name or prefix"
+    )
+
+
 def default_prefix(server_name: str) -> str:
     """The prefix used when a server sets none: its name with other characters as ``_``."""
     return _sanitize(server_name)

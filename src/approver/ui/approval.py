@@ -88,6 +88,7 @@ class ApprovalController(QObject):
         signals.approval_arrived.connect(self._arrived)
         signals.approval_ended.connect(self._ended)
         self.dialog.answered.connect(self._answered)
+        self.dialog.approved_edited.connect(self._approved_edited)
         for request in broker.pending():
             self._arrived(request)
 
@@ -104,6 +105,7 @@ class ApprovalController(QObject):
         self._signals.approval_arrived.disconnect(self._arrived)
         self._signals.approval_ended.disconnect(self._ended)
         self.dialog.answered.disconnect(self._answered)
+        self.dialog.approved_edited.disconnect(self._approved_edited)
         if self.scope_dialog is not None:
             self.scope_dialog.reject()
         self.dialog.hide()
@@ -179,6 +181,12 @@ class ApprovalController(QObject):
             settled = self._broker.approve(request_id, scope)
         if not settled:
             # It ended meanwhile (timeout, client gone); the broker already said so, or will not.
+            self.dialog.remove(request_id)
+            self.waiting_changed.emit(len(self.dialog.requests()))
+
+    def _approved_edited(self, request_id: str, arguments: bytes) -> None:
+        """Approve the person's edit of the call, once (the gateway checks it again before it runs)."""
+        if not self._broker.approve(request_id, Scope.ONCE, arguments=bytes(arguments)):
             self.dialog.remove(request_id)
             self.waiting_changed.emit(len(self.dialog.requests()))
 

@@ -4,7 +4,8 @@ From the top: a band in the risk level's colour with its symbol and words; one s
 what will happen ("cursor wants to write 50 KB to notes.md"); then, in a scroll area, any
 concerns (a changed definition, look-alike names, hidden characters), the arguments in the
 tool's own order (short ones as a form, long ones as numbered text blocks with find, the raw
-JSON one click away), the tool's description and the details. With several calls waiting, a
+JSON one click away; *Edit arguments* makes them editable, ui/argument_edit.py), or a result
+held for review, the tool's description and the details. With several calls waiting, a
 queue lists them most severe first. The decision bar is pinned at the bottom, so Deny is always
 visible, and the window opens inside the screen's available area at any scale factor.
 
@@ -38,10 +39,12 @@ from PySide6.QtWidgets import (
 
 from approver.approval.arguments import lay_out
 from approver.approval.broker import ApprovalRequest
+from approver.approval.editing import EditError
 from approver.approval.headline import headline
 from approver.approval.presentation import offers, queue_order
 from approver.ui.approval_queue import QueuePanel
 from approver.ui.approval_text import hidden_warning, waiting_text
+from approver.ui.argument_edit import EditPanel
 from approver.ui.argument_view import ArgumentView
 from approver.ui.decision_bar import DecisionBar
 from approver.ui.diff_view import show_unified_diff
@@ -72,6 +75,8 @@ class ApprovalDialog(QDialog):
 
     answered = Signal(str, str, str)
     """Request id, choice (one of :data:`CHOICES`) and the deny message (empty unless denying)."""
+    approved_edited = Signal(str, bytes)
+    """Request id and the canonical JSON of the arguments the person edited and approved, once."""
 
     def __init__(
         self,
@@ -234,6 +239,9 @@ class ApprovalDialog(QDialog):
         self._warning = self._named(plain_label(wrap=True, reveal=False), "warning", "Hidden characters")
         self._warning.setStyleSheet("QLabel { background: #fff0d0; color: #5a3a00; padding: 6px; }")
         column.addWidget(self._warning)
+        self.edit_panel = EditPanel()
+        self.edit_panel.toggled.connect(self._editing_changed)
+        column.addWidget(self.edit_panel)
         self.arguments = ArgumentView()
         column.addWidget(self.arguments)
         column.addWidget(plain_label("Tool description:", reveal=False))
@@ -295,6 +303,7 @@ class ApprovalDialog(QDialog):
             set_plain(label, "", reveal=False)
         self._description.clear()
         self.arguments.clear()
+        self.edit_panel.show_for(None, None)
         self._warning.hide()
         self._concern.hide()
         self._pin_diff.clear()
@@ -325,7 +334,12 @@ class ApprovalDialog(QDialog):
             self._fields[name].setText(shown.text)
             found.append((self._fields[name].accessibleName(), shown))
         found.append(("Tool description", set_view_text(self._description, request.description or "(none)")))
-        found += self.arguments.show_arguments(laid, len(request.arguments))
+        if request.result is None:
+            found += self.arguments.show_arguments(laid, len(request.arguments))
+        else:
+            found += self.arguments.show_result(request.result)
+        self.edit_panel.show_for(request, laid)
+        self._editing_changed(False)
         self.bar.set_offers(offers(request))
         found += self._show_concerns(request)
         warning = hidden_warning(found)
@@ -371,11 +385,29 @@ class ApprovalDialog(QDialog):
             return
         if choice in ("session", "always") and not getattr(offers(request), choice):
             return  # never for a quarantined tool, whatever reached this
+        if choice == "once" and self.edit_panel.editing:
+            try:
+                edited = self.edit_panel.edited_bytes()
+            except EditError as error:
+                self.edit_panel.say(str(error))
+                self.show_error(request.id, f"Not approved: {error}")
+                return
+            if edited is not None:
+                self._errors.pop(request.id, None)
+                self.approved_edited.emit(request.id, edited)
+                return
         message = self.bar.message.text().strip() if choice == "deny" else ""
         self._errors.pop(request.id, None)
         if choice == "always":
             self.bar.show_choices()
         self.answered.emit(request.id, choice, message)
+
+    def _editing_changed(self, editing: bool) -> None:
+        """Edits replace the read-only arguments; approving them is a fresh, deliberate act."""
+        self.arguments.setVisible(not editing)
+        self.bar.set_editing(editing)
+        if editing:
+            self._rearm()
 
     def _deny_client(self, client: str) -> None:
         message = self.bar.message.text().strip()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from approver.approval.arguments import Arguments
+from approver.approval.arguments import Arguments, result_argument
 from approver.ui.text import plain_label, plain_view, set_plain, set_view_text
 from approver.ui.text_block import TextBlock
 from approver.visible import Revealed, reveal
@@ -91,6 +91,20 @@ class ArgumentView(QWidget):
         set_view_text(self.raw, arguments.raw)
         return found
 
+    def show_result(self, result: str) -> list[tuple[str, Revealed]]:
+        """Show a call's result for review (in place of its arguments); returns what was revealed."""
+        self._clear()
+        set_plain(self.caption, f"The result, {len(result.encode()):,} bytes as text:", reveal=False)
+        self._form_host.hide()
+        item = result_argument(result)
+        block = TextBlock(item)
+        if item.secrets:
+            block.title.setText(block.title.text() + f" [{'; '.join(item.secrets)}]")
+        self._blocks.addWidget(block)
+        self.blocks.append(block)
+        self.raw_button.hide()
+        return [("Result", block.shown)]
+
     def _show_raw(self, shown: bool) -> None:
         self.raw.setVisible(shown)
         self.raw_button.setText("Hide the raw JSON" if shown else "Show the raw JSON")
@@ -105,6 +119,7 @@ class ArgumentView(QWidget):
                     widget.deleteLater()
         self.values = {}
         self.blocks = []
+        self.raw_button.show()
         self.raw_button.setChecked(False)
         self.raw.clear()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from approver.audit.log import VerifyReport
+from approver.audit.log import AGENT_RUNS, VerifyReport
 from approver.audit.query import NOT_FORWARDED, RUNNING, SESSION_GRANT
 from approver.ui.audit_model import duration_text, local_time
 from approver.visible import reveal_text
@@ -32,6 +32,7 @@ OUTCOMES: Final = {
     "ok": "ok",
     "error": "error",
     "cancelled": "cancelled",
+    AGENT_RUNS: "run by the agent itself",
     NOT_FORWARDED: "not forwarded",
     RUNNING: "no outcome yet",
 }
@@ -39,7 +40,10 @@ OUTCOMES: Final = {
 
 RISK_LEVELS: Final = ("low", "medium", "high", "critical")
 
-ROWS_EXPLAINED: Final = "a call is a decision row, plus an outcome row once it was forwarded"
+ROWS_EXPLAINED: Final = (
+    "a call is a decision row, plus an outcome row once it was forwarded, and an edit or review row "
+    "when a person edited it or reviewed its result"
+)
 """What a row of the log is, said wherever the window counts rows."""
 
 _DECIDED_BY_WORDS: Final = {
@@ -96,16 +100,38 @@ def call_details(call: dict[str, Any]) -> str:
         f"Reason:       {one(call['reason']) or '(none)'}",
         "",
     ]
+    edited = call.get("edit_id") is not None
+    if edited:
+        lines += [
+            f"Edited:       by the {one(call['edit_decided_by'])} before approving: the call ran with the"
+            f" approved arguments below (edit row {call['edit_id']}), not the ones the agent sent",
+            "",
+        ]
     lines += _outcome_lines(call, one)
+    if call.get("review_id") is not None:
+        verdict = "passed on to" if call["review_decision"] == "allow" else "withheld from"
+        lines.append(
+            f"Result review: {verdict} the agent, decided by {one(call['review_decided_by'])}:"
+            f" {one(call['review_reason'])} (row {call['review_id']})"
+        )
     lines += ["", f"Row hash:     {one(call['hash'])}", f"Chained to:   {one(call['prev_hash'])}"]
     if call.get("outcome_id") is not None:
         lines.append(f"Outcome row:  {call['outcome_id']}, hash {one(call['outcome_hash'])}")
     shortened = ", stored shortened" if call.get("args_truncated") else ""
     lines += [
         "",
-        f"Arguments ({call.get('args_size') or 0:,} bytes, sha256 {one(call['args_sha256'])}{shortened}):",
+        ("Arguments as the agent sent them" if edited else "Arguments")
+        + f" ({call.get('args_size') or 0:,} bytes, sha256 {one(call['args_sha256'])}{shortened}):",
         reveal_text(pretty_arguments(call.get("arguments")), keep_newlines=True),
     ]
+    if edited:
+        shortened = ", stored shortened" if call.get("edit_args_truncated") else ""
+        lines += [
+            "",
+            f"Approved arguments, as forwarded ({call.get('edit_args_size') or 0:,} bytes,"
+            f" sha256 {one(call['edit_args_sha256'])}{shortened}):",
+            reveal_text(pretty_arguments(call.get("edit_arguments")), keep_newlines=True),
+        ]
     return "\n".join(lines)
 
 
@@ -114,6 +140,11 @@ def _outcome_lines(call: dict[str, Any], one: Any) -> list[str]:
         if call["decision"] == "allow":
             return ["Outcome:      none recorded yet (still running, or approver stopped before it ended)"]
         return ["Outcome:      not forwarded (the call was denied)"]
+    if call.get("outcome") == AGENT_RUNS:
+        return [
+            "Outcome:      the agent runs this tool itself (one of its own tools, let through by its hook);"
+            " approver forwards nothing and sees no result"
+        ]
     size = call.get("result_size")
     # The duration is the upstream's alone; a person's time to decide is in the reason.
     lines = [

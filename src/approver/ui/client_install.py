@@ -2,7 +2,9 @@
 
 Pick an app, press Import…, Install… or Uninstall…: the panel shows the exact diff of the file
 that would change in a read-only view, with every secret value masked, and only the confirm
-button writes it. Import copies the app's servers into approver's ``servers.json`` (literal
+button writes it. For Claude Code, Install hook… and Remove hook… do the same for the hook that
+hands its own tools (Bash, Write, …) to approver (``~/.claude/settings.json``).
+Import copies the app's servers into approver's ``servers.json`` (literal
 secrets move into the keyring; the running gateway starts the new servers at once); Install
 rewrites the app's config to reach its servers only through approver, keeping a timestamped
 backup that Uninstall restores. Install never drops a server approver lacks unless asked to.
@@ -28,7 +30,7 @@ from PySide6.QtWidgets import (
 from approver.audit.redact import Redactor
 from approver.clients.formats import CLIENTS, ClientFormat
 from approver.clients.importing import ImportPlan
-from approver.clients.routing import Change, apply_install, apply_uninstall
+from approver.clients.routing import Change, apply_install, apply_uninstall, installed
 from approver.clients.setup import Installer
 from approver.clients.status import RoutingStatus
 from approver.errors import ApproverError
@@ -36,7 +38,18 @@ from approver.ui.text import plain_label
 from approver.visible import reveal_text
 
 ERROR_STYLE: Final = "color: #c0392b;"
-_CONFIRM: Final = {"import": "Import", "install": "Install", "uninstall": "Restore backup"}
+_CONFIRM: Final = {
+    "import": "Import",
+    "install": "Install",
+    "uninstall": "Restore backup",
+    "hook-install": "Install the hook",
+    "hook-uninstall": "Restore backup",
+}
+HOOK_NOTE: Final = (
+    "Claude Code's own tools (Bash, Write, Edit, WebFetch, …) run inside Claude Code, not through MCP. "
+    "Its hook hands each of their calls to approver first, so one policy, one approval window and one "
+    "audit log cover them too."
+)
 
 
 def masked_diff(diff: str) -> str:
@@ -100,6 +113,25 @@ class ClientInstallPanel(QGroupBox):
         layout.addLayout(row)
         self.status_label = plain_label(wrap=True, name="install_status")
         layout.addWidget(self.status_label)
+        self.hook_box = QWidget()
+        self.hook_box.setObjectName("hook_box")
+        hook_row = QHBoxLayout(self.hook_box)
+        hook_row.setContentsMargins(0, 0, 0, 0)
+        self.hook_status = plain_label(wrap=True, name="hook_status")
+        hook_row.addWidget(self.hook_status, 1)
+        self.hook_install_button = self._button(
+            "Install hook…",
+            "hook-install",
+            "Show how Claude Code's settings would change to run approver's hook",
+        )
+        self.hook_uninstall_button = self._button(
+            "Remove hook…",
+            "hook-uninstall",
+            "Show how restoring Claude Code's settings from the backup changes them",
+        )
+        hook_row.addWidget(self.hook_install_button)
+        hook_row.addWidget(self.hook_uninstall_button)
+        layout.addWidget(self.hook_box)
         self.diff_view = QPlainTextEdit()
         self.diff_view.setObjectName("install_diff")
         self.diff_view.setReadOnly(True)
@@ -151,6 +183,16 @@ class ClientInstallPanel(QGroupBox):
         self.status_label.setText(reveal_text(status_text(status, self._lacking)))
         self.uninstall_button.setEnabled(status.installed)
         self.import_button.setEnabled(bool(self._lacking) and self._installer.secrets is not None)
+        self.hook_box.setVisible(self.client.name == "claude-code")
+        if self.client.name == "claude-code":
+            settings = self._installer.hook_settings_path()
+            state = (
+                f"approver's hook is in {settings}."
+                if self._installer.hook_installed()
+                else f"Install hook… adds approver's hook to {settings}."
+            )
+            self.hook_status.setText(reveal_text(f"{HOOK_NOTE} {state}"))
+            self.hook_uninstall_button.setEnabled(installed(settings))
 
     def preview(self, action: str) -> None:
         """Show the diff ``action`` (import, install or uninstall) would make, ready to confirm."""
@@ -161,6 +203,10 @@ class ClientInstallPanel(QGroupBox):
                 change = self._installer.plan_import(self.client)
             elif action == "install":
                 change = self._installer.plan_install(self.client)
+            elif action == "hook-install":
+                change = self._installer.plan_hook_install()
+            elif action == "hook-uninstall":
+                change = self._installer.plan_hook_uninstall()
             else:
                 change = self._installer.plan_uninstall(self.client)
         except ApproverError as exc:
@@ -207,7 +253,7 @@ class ClientInstallPanel(QGroupBox):
                     f"Imported {', '.join(change.added)} into servers.json; approver starts them now. "
                     f"Next, Install… routes {self.client.title} through approver."
                 )
-            elif action == "install":
+            elif action in ("install", "hook-install"):
                 backup = apply_install(change, drop_unknown=self.drop_unknown.isChecked())
                 saved = f" The original is saved as {backup}." if backup else ""
                 done = f"Installed.{saved} Restart {change.client.title} to apply it."

@@ -71,6 +71,7 @@ class DecisionBar(QWidget):
         row.addWidget(self.deny)
         layout.addLayout(row)
         self._offers = Offers(session=True, always=True, behind_more=False)
+        self._editing = False
         self.set_offers(self._offers)
 
     def _build_choices(self) -> QWidget:
@@ -138,14 +139,22 @@ class DecisionBar(QWidget):
         """Show the approvals ``offers`` allows, on the bar or behind More…."""
         self._offers = offers
         on_bar = not offers.behind_more
-        self.session.setVisible(offers.session and on_bar)
-        self.always.setVisible(offers.always and on_bar)
-        self.session_action.setVisible(offers.session)
-        self.always_action.setVisible(offers.always)
-        self.more.setVisible(offers.behind_more and (offers.session or offers.always))
+        session, always = offers.session and not self._editing, offers.always and not self._editing
+        self.session.setVisible(session and on_bar)
+        self.always.setVisible(always and on_bar)
+        self.session_action.setVisible(session)
+        self.always_action.setVisible(always)
+        self.more.setVisible(offers.behind_more and (session or always))
         set_plain(self.note, offers.why, reveal=False)
         self.note.setVisible(bool(offers.why))
         self.show_choices()
+
+    def set_editing(self, editing: bool) -> None:
+        """While the arguments are edited, Approve approves the edit, once: no session, no rule."""
+        self._editing = editing
+        self.once.setText("&Approve edited" if editing else "&Approve")
+        self.once.setAccessibleName("Approve edited" if editing else "Approve")
+        self.set_offers(self._offers)
 
     def set_armed(self, armed: bool, has_call: bool) -> None:
         """Enable the approvals only when armed (and a call is on screen); Deny whenever there is a call."""
