@@ -38,8 +38,8 @@ from approver.gateway.request_scope import client_gone
 from approver.gateway.rounds import InFlight, InputRounds
 from approver.policy.file import PolicyFile
 from approver.policy.limits import RateLimiter
-from approver.upstream.connection import UpstreamUnavailable
 from approver.upstream.remote import sign_in_hint
+from approver.upstream.status import UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 
