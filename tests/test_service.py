@@ -20,7 +20,7 @@ from approver.events import Event, PausedChanged, PolicyChanged, Recorded, Upstr
 from approver.gateway.front import NonLoopbackError
 from approver.service import PortInUseError, Service, describe_holder, free_port, read_runtime
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
-from approver.upstream.connection import UpstreamState
+from approver.upstream.status import UpstreamState
 
 pytestmark = pytest.mark.anyio
 

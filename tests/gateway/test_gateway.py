@@ -575,8 +575,8 @@ async def test_a_call_whose_sign_in_was_revoked_meanwhile_is_told_to_sign_in_aga
 ) -> None:
     from approver.testing.browser import write_browser_script
     from approver.testing.oauth_server import running_oauth_server
-    from approver.upstream.connection import UpstreamState
     from approver.upstream.oauth.browser import open_in_browser
+    from approver.upstream.status import UpstreamState
 
     monkeypatch.setenv("BROWSER", str(write_browser_script(tmp_path)))
 

@@ -15,7 +15,7 @@ from approver.config.paths import Paths
 from approver.events import ServersReloaded
 from approver.service import Service
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
-from approver.upstream.connection import UpstreamState
+from approver.upstream.status import UpstreamState
 
 pytestmark = pytest.mark.anyio
 

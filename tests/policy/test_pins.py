@@ -23,7 +23,7 @@ from approver.errors import ApproverError
 from approver.policy.pins import PinsFileError, PinStore, definition, fingerprint
 from approver.service import Service
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
-from approver.upstream.connection import UpstreamState
+from approver.upstream.status import UpstreamState
 
 TIMEOUT = 60
 

@@ -25,7 +25,7 @@ from approver.ui.app import DesktopApp
 from approver.ui.audit_window import AuditWindow
 from approver.ui.main_window import NO_TRAY_NOTE
 from approver.ui.single_instance import InstanceServer
-from approver.upstream.connection import UpstreamState
+from approver.upstream.status import UpstreamState
 
 TIMEOUT = 40
 POLICY = {

@@ -18,7 +18,7 @@ from approver.testing.harness import running_service, upstream_entry, write_conf
 from approver.ui.server_edit import HTTP, ServerEditDialog, entry_from_form
 from approver.ui.servers import ServersWindow
 from approver.ui.servers_text import dot
-from approver.upstream.connection import UpstreamState
+from approver.upstream.status import UpstreamState
 
 TIMEOUT = 60.0
 POLICY = {

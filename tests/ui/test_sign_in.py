@@ -20,7 +20,7 @@ from approver.ui.servers import COLUMNS, ServersWindow
 from approver.ui.sign_in import SignInRunner
 from approver.ui.signals import CoreSignals
 from approver.ui.status import SIGN_IN_NEEDED, status_details
-from approver.upstream.connection import UpstreamState
+from approver.upstream.status import UpstreamState
 
 TIMEOUT = 60.0
 

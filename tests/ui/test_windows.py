@@ -41,7 +41,7 @@ from approver.ui.connect import FIELDS, INVALID_NAME, MASK, ConnectWindow
 from approver.ui.policy_view import NO_ERROR, PolicyWindow
 from approver.ui.servers import COLUMNS, ServersWindow
 from approver.ui.signals import CoreSignals
-from approver.upstream.connection import UpstreamState
+from approver.upstream.status import UpstreamState
 
 TIMEOUT = 60.0
 SECRET_ENV = "env-secret-value-4f1c0e"

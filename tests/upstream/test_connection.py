@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 from approver.config.servers import ServerConfig
-from approver.upstream.connection import Upstream, UpstreamHooks, UpstreamState
+from approver.upstream.connection import Upstream, UpstreamHooks
+from approver.upstream.status import UpstreamState
 
 pytestmark = pytest.mark.anyio
 

@@ -18,8 +18,9 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from approver.config.servers import ServerConfig
 from approver.testing import http_test_server
 from approver.testing.server_tools import SLOW_CANCELLED
-from approver.upstream.connection import Upstream, UpstreamHooks, UpstreamState
+from approver.upstream.connection import Upstream, UpstreamHooks
 from approver.upstream.lane import ID_PREFIX, ToolLane, lane_suits
+from approver.upstream.status import UpstreamState
 from approver.upstream.stdio_link import LinkClosed
 
 pytestmark = pytest.mark.anyio

@@ -14,8 +14,8 @@ import httpx2
 import pytest
 
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
-from approver.upstream.connection import UpstreamState
 from approver.upstream.limits import BoundedTransport, MessageTooLong, message_too_long
+from approver.upstream.status import UpstreamState
 
 ALLOW_ALL = {"version": "1", "default": "allow"}
 WAIT = 60.0

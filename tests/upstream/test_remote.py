@@ -11,10 +11,11 @@ from approver.config.servers import ServerConfig
 from approver.testing.browser import write_browser_script
 from approver.testing.harness import MemoryKeyring
 from approver.testing.oauth_server import read_events, running_oauth_server
-from approver.upstream.connection import Upstream, UpstreamState, UpstreamUnavailable
+from approver.upstream.connection import Upstream
 from approver.upstream.oauth.browser import open_in_browser
 from approver.upstream.oauth.signin import sign_in
 from approver.upstream.oauth.store import CredentialStore
+from approver.upstream.status import UpstreamState, UpstreamUnavailable
 
 pytestmark = pytest.mark.anyio
 

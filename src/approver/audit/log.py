@@ -33,7 +33,6 @@ from sqlite_utils import Database
 
 from approver.audit import query as audit_query
 from approver.audit.export import export as export_rows
-from approver.audit.preview import redacted_preview, redacted_text_preview
 from approver.audit.query import ActivityCount, CallFilter, CallSummary, parse_since
 from approver.audit.records import (
     AGENT_RUNS,

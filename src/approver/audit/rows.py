@@ -108,7 +108,9 @@ class RowMaker:
             )
         except (ValueError, RecursionError):
             # Not JSON (or nested too deep to walk): redact it as text rather than lose the row.
-            stored, truncated = redacted_text_preview(raw.decode(errors="replace"), self._redactor, ARGUMENTS_CAP)
+            stored, truncated = redacted_text_preview(
+                raw.decode(errors="replace"), self._redactor, ARGUMENTS_CAP
+            )
         return {
             "arguments": stored,
             "args_truncated": int(truncated),

@@ -340,7 +340,8 @@ def _stale_schema(file: Path, schema: str) -> Check | None:
 
 def check_upstreams(servers: ServersConfig, timeout: float) -> list[Check]:
     """Start every enabled server once, list its tools, stop it; one check per server."""
-    from approver.upstream.connection import Upstream, UpstreamState
+    from approver.upstream.connection import Upstream
+    from approver.upstream.status import UpstreamState
 
     checks = [ok(f"server {s.name}", "disabled: not started") for s in servers.servers if s.disabled]
     if not servers.enabled:

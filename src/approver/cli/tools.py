@@ -55,7 +55,8 @@ def _tools(args: argparse.Namespace, paths: Paths) -> int:
     from approver.gateway.tool_rows import ToolRow, tool_rows
     from approver.policy.file import PolicyFile
     from approver.policy.pins import PinStore
-    from approver.upstream.connection import Upstream, UpstreamState
+    from approver.upstream.connection import Upstream
+    from approver.upstream.status import UpstreamState
 
     servers = load_servers(paths.servers_file, SecretResolver())
     policy = PolicyFile(paths.policy_file)

@@ -25,7 +25,8 @@ from approver.policy.file import PolicyFile
 from approver.policy.naming import SEPARATOR, NameTable, UriTable, default_prefix, exposed_name
 from approver.policy.pins import PinState, PinStore, definition, fingerprint
 from approver.policy.risk import classify
-from approver.upstream.connection import Upstream, UpstreamState, UpstreamUnavailable
+from approver.upstream.connection import Upstream
+from approver.upstream.status import UpstreamState, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from approver.gateway.callers import SdkCaller
 from approver.gateway.catalog import Catalog
 from approver.gateway.policed import PolicedRequests
 from approver.gateway.sessions import LegacySessions
-from approver.upstream.connection import Upstream, UpstreamUnavailable
+from approver.upstream.connection import Upstream
+from approver.upstream.status import UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from approver.gateway.callers import Caller
 from approver.gateway.grants import GrantKey, Grants, request_subject
 from approver.gateway.request_scope import client_gone
 from approver.policy.file import PolicyFile
-from approver.upstream.connection import UpstreamUnavailable
+from approver.upstream.status import UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 

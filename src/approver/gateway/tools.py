@@ -42,8 +42,8 @@ from approver.gateway.review import ResultReview, told_edited
 from approver.gateway.rounds import InFlight, InputRounds
 from approver.policy.file import PolicyFile
 from approver.policy.limits import RateLimiter
-from approver.upstream.connection import UpstreamUnavailable
 from approver.upstream.remote import sign_in_hint
+from approver.upstream.status import UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 

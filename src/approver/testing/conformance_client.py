@@ -37,9 +37,9 @@ from approver.config.paths import Paths
 from approver.testing.browser import write_browser_script
 from approver.testing.file_keyring import FILE_ENV, FileKeyring
 from approver.testing.harness import legacy_client, running_service, write_config
-from approver.upstream.connection import UpstreamState
 from approver.upstream.oauth.browser import open_in_browser
 from approver.upstream.oauth.signin import SignInError, sign_in
+from approver.upstream.status import UpstreamState
 
 SERVER: Final = "conformance"
 CLIENT_METADATA_URL: Final = "https://conformance-test.local/client-metadata.json"

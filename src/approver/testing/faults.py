@@ -49,7 +49,8 @@ from approver.testing.fault_report import (
 )
 from approver.testing.fault_startup import STARTUP_PROBLEMS, startup_problem
 from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
-from approver.upstream.connection import BACKOFF_START, UpstreamState
+from approver.upstream.connection import BACKOFF_START
+from approver.upstream.status import UpstreamState
 
 __all__ = ["SCENARIOS", "FaultReport", "run_scenarios"]
 

@@ -44,7 +44,7 @@ from approver.ui.sign_in import SignInRunner
 from approver.ui.signals import CoreSignals
 from approver.ui.status import status_details, status_headline, tray_state
 from approver.ui.text import plain_tooltip
-from approver.upstream.connection import UpstreamState
+from approver.upstream.status import UpstreamState
 from approver.visible import reveal_text
 
 logger = logging.getLogger(__name__)

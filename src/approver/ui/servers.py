@@ -45,7 +45,7 @@ from approver.ui.servers_tools import ServerToolsView
 from approver.ui.sign_in import SignInRunner
 from approver.ui.status import state_label
 from approver.ui.text import plain_label, plain_tooltip
-from approver.upstream.connection import UpstreamState, UpstreamStatus
+from approver.upstream.status import UpstreamState, UpstreamStatus
 from approver.visible import reveal_text
 
 COLUMNS: Final = ("Server", "Transport", "State", "Tools", "Restarts", "Retry in", "Last error")

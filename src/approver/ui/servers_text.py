@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from approver.audit.redact import Redactor
 from approver.config.servers import ServerConfig
 from approver.ui.status import state_label
-from approver.upstream.connection import UpstreamState
+from approver.upstream.status import UpstreamState
 
 DISABLED: Final = "disabled"
 """The state shown for a server marked ``"disabled": true`` (it has no connection)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from approver.approval.presentation import most_severe
 from approver.service import Service
 from approver.ui.icons import TrayState
-from approver.upstream.connection import UpstreamState
+from approver.upstream.status import UpstreamState
 from approver.visible import reveal_text
 
 _TROUBLE_STATES = (UpstreamState.FAILED, UpstreamState.RESTARTING, UpstreamState.NEEDS_SIGN_IN)

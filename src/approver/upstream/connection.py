@@ -10,10 +10,8 @@ dropped HTTP server) it restarts with exponential backoff. Its visible state is
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -24,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 import mcp.types as types
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.session import ClientRequestContext
 from mcp.shared.dispatcher import ProgressFnT
-from mcp.shared.exceptions import MCPError
 
 from approver import __version__
 from approver.audit.redact import Redactor
@@ -40,6 +36,13 @@ from approver.upstream.listing import ListPage, Refresher, list_all
 from approver.upstream.oauth.provider import UpstreamOAuth
 from approver.upstream.oauth.store import CredentialStore
 from approver.upstream.remote import open_remote, sign_in_hint, until_signed_in
+from approver.upstream.status import (
+    UpstreamState,
+    UpstreamStatus,
+    UpstreamUnavailable,
+    describe_error,
+    last_lines,
+)
 from approver.upstream.stderr_log import ROTATE_BYTES, RedactingLog
 from approver.upstream.stdio_link import StdioLink, open_stdio_link
 
@@ -54,34 +57,6 @@ STABLE_AFTER = 10.0
 LOG_ROTATE_BYTES = ROTATE_BYTES
 STDERR_DRAIN_TIMEOUT = 1.0
 """Seconds to wait for an exited server's last stderr lines before quoting the log."""
-
-
-class UpstreamState(enum.StrEnum):
-    """Lifecycle of an upstream connection."""
-
-    STARTING = "starting"
-    READY = "ready"
-    FAILED = "failed"
-    RESTARTING = "restarting"
-    NEEDS_SIGN_IN = "needs sign-in"
-    """A remote server wants a person to sign in; it waits for that instead of retrying."""
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamStatus:
-    """What a person sees of one upstream."""
-
-    name: str
-    state: UpstreamState
-    error: str | None
-    restarts: int
-    tools: int
-    retry_in: float | None = None
-
-
-class UpstreamUnavailable(Exception):
-    """The upstream is not connected right now; the message says why."""
 
 
 ServerRequestHook = Callable[["Upstream", str, Any], Awaitable[Any]]
@@ -242,7 +217,7 @@ class Upstream:
             except anyio.get_cancelled_exc_class():
                 raise
             except BaseException as exc:
-                self.error = self._redactor.redact_text(_describe_error(exc))
+                self.error = self._redactor.redact_text(describe_error(exc, INITIALIZE_TIMEOUT))
                 if self._auth is None or self._auth.sign_in_needed is None:  # that one is told below
                     logger.warning("upstream %s failed: %s", self.name, self.error)
             finally:
@@ -387,7 +362,7 @@ class Upstream:
             return failure
         if self.config.transport == "http":
             return "the HTTP connection closed"
-        tail = _last_lines(self.log_file, 3)
+        tail = last_lines(self.log_file, 3)
         return "the server process exited" + (f"; its last stderr lines: {tail}" if tail else "")
 
     async def _set_state(self, state: UpstreamState) -> None:
@@ -492,34 +467,3 @@ _LIST_CHANGE_METHODS: dict[Any, str] = {
     "notifications/resources/list_changed": "resources",
     "notifications/prompts/list_changed": "prompts",
 }
-
-
-def _describe_error(exc: BaseException) -> str:
-    """A one-line description of why a connection failed, without a traceback."""
-    if isinstance(exc, BaseExceptionGroup):
-        inner = [e for e in exc.exceptions if not isinstance(e, anyio.get_cancelled_exc_class())]
-        if inner:
-            return _describe_error(inner[0])
-    if isinstance(exc, TimeoutError):
-        return f"no answer to initialize within {INITIALIZE_TIMEOUT:.0f} s"
-    if isinstance(exc, FileNotFoundError):
-        return f"command not found: {exc.filename or exc}"
-    if isinstance(exc, httpx2.ConnectError):
-        return f"cannot connect: {exc}"
-    if isinstance(exc, MCPError):
-        return f"protocol error: {exc}"
-    text = str(exc) or type(exc).__name__
-    return text if len(text) < 300 else text[:297] + "..."
-
-
-def _last_lines(path: Path, count: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 4096))
-            lines = handle.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return ""
-    lines = [line for line in lines if line.strip() and not line.startswith("--- ")]
-    return " | ".join(lines[-count:])
