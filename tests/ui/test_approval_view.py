@@ -748,6 +748,14 @@ def test_an_edited_field_is_approved_once_as_canonical_json_in_place_of_the_call
     )
 
 
+def test_editing_puts_the_keyboard_in_the_first_field_then_in_the_raw_text(rig: Rig) -> None:
+    rig.submit(edit_request())
+    rig.button("edit_arguments").click()
+    assert rig.dialog.focusWidget() is field(rig, "path")
+    rig.button("edit_raw").click()
+    assert rig.dialog.focusWidget() is rig.view("raw_editor")
+
+
 def test_an_edit_that_breaks_the_schema_is_not_approved_and_the_dialog_says_why(rig: Rig) -> None:
     (task,) = rig.submit(edit_request())
     rig.button("edit_arguments").click()

@@ -19,7 +19,9 @@ from approver.config.servers import SecretResolver, load_servers
 from approver.service import Service
 from approver.testing.harness import running_service, upstream_entry
 from approver.ui.app import DesktopApp
+from approver.ui.controls import Controls
 from approver.ui.first_launch import FirstLaunchPanel, FoundClient, found_clients
+from approver.ui.main_window import MainWindow
 
 DATA = Path(__file__).parent.parent / "data" / "clients"
 TIMEOUT = 40
@@ -111,3 +113,23 @@ def test_the_main_window_shows_the_next_step_until_a_server_exists(
         assert not panel.isVisible()
 
     qrun(main(), TIMEOUT)
+
+
+def test_on_a_short_screen_the_main_window_scrolls_rather_than_cut_wrapped_lines(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    # 1440x900 at 200 % leaves about 430 points of height: less than the first start's content.
+    panel = FirstLaunchPanel(tmp_path / "servers.json", ["approver"])
+    panel.set_found([])
+    window = MainWindow(Controls(), tray_available=False, first_launch=panel)
+    qtbot.addWidget(window)
+    window.resize(640, 300)
+    window.show()
+    qtbot.waitExposed(window)
+
+    for label in (panel.found_label, window.no_tray_note):
+        assert label.height() >= label.heightForWidth(label.width()), label.text()
+    scroll_bar = window.scroll.verticalScrollBar()
+    assert scroll_bar.maximum() > 0
+    window.scroll.ensureWidgetVisible(window.autostart)
+    assert window.autostart.visibleRegion().boundingRect().height() == window.autostart.height()

@@ -136,6 +136,12 @@ class ArgumentEditor(QWidget):
             result[name] = field_value(name, text, self._original.get(name, ""))
         return result
 
+    def focus_first(self) -> None:
+        """Put the keyboard in the raw text, or in the first field, so typing edits the call."""
+        target = self.raw if self.raw_mode else next(iter(self.fields.values()), None)
+        if target is not None:
+            target.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def toggle_raw(self) -> None:
         """Switch between fields and raw JSON, carrying the edits over; raises :class:`EditError`."""
         if self.raw_mode:
@@ -214,6 +220,8 @@ class EditPanel(QWidget):
         self.raw_button.show()
         self.note.show()
         self.toggled.emit(True)
+        # The button that started editing stays, renamed; the keyboard belongs in the call now.
+        self.editor.focus_first()
 
     def _stop(self) -> None:
         if self.editor is not None:
@@ -236,6 +244,7 @@ class EditPanel(QWidget):
             self.say(str(exc))
             return
         self.raw_button.setText("Edit as &fields" if self.editor.raw_mode else "Edit as raw &JSON")
+        self.editor.focus_first()
 
     def say(self, problem: str) -> None:
         """Show why the edit cannot be approved (plain text)."""

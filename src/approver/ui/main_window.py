@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
 from approver.approval.broker import ApprovalRequest
 from approver.ui.controls import Controls, describe_request
 from approver.ui.icons import TrayState, app_icon, render
+from approver.ui.placement import keep_inside
 from approver.ui.text import plain_label
 
 NO_TRAY_NOTE = (
@@ -57,7 +60,18 @@ class MainWindow(QWidget):
         self.setWindowTitle("approver")
         self.setWindowIcon(app_icon())
         self._controls = controls
-        layout = QVBoxLayout(self)
+        # Everything scrolls: on a short or scaled screen (1440x900 at 200 % is 450 points tall)
+        # the window cannot grow to its content, and wrapped text must not lose its last lines.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(self.scroll)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        self._layout = layout
+        self.scroll.setWidget(content)
 
         top = QGridLayout()
         self.state_icon = QLabel()
@@ -143,11 +157,14 @@ class MainWindow(QWidget):
         self.resize(640, 420)
 
     def fit_contents(self) -> None:
-        """Grow to show every line of what is visible now (word-wrapped text included)."""
+        """Grow to show every line of what is visible now (word-wrapped text included), within the
+        screen; what does not fit scrolls."""
         width = max(self.width(), 640)
-        layout = self.layout()
-        height = layout.heightForWidth(width) if layout is not None and layout.hasHeightForWidth() else -1
-        self.resize(width, max(self.height(), height, self.sizeHint().height()))
+        layout = self._layout
+        wrapped = layout.hasHeightForWidth()
+        height = layout.totalHeightForWidth(width) if wrapped else layout.sizeHint().height()
+        self.resize(width, max(self.height(), height))
+        keep_inside(self)
 
     def _sync_autostart(self) -> None:
         action = self.autostart_action
@@ -192,10 +209,8 @@ class MainWindow(QWidget):
 
     def add_panel(self, panel: QWidget) -> None:
         """Add a section under the waiting calls (the Missed list)."""
-        layout = self.layout()
-        if isinstance(layout, QVBoxLayout):
-            layout.insertWidget(self._panels_at, panel)
-            self._panels_at += 1
+        self._layout.insertWidget(self._panels_at, panel)
+        self._panels_at += 1
 
     def _pick(self, item: QListWidgetItem) -> None:
         request_id = item.data(Qt.ItemDataRole.UserRole)
