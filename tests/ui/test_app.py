@@ -115,6 +115,10 @@ def test_without_a_tray_the_main_window_opens_with_every_control_and_says_why(
             "Connect a client…",
             "Quit",
         }
+        shown = [button for button in window.buttons.values() if button.isVisible()]
+        assert len(shown) == len(window.buttons)
+        for index, button in enumerate(shown):  # none lies under another
+            assert all(not button.geometry().intersects(other.geometry()) for other in shown[index + 1 :])
         assert isinstance(window.autostart, QCheckBox) and window.autostart.text() == "Start at login"
         assert window.headline.text() == "Running: guarding your agents' tool calls"
         assert (

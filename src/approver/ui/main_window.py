@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from approver.approval.broker import ApprovalRequest
 from approver.ui.controls import Controls, describe_request
 from approver.ui.icons import TrayState, app_icon, render
-from approver.ui.placement import keep_inside
+from approver.ui.placement import keep_inside, place
 from approver.ui.text import plain_label
 
 NO_TRAY_NOTE = (
@@ -127,9 +127,9 @@ class MainWindow(QWidget):
         quit_button.setDefaultAction(controls.quit)
         quit_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         quit_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        buttons.addWidget(quit_button, 1, 2)
+        # A row of its own: in the cell after the six commands it hid Connect a client.
+        buttons.addWidget(quit_button, 2, 2)
         self.buttons[controls.quit.text()] = quit_button
-        layout.addLayout(buttons)
         # A checkbox, as in the tray menu: a checked tool button barely looks pressed.
         self.autostart = QCheckBox(controls.autostart.text())
         self.autostart.setObjectName("autostart")
@@ -137,7 +137,8 @@ class MainWindow(QWidget):
         controls.autostart.toggled.connect(self.autostart.setChecked)
         controls.autostart.changed.connect(self._sync_autostart)
         self._sync_autostart()
-        layout.addWidget(self.autostart)
+        buttons.addWidget(self.autostart, 2, 0, 1, 2)
+        layout.addLayout(buttons)
 
         notice_row = QHBoxLayout()
         self.notice = plain_label(wrap=True, selectable=True, name="notice")
@@ -154,17 +155,30 @@ class MainWindow(QWidget):
         layout.addLayout(notice_row)
         self._notice_target: object = None
         self.set_waiting([])
-        self.resize(640, 420)
+        self._placed = False
+        self.resize(self._content_size())
+
+    def _content_size(self) -> QSize:
+        """The size that shows all of the content without scrolling, at least 640 wide."""
+        width = max(self.width(), 640)
+        layout = self._layout
+        wrapped = layout.hasHeightForWidth()
+        return QSize(width, layout.totalHeightForWidth(width) if wrapped else layout.sizeHint().height())
 
     def fit_contents(self) -> None:
         """Grow to show every line of what is visible now (word-wrapped text included), within the
         screen; what does not fit scrolls."""
-        width = max(self.width(), 640)
-        layout = self._layout
-        wrapped = layout.hasHeightForWidth()
-        height = layout.totalHeightForWidth(width) if wrapped else layout.sizeHint().height()
-        self.resize(width, max(self.height(), height))
-        keep_inside(self)
+        wanted = self._content_size()
+        self.resize(wanted.width(), max(self.height(), wanted.height()))
+        if self._placed:
+            keep_inside(self)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The first time: as tall as the content, inside the screen."""
+        if not self._placed:
+            self._placed = True
+            place(self, self._content_size())
+        super().showEvent(event)
 
     def _sync_autostart(self) -> None:
         action = self.autostart_action
