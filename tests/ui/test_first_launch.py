@@ -126,12 +126,12 @@ def test_on_a_short_screen_the_main_window_scrolls_rather_than_cut_wrapped_lines
     window.show()
     qtbot.waitExposed(window)
     # Where the screen has room (the offscreen one is 800x600), all of it shows without scrolling.
-    qtbot.waitUntil(lambda: window.scroll.verticalScrollBar().maximum() == 0, timeout=5000)
+    qtbot.waitUntil(lambda: window.scroll_area.verticalScrollBar().maximum() == 0, timeout=5000)
     assert window.autostart.visibleRegion().boundingRect().height() == window.autostart.height()
 
     window.resize(640, 300)
-    qtbot.waitUntil(lambda: window.scroll.verticalScrollBar().maximum() > 0, timeout=5000)
+    qtbot.waitUntil(lambda: window.scroll_area.verticalScrollBar().maximum() > 0, timeout=5000)
     for label in (panel.found_label, window.no_tray_note):
         assert label.height() >= label.heightForWidth(label.width()), label.text()
-    window.scroll.ensureWidgetVisible(window.autostart)
+    window.scroll_area.ensureWidgetVisible(window.autostart)
     assert window.autostart.visibleRegion().boundingRect().height() == window.autostart.height()

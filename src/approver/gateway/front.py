@@ -177,7 +177,7 @@ class FrontDoor:
             session = self.fast.session_of(scope, headers) if self.fast is not None else None
             if session is not None:
                 assert self.fast is not None
-                body = await _read_body(watch.receive)
+                body = await read_body(watch.receive)
                 if body is None:
                     return  # the client left before it finished sending
                 if len(body) > MAX_BODY_BYTES:
@@ -258,8 +258,8 @@ _MAX_ERROR_TEXT: Final = 4096
 _BODY_HEADERS: Final = frozenset({b"content-type", b"content-length"})
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body (stops early past the size limit); ``None`` if the client left."""
+async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The whole request body (stops early once past ``limit`` bytes); ``None`` if the client left."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -269,7 +269,7 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunk = message.get("body", b"")
         chunks.append(chunk)
         size += len(chunk)
-        if not message.get("more_body", False) or size > MAX_BODY_BYTES:
+        if not message.get("more_body", False) or size > limit:
             return b"".join(chunks)
 
 

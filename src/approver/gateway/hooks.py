@@ -37,7 +37,7 @@ from approver.approval.keepalive import Report
 from approver.audit.log import AGENT_RUNS, OutcomeRecord
 from approver.calls import ToolRef
 from approver.gateway.catalog import ToolEntry
-from approver.gateway.front import HOOKS_PATH
+from approver.gateway.front import HOOKS_PATH, read_body
 from approver.gateway.request_scope import client_name, principal_of
 from approver.gateway.tools import Ruling, ToolCalls
 
@@ -93,7 +93,7 @@ class AgentHooks:
         if scope.get("method") != "POST":
             await _respond(send, 405, "POST the hook's JSON payload")
             return
-        body = await _read_body(receive)
+        body = await read_body(receive, MAX_PAYLOAD)  # past it, parse_payload says it is too large
         if body is None:
             return  # the hook went away before it finished sending
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
@@ -150,22 +150,6 @@ def _budget(value: str | None) -> float:
     except ValueError:
         return DEFAULT_BUDGET
     return budget if math.isfinite(budget) and budget > 0 else DEFAULT_BUDGET
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        chunks.append(chunk)
-        if size > MAX_PAYLOAD:
-            return b"".join(chunks)  # parse_payload says it is too large
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def _respond(send: Send, status: int, body: bytes | str) -> None:

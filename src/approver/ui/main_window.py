@@ -64,14 +64,14 @@ class MainWindow(QWidget):
         # the window cannot grow to its content, and wrapped text must not lose its last lines.
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        outer.addWidget(self.scroll)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(self.scroll_area)
         content = QWidget()
         layout = QVBoxLayout(content)
         self._layout = layout
-        self.scroll.setWidget(content)
+        self.scroll_area.setWidget(content)
 
         top = QGridLayout()
         self.state_icon = QLabel()
