@@ -37,6 +37,20 @@ def test_a_burst_of_one_kind_is_folded_into_one_later_notification_with_a_count(
     assert blocker.args == ["Denied: d", "d\n(and 2 more like it)"]
 
 
+def test_a_folded_burst_names_its_most_severe_call_not_the_last(qtbot: QtBot) -> None:
+    clock = Clock()
+    notifier = Notifier(quiet=0.05, clock=clock)
+    notifier.notify("waiting", "Approve read?", "first", severity=1, target="r1")
+    notifier.notify("waiting", "Approve payment?", "critical", severity=4, target="r2")
+    notifier.notify("waiting", "Approve delete?", "also critical", severity=4, target="r3")
+    notifier.notify("waiting", "Approve list?", "low again", severity=1, target="r4")
+    clock.now += 1
+    with qtbot.waitSignal(notifier.shown, timeout=2000) as blocker:
+        pass
+    assert blocker.args == ["Approve delete?", "also critical\n(and 2 more like it)"]
+    assert notifier.target == "r3"
+
+
 def test_clicking_a_notification_hands_over_what_it_is_about(qtbot: QtBot) -> None:
     clock = Clock()
     notifier = Notifier(quiet=0.05, clock=clock)

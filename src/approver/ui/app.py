@@ -204,6 +204,7 @@ class DesktopApp(QObject):
             ),
             risk_icon(request.risk.level),
             target=request.id,
+            severity=request.risk.level.rank,
         )
 
     def _approval_ended(self, request: ApprovalRequest, resolution: Resolution) -> None:

@@ -3,7 +3,8 @@
 With a system tray they are tray balloons (the desktop's notification service). Without one
 they appear in the main window's notice line and the window asks for attention. A burst (an
 agent looping on a denied tool) is folded: at most one notification per kind every few seconds,
-and the next one says how many were folded into it.
+and the next one says how many were folded into it. It names the most severe of them (the newest
+among equals), so a critical call is not hidden behind the harmless ones that followed it.
 
 A notification may name what it is about (a ``target``: an audit row id, or a waiting call's
 request id); clicking the balloon, or the notice line's button, emits :attr:`Notifier.activated`
@@ -30,7 +31,8 @@ QUIET_SECONDS = 3.0
 @dataclass
 class _Kind:
     last_shown: float = -1e9
-    folded: list[tuple[str, str, QIcon | None, object]] = field(default_factory=list)
+    folded: list[tuple[int, str, str, QIcon | None, object]] = field(default_factory=list)
+    """``(severity, title, body, icon, target)`` of each notification waiting to be folded."""
 
 
 class Notifier(QObject):
@@ -65,17 +67,25 @@ class Notifier(QObject):
             tray.messageClicked.connect(self.activate)
 
     def notify(
-        self, kind: str, title: str, body: str, icon: QIcon | None = None, *, target: object = None
+        self,
+        kind: str,
+        title: str,
+        body: str,
+        icon: QIcon | None = None,
+        *,
+        target: object = None,
+        severity: int = 0,
     ) -> None:
         """Show a notification now, or fold it into the next one of the same ``kind``.
 
         ``icon`` (a risk level's symbol, say) replaces the generic information icon. ``target`` is
-        what a click on it opens (an audit row id, a waiting call's request id).
+        what a click on it opens (an audit row id, a waiting call's request id). Of a folded
+        burst, the one with the highest ``severity`` is shown (the newest among equals).
         """
         state = self._kinds.setdefault(kind, _Kind())
         now = self._clock()
         if now - state.last_shown < self.quiet:
-            state.folded.append((title, body, icon, target))
+            state.folded.append((severity, title, body, icon, target))
             if not self._flush.isActive():
                 self._flush.start(int(self.quiet * 1000))
             return
@@ -107,7 +117,8 @@ class Notifier(QObject):
         for state in self._kinds.values():
             if not state.folded:
                 continue
-            title, body, icon, target = state.folded[-1]
+            # max() keeps the first of equals: search from the newest.
+            _, title, body, icon, target = max(reversed(state.folded), key=lambda folded: folded[0])
             if len(state.folded) > 1:
                 body += f"\n(and {len(state.folded) - 1} more like it)"
             state.folded.clear()
