@@ -243,6 +243,27 @@ async def test_every_committed_row_and_every_upstream_change_is_published(tmp_pa
     assert UpstreamChanged("test", "state") in events
 
 
+async def test_an_upstream_change_is_published_once_the_catalog_has_it(tmp_path: Path) -> None:
+    # The Servers window reads the catalog when told: told before, it showed "Tools (0)".
+    paths = write_config(tmp_path, {"test": upstream_entry("test")}, ALLOW_ALL)
+    seen: list[set[str]] = []
+    told = anyio.Event()
+
+    def listener(event: Event) -> None:
+        if event == UpstreamChanged("test", "tools"):
+            seen.append({entry.ref.tool for entry in service.catalog.tools() if entry.ref.server == "test"})
+            told.set()
+
+    with anyio.fail_after(TIMEOUT):
+        async with running_service(paths) as service:
+            service.events.subscribe(listener)
+            token = service.tokens.get_or_create("c")
+            async with legacy_client(service.url, token) as session:
+                await session.call_tool("test__add_tool", {"name": "fresh"})
+                await told.wait()
+    assert "fresh" in seen[0]
+
+
 async def test_a_broken_policy_edit_is_published_with_its_error_and_a_fix_clears_it(tmp_path: Path) -> None:
     paths = write_config(tmp_path, {"test": upstream_entry("test")}, ALLOW_ALL)
     events: list[Event] = []
