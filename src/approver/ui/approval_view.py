@@ -190,7 +190,8 @@ class ApprovalDialog(QDialog):
         font.setBold(True)
         self._action.setFont(font)
         layout.addWidget(self._action)
-        self._countdown = self._named(plain_label(reveal=False), "countdown", "Time left")
+        # A held call adds a sentence or two about its client's retries: it must wrap, not run off.
+        self._countdown = self._named(plain_label(reveal=False, wrap=True), "countdown", "Time left")
         layout.addWidget(self._countdown)
 
         self.queue = QueuePanel()
