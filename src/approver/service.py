@@ -238,11 +238,11 @@ class Service:
         return await self.servers_reload.reload()
 
     async def _upstream_changed(self, upstream: Upstream, what: str) -> None:
-        # The catalog first: a window told of new tools reads them from it at once.
-        try:
-            await self.gateway.upstream_changed(upstream, what)
-        finally:
-            self.events.publish(UpstreamChanged(upstream.name, what))
+        # The catalog first (a window told of new tools reads them from it at once), then the
+        # event, at once (a window follows the state as it changes), then the clients.
+        changed = self.gateway.catalog.refresh(upstream)
+        self.events.publish(UpstreamChanged(upstream.name, what))
+        await self.gateway.lists_changed(changed)
 
     # -- controls for a front-end (never reachable by an agent) ---------------------------------
 

@@ -219,10 +219,6 @@ class Gateway:
         """Route sampling / elicitation / roots from an upstream to the client whose call is running."""
         return await self.rounds.upstream_request(upstream.name, kind, params)
 
-    async def upstream_changed(self, upstream: Upstream, what: str) -> None:
-        """Rebuild the catalog and tell clients when an upstream's lists change."""
-        await self.lists_changed(self.catalog.refresh(upstream))
-
     async def lists_changed(self, changed: set[str]) -> None:
         """Tell every client which of tools/resources/prompts changed (both protocol eras)."""
         if "tools" in changed:
