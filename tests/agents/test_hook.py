@@ -19,12 +19,11 @@ import keyring.backends.fail
 import pytest
 
 from approver.agents.hook import REACH_SECONDS, Gateway, run_hook
-from approver.approval.broker import ApprovalRequest, Resolution
 from approver.approval.editing import encode_arguments
 from approver.audit.log import AuditLog
 from approver.config.paths import Paths
 from approver.service import Service
-from approver.testing.harness import running_service, write_config
+from approver.testing.harness import Desk, running_service, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -90,28 +89,6 @@ async def run(paths: Paths, data: bytes, *extra: str) -> tuple[dict[str, Any], f
     return json.loads(out)["hookSpecificOutput"], took, process.returncode or 0
 
 
-class Desk:
-    """A person at the approval window, answering through the broker."""
-
-    def __init__(self, service: Service) -> None:
-        self.broker = service.broker
-        self.arrived: asyncio.Queue[ApprovalRequest] = asyncio.Queue()
-        self._detach = self.broker.attach_approver()
-        self._unsubscribe = self.broker.subscribe(self._seen)
-
-    def _seen(self, request: ApprovalRequest, resolution: Resolution | None) -> None:
-        if resolution is None:
-            self.arrived.put_nowait(request)
-
-    async def next(self) -> ApprovalRequest:
-        with anyio.fail_after(TIMEOUT):
-            return await self.arrived.get()
-
-    def leave(self) -> None:
-        self._unsubscribe()
-        self._detach()
-
-
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[Service]:
     paths = write_config(tmp_path, {}, POLICY)
@@ -122,7 +99,7 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
 
 @pytest.fixture
 async def desk(service: Service) -> AsyncIterator[Desk]:
-    sitting = Desk(service)
+    sitting = Desk(service, TIMEOUT)
     yield sitting
     sitting.leave()
 

@@ -13,11 +13,11 @@ import anyio
 import mcp.types as types
 import pytest
 
-from approver.approval.broker import ApprovalRequest, Resolution, Scope
+from approver.approval.broker import Scope
 from approver.approval.editing import encode_arguments
 from approver.audit.log import AuditLog
 from approver.service import Service
-from approver.testing.harness import legacy_client, running_service, upstream_entry, write_config
+from approver.testing.harness import Desk, legacy_client, running_service, upstream_entry, write_config
 from approver.testing.held_scenario import read_call_log
 
 pytestmark = pytest.mark.anyio
@@ -39,28 +39,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class Desk:
-    """A person at the approval window: answers each request as it arrives, through the broker."""
-
-    def __init__(self, service: Service) -> None:
-        self.broker = service.broker
-        self.arrived: asyncio.Queue[ApprovalRequest] = asyncio.Queue()
-        self._detach = self.broker.attach_approver()
-        self._unsubscribe = self.broker.subscribe(self._seen)
-
-    def _seen(self, request: ApprovalRequest, resolution: Resolution | None) -> None:
-        if resolution is None:
-            self.arrived.put_nowait(request)
-
-    async def next(self) -> ApprovalRequest:
-        with anyio.fail_after(TIMEOUT):
-            return await self.arrived.get()
-
-    def leave(self) -> None:
-        self._unsubscribe()
-        self._detach()
-
-
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[Service]:
     servers = {"test": upstream_entry("test", "--call-log", str(tmp_path / "calls.jsonl"))}
@@ -70,7 +48,7 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
 
 @pytest.fixture
 async def desk(service: Service) -> AsyncIterator[Desk]:
-    sitting = Desk(service)
+    sitting = Desk(service, TIMEOUT)
     yield sitting
     sitting.leave()
 

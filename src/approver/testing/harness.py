@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import keyring.errors
 import mcp.types as types
@@ -16,6 +18,7 @@ from keyring.backend import KeyringBackend
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from approver.approval.broker import ApprovalRequest, Resolution
 from approver.config.paths import Paths
 from approver.config.servers import SecretResolver
 from approver.config.tokens import TokenStore
@@ -154,3 +157,31 @@ ASKING_CALLBACKS: dict[str, Any] = {
     "list_roots_callback": answer_roots,
 }
 """Client callbacks that answer an upstream's sampling, elicitation and roots requests."""
+
+
+class Desk:
+    """A person at the approval window: sees each request as it arrives, and answers through the broker.
+
+    Attaching counts as an approver being present, so calls wait for it instead of being denied.
+    """
+
+    def __init__(self, service: Service, timeout: float = 30.0) -> None:
+        self.broker = service.broker
+        self.timeout = timeout
+        self.arrived: asyncio.Queue[ApprovalRequest] = asyncio.Queue()
+        self._detach = self.broker.attach_approver()
+        self._unsubscribe = self.broker.subscribe(self._seen)
+
+    def _seen(self, request: ApprovalRequest, resolution: Resolution | None) -> None:
+        if resolution is None:
+            self.arrived.put_nowait(request)
+
+    async def next(self) -> ApprovalRequest:
+        """The next request to arrive (fails after ``timeout`` seconds)."""
+        with anyio.fail_after(self.timeout):
+            return await self.arrived.get()
+
+    def leave(self) -> None:
+        """Stop watching and stop counting as an approver."""
+        self._unsubscribe()
+        self._detach()
